@@ -1,0 +1,246 @@
+// Package api is the wire form of Easymail's REST API (the JSON bodies under /api/v1) and a typed Go client
+// for it, used by the command line and by tests. It knows nothing of the database or the server: the server
+// fills these types, the client decodes them.
+package api
+
+import (
+	"fmt"
+	"time"
+)
+
+// Customer statuses settable through the API.
+const (
+	StatusPending = "pending"
+	StatusActive  = "active"
+)
+
+// Token roles.
+const (
+	RoleOperator = "operator"
+	RoleExpert   = "expert"
+	RoleCustomer = "customer"
+)
+
+// Customer is one business customer with everything registered for it.
+type Customer struct {
+	ID             string      `json:"id"`
+	Name           string      `json:"name"`
+	ContactEmail   string      `json:"contact_email"`
+	Pool           string      `json:"pool"`
+	Status         string      `json:"status"`
+	TopologyHiding bool        `json:"topology_hiding"`
+	AntiSpoofing   bool        `json:"anti_spoofing"`
+	CreatedAt      time.Time   `json:"created_at"`
+	UpdatedAt      time.Time   `json:"updated_at"`
+	Domains        []Domain    `json:"domains"`
+	RelayHosts     []RelayHost `json:"relay_hosts"`
+	SourceIPs      []SourceIP  `json:"source_ips"`
+	// OnboardingURL is set in the answer to the customer's creation only.
+	OnboardingURL string `json:"onboarding_url,omitempty"`
+}
+
+// CustomerCreate is the body of POST /customers. Pool defaults to the first configured pool; the two
+// settings default to true.
+type CustomerCreate struct {
+	Name           string `json:"name"`
+	ContactEmail   string `json:"contact_email"`
+	Pool           string `json:"pool,omitempty"`
+	TopologyHiding *bool  `json:"topology_hiding,omitempty"`
+	AntiSpoofing   *bool  `json:"anti_spoofing,omitempty"`
+}
+
+// CustomerUpdate is the body of PATCH /customers/{id}: only the fields present change.
+type CustomerUpdate struct {
+	Name           *string `json:"name,omitempty"`
+	ContactEmail   *string `json:"contact_email,omitempty"`
+	Pool           *string `json:"pool,omitempty"`
+	Status         *string `json:"status,omitempty"`
+	TopologyHiding *bool   `json:"topology_hiding,omitempty"`
+	AntiSpoofing   *bool   `json:"anti_spoofing,omitempty"`
+}
+
+// Domain is a sending domain of a customer, in lower-case A-label form.
+type Domain struct {
+	Domain     string    `json:"domain"`
+	CustomerID string    `json:"customer_id"`
+	CreatedAt  time.Time `json:"created_at"`
+	// DKIM is the DKIM public key record to publish for the domain. It is null until DKIM signing keys are
+	// generated at provisioning; no record is invented meanwhile.
+	DKIM *DKIMRecord `json:"dkim"`
+}
+
+// DKIMRecord is a DNS TXT record carrying a DKIM public key (RFC 6376 §3.6.1).
+type DKIMRecord struct {
+	Selector string `json:"selector"`
+	Name     string `json:"name"`
+	Type     string `json:"type"`
+	Value    string `json:"value"`
+}
+
+// DomainRequest is the body of POST /customers/{id}/domains.
+type DomainRequest struct {
+	Domain string `json:"domain"`
+}
+
+// RelayHost is a host name or IP literal of a customer's MTA allowed to relay.
+type RelayHost struct {
+	ID         string    `json:"id"`
+	CustomerID string    `json:"customer_id"`
+	Host       string    `json:"host"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// RelayHostRequest is the body of POST /customers/{id}/relay-hosts.
+type RelayHostRequest struct {
+	Host string `json:"host"`
+}
+
+// SourceIP is an IP prefix of a customer allowed to relay. CIDR is normalised: a single address becomes a
+// /32 or /128 and host bits are cleared (10.1.2.3/24 is stored as 10.1.2.0/24).
+type SourceIP struct {
+	ID         string    `json:"id"`
+	CustomerID string    `json:"customer_id"`
+	CIDR       string    `json:"cidr"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// SourceIPRequest is the body of POST /customers/{id}/source-ips.
+type SourceIPRequest struct {
+	CIDR string `json:"cidr"`
+}
+
+// Onboarding is a signed, expiring link to the customer's onboarding page.
+type Onboarding struct {
+	URL       string    `json:"onboarding_url"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// MessageSummary is one message in a search result or in the queue. Status is the message's status, or
+// "held" while the message is held.
+type MessageSummary struct {
+	ID         string     `json:"id"`
+	CustomerID string     `json:"customer_id"`
+	Sender     string     `json:"sender"`
+	HeaderFrom string     `json:"header_from"`
+	MessageID  string     `json:"message_id"`
+	Subject    string     `json:"subject"`
+	Size       int64      `json:"size"`
+	Status     string     `json:"status"`
+	Reason     string     `json:"reason,omitempty"`
+	ReceivedAt time.Time  `json:"received_at"`
+	DoneAt     *time.Time `json:"done_at,omitempty"`
+	Recipients []string   `json:"recipients"`
+	// Pending counts the recipients still to be delivered (queued or deferred).
+	Pending int `json:"pending"`
+	// NextAttemptAt is the earliest next attempt among the pending recipients.
+	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
+}
+
+// Message is the whole record of one message.
+type Message struct {
+	ID            string     `json:"id"`
+	NodeID        string     `json:"node_id"`
+	CustomerID    string     `json:"customer_id"`
+	Sender        string     `json:"sender"`
+	HeaderFrom    string     `json:"header_from"`
+	MessageID     string     `json:"message_id"`
+	Subject       string     `json:"subject"`
+	Size          int64      `json:"size"`
+	ClientIP      string     `json:"client_ip"`
+	HELO          string     `json:"helo"`
+	TLS           string     `json:"tls"`
+	Status        string     `json:"status"`
+	Reason        string     `json:"reason"`
+	Held          bool       `json:"held"`
+	IsDSN         bool       `json:"is_dsn"`
+	SMTPUTF8      bool       `json:"smtputf8"`
+	BodyType      string     `json:"body_type"`
+	ReceivedAt    time.Time  `json:"received_at"`
+	ExpiresAt     time.Time  `json:"expires_at"`
+	DelayNotified bool       `json:"delay_notified"`
+	DoneAt        *time.Time `json:"done_at,omitempty"`
+}
+
+// Recipient is one envelope recipient of a message and where its delivery stands.
+type Recipient struct {
+	Index         int       `json:"idx"`
+	Address       string    `json:"address"`
+	Domain        string    `json:"domain"`
+	Status        string    `json:"status"`
+	Attempts      int       `json:"attempts"`
+	NextAttemptAt time.Time `json:"next_attempt_at"`
+	LastCode      int       `json:"last_code"`
+	LastEnhanced  string    `json:"last_enhanced"`
+	LastReply     string    `json:"last_reply"`
+	RemoteMX      string    `json:"remote_mx"`
+	OutboundIP    string    `json:"outbound_ip"`
+	UpdatedAt     time.Time `json:"updated_at"`
+}
+
+// Attempt is one delivery attempt for one recipient.
+type Attempt struct {
+	RcptIndex  int       `json:"rcpt_idx"`
+	Recipient  string    `json:"recipient"`
+	Attempt    int       `json:"attempt"`
+	StartedAt  time.Time `json:"started_at"`
+	DurationMS int64     `json:"duration_ms"`
+	Outcome    string    `json:"outcome"`
+	RemoteMX   string    `json:"remote_mx"`
+	RemoteIP   string    `json:"remote_ip"`
+	OutboundIP string    `json:"outbound_ip"`
+	TLS        string    `json:"tls"`
+	Code       int       `json:"code"`
+	Enhanced   string    `json:"enhanced"`
+	Reply      string    `json:"reply"`
+}
+
+// Trace is the whole history of a message: the message's own fields (flattened into the object), its
+// recipients and every attempt in time order.
+type Trace struct {
+	Message
+	Recipients []Recipient `json:"recipients"`
+	Attempts   []Attempt   `json:"attempts"`
+}
+
+// Token is an API token as listed; the secret itself is never listed.
+type Token struct {
+	ID         string     `json:"id"`
+	Role       string     `json:"role"`
+	CustomerID string     `json:"customer_id,omitempty"`
+	Name       string     `json:"name"`
+	CreatedAt  time.Time  `json:"created_at"`
+	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
+}
+
+// NewToken is the answer to a token's creation: the only time its secret is shown.
+type NewToken struct {
+	Token
+	Secret string `json:"token"`
+}
+
+// TokenRequest is the body of POST /tokens. CustomerID is required for the customer role and refused for
+// the others.
+type TokenRequest struct {
+	Role       string `json:"role"`
+	CustomerID string `json:"customer_id,omitempty"`
+	Name       string `json:"name,omitempty"`
+}
+
+// Error is an API error: the HTTP status, a message and, when one input is at fault, its name.
+type Error struct {
+	Status  int    `json:"-"`
+	Message string `json:"error"`
+	Field   string `json:"field,omitempty"`
+}
+
+// Error returns "message (field f, HTTP n)".
+func (e *Error) Error() string {
+	s := e.Message
+	if e.Field != "" {
+		s += fmt.Sprintf(" (field %s)", e.Field)
+	}
+	if e.Status != 0 {
+		s += fmt.Sprintf(" (HTTP %d)", e.Status)
+	}
+	return s
+}

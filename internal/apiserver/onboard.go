@@ -1,0 +1,86 @@
+package apiserver
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"html/template"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"easymail/internal/api"
+	"easymail/internal/customer"
+)
+
+//go:embed onboard.html
+var pageFS embed.FS
+
+func parsePage() (*template.Template, error) {
+	return template.New("onboard.html").Funcs(template.FuncMap{
+		"date": func(t time.Time) string { return t.UTC().Format("2 January 2006, 15:04 UTC") },
+	}).ParseFS(pageFS, "onboard.html")
+}
+
+// onboardData is what the onboarding page shows.
+type onboardData struct {
+	Found      bool
+	Customer   *api.Customer
+	RelayHost  string
+	RelayPort  string
+	SPFInclude string
+	ExpiresAt  time.Time
+}
+
+// onboardPage serves GET /onboard/{token}: the customer's setup instructions, without authentication (the
+// signed, expiring token is the credential). A bad or expired token gives a 404 page.
+func (s *server) onboardPage(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Referrer-Policy", "no-referrer") // the URL is a credential
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+	var d onboardData
+	status := http.StatusNotFound
+	if id, exp, err := s.onboarding.Check(r.PathValue("token")); err == nil {
+		d.ExpiresAt = exp
+		c, err := s.customers.Get(r.Context(), id)
+		switch {
+		case err == nil:
+			status, d.Found, d.Customer = http.StatusOK, true, c
+		case !errors.Is(err, customer.ErrNotFound):
+			s.log.Error("onboarding page", "customer", id, "err", err)
+			http.Error(w, "internal error", http.StatusInternalServerError)
+			return
+		}
+	}
+	if d.Found {
+		d.RelayHost = s.cfg.Hostname
+		if len(s.cfg.SMTP.Listen) > 0 {
+			if _, port, err := net.SplitHostPort(s.cfg.SMTP.Listen[0]); err == nil {
+				d.RelayPort = port
+			}
+		}
+		d.SPFInclude = "include:_spf." + operatorDomain(s.cfg.Hostname)
+	}
+	var buf bytes.Buffer
+	if err := s.page.Execute(&buf, d); err != nil {
+		s.log.Error("onboarding page", "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+// operatorDomain is the operator's domain: the host name without its first label ("relay.example.net"
+// gives "example.net"), or the host name itself when it has a single label.
+func operatorDomain(hostname string) string {
+	h := strings.TrimSuffix(hostname, ".")
+	if i := strings.IndexByte(h, '.'); i >= 0 && i < len(h)-1 {
+		return h[i+1:]
+	}
+	return h
+}

@@ -1,0 +1,158 @@
+// Package apiserver serves Easymail's REST API under /api/v1 (provisioning, message log, queue operations,
+// API tokens), the customers' onboarding pages under /onboard/, /metrics and /healthz.
+//
+// Every API request carries "Authorization: Bearer <token>". Operators may do everything, experts read
+// everything, customers read their own customer's data only; anything of another customer is answered 404,
+// as if it did not exist, and any change by a non-operator 403. Errors are JSON {"error", "field"} with 400
+// (malformed JSON, wrong types, unknown fields), 401, 403, 404, 409 and 422 (invalid values); a 500 is
+// logged and answered with a generic message.
+package apiserver
+
+import (
+	"context"
+	"errors"
+	"html/template"
+	"io"
+	"log/slog"
+	"net/http"
+
+	"easymail/internal/config"
+	"easymail/internal/customer"
+	"easymail/internal/store"
+)
+
+// Queue is the part of the queue the API operates: each method returns an error wrapping queue.ErrNotFound
+// for an unknown id and queue.ErrNotQueued for a message with nothing left to deliver.
+type Queue interface {
+	// Retry makes the message's pending recipients due now.
+	Retry(ctx context.Context, id string) error
+	// Hold stops deliveries of the message until Release.
+	Hold(ctx context.Context, id string) error
+	// Release lets a held message be delivered again.
+	Release(ctx context.Context, id string) error
+	// Delete removes the message from the queue without delivering it.
+	Delete(ctx context.Context, id string) error
+}
+
+// Options are the server's dependencies.
+type Options struct {
+	// DB is the database; required.
+	DB *store.DB
+	// Config is the running configuration (pools, host name, listeners, public URL, data directory);
+	// required.
+	Config *config.Config
+	// Queue carries out queue operations; required.
+	Queue Queue
+	// OnProvisioningChange is called after every successful change to customers, domains, relay hosts or
+	// source IPs, so that the SMTP access table reloads. Optional.
+	OnProvisioningChange func()
+	// Metrics is served at GET /metrics without authentication. Optional: without it, /metrics is 404.
+	Metrics http.Handler
+	// Health reports the node's health for GET /healthz: nil is 200 "ok", an error 503. Optional.
+	Health func(context.Context) error
+	// Logger receives errors; nil discards them.
+	Logger *slog.Logger
+	// RefusePrivateIPs refuses private, loopback and link-local addresses as source IPs and relay hosts
+	// (RFC 1918, RFC 6598, RFC 4193 and the like). By default they are accepted, as test and lab
+	// installations relay from such addresses.
+	RefusePrivateIPs bool
+}
+
+// maxBody bounds a request body.
+const maxBody = 1 << 20
+
+type server struct {
+	db         *store.DB
+	cfg        *config.Config
+	queue      Queue
+	changed    func()
+	metrics    http.Handler
+	health     func(context.Context) error
+	log        *slog.Logger
+	customers  *customer.Service
+	onboarding *customer.Onboarding
+	page       *template.Template
+}
+
+// New returns the HTTP handler of the API, the onboarding pages, /metrics and /healthz. It loads (or
+// creates) the onboarding signing key in the data directory.
+func New(o Options) (http.Handler, error) {
+	if o.DB == nil || o.Config == nil || o.Queue == nil {
+		return nil, errors.New("apiserver: DB, Config and Queue are required")
+	}
+	s := &server{db: o.DB, cfg: o.Config, queue: o.Queue, changed: o.OnProvisioningChange, metrics: o.Metrics,
+		health: o.Health, log: o.Logger}
+	if s.changed == nil {
+		s.changed = func() {}
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	pools := make([]string, len(o.Config.Pools))
+	for i, p := range o.Config.Pools {
+		pools[i] = p.Name
+	}
+	s.customers = &customer.Service{DB: o.DB, Pools: pools, AllowPrivate: !o.RefusePrivateIPs}
+	var err error
+	if s.onboarding, err = customer.LoadOnboarding(o.Config.DataDir); err != nil {
+		return nil, err
+	}
+	if s.page, err = parsePage(); err != nil {
+		return nil, err
+	}
+	return s.routes(), nil
+}
+
+func (s *server) routes() *http.ServeMux {
+	mux := http.NewServeMux()
+	api := func(pattern string, need access, h apiHandler) {
+		mux.Handle(pattern, s.endpoint(need, h))
+	}
+	api("POST /api/v1/customers", operatorOnly, s.createCustomer)
+	api("GET /api/v1/customers", anyRole, s.listCustomers)
+	api("GET /api/v1/customers/{id}", anyRole, s.getCustomer)
+	api("PATCH /api/v1/customers/{id}", operatorOnly, s.updateCustomer)
+	api("DELETE /api/v1/customers/{id}", operatorOnly, s.deleteCustomer)
+	api("POST /api/v1/customers/{id}/onboarding", operatorOnly, s.createOnboarding)
+	api("POST /api/v1/customers/{id}/domains", operatorOnly, s.addDomain)
+	api("DELETE /api/v1/customers/{id}/domains/{domain}", operatorOnly, s.removeDomain)
+	api("POST /api/v1/customers/{id}/relay-hosts", operatorOnly, s.addRelayHost)
+	api("DELETE /api/v1/customers/{id}/relay-hosts/{hostid}", operatorOnly, s.removeRelayHost)
+	api("POST /api/v1/customers/{id}/source-ips", operatorOnly, s.addSourceIP)
+	api("DELETE /api/v1/customers/{id}/source-ips/{ipid}", operatorOnly, s.removeSourceIP)
+
+	api("GET /api/v1/messages", anyRole, s.searchMessages)
+	api("GET /api/v1/messages/{id}", anyRole, s.traceMessage)
+	api("GET /api/v1/queue", anyRole, s.listQueue)
+	api("POST /api/v1/queue/{id}/retry", operatorOnly, s.queueAction("retry", s.queue.Retry))
+	api("POST /api/v1/queue/{id}/hold", operatorOnly, s.queueAction("hold", s.queue.Hold))
+	api("POST /api/v1/queue/{id}/release", operatorOnly, s.queueAction("release", s.queue.Release))
+	api("DELETE /api/v1/queue/{id}", operatorOnly, s.deleteQueued)
+
+	api("POST /api/v1/tokens", operatorOnly, s.createToken)
+	api("GET /api/v1/tokens", operatorOnly, s.listTokens)
+	api("DELETE /api/v1/tokens/{id}", operatorOnly, s.revokeToken)
+
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path, "")
+	})
+	mux.HandleFunc("GET /healthz", s.healthz)
+	if s.metrics != nil {
+		mux.Handle("GET /metrics", s.metrics)
+	}
+	mux.HandleFunc("GET /onboard/{token}", s.onboardPage)
+	return mux
+}
+
+func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if s.health != nil {
+		if err := s.health(r.Context()); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, err.Error()+"\n")
+			return
+		}
+	}
+	io.WriteString(w, "ok\n")
+}

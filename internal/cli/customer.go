@@ -1,0 +1,281 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"easymail/internal/api"
+)
+
+// commands returns every client subcommand.
+func commands() []*command {
+	var all []*command
+	all = append(all, customerCommands()...)
+	all = append(all, queueCommands()...)
+	all = append(all, tokenCommands()...)
+	return all
+}
+
+// boolFlag is an optional boolean flag: set records whether it was given.
+type boolFlag struct {
+	value, set bool
+}
+
+func (b *boolFlag) String() string   { return strconv.FormatBool(b.value) }
+func (b *boolFlag) IsBoolFlag() bool { return true }
+func (b *boolFlag) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return fmt.Errorf("not a boolean: %q", s)
+	}
+	b.value, b.set = v, true
+	return nil
+}
+
+func (b *boolFlag) ptr() *bool {
+	if !b.set {
+		return nil
+	}
+	v := b.value
+	return &v
+}
+
+func customerCommands() []*command {
+	return []*command{
+		{name: "customer add", args: "--name N --contact EMAIL [--pool P]", summary: "register a customer",
+			help: "The customer starts in status pending; the answer shows its onboarding link.",
+			setup: func(fs *flag.FlagSet) runFunc {
+				name := fs.String("name", "", "customer name (required)")
+				contact := fs.String("contact", "", "contact e-mail address (required)")
+				pool := fs.String("pool", "", "outbound IP pool (default: the first configured pool)")
+				var th, as boolFlag
+				fs.Var(&th, "topology-hiding", "remove the customer's internal Received headers (default true)")
+				fs.Var(&as, "anti-spoofing", "require the header From domain to be the customer's (default true)")
+				return func(ctx context.Context, e *env, _ []string) error {
+					if *name == "" || *contact == "" {
+						return usagef("--name and --contact are required")
+					}
+					c, err := e.client.CreateCustomer(ctx, api.CustomerCreate{Name: *name, ContactEmail: *contact, Pool: *pool,
+						TopologyHiding: th.ptr(), AntiSpoofing: as.ptr()})
+					if err != nil {
+						return err
+					}
+					return showCustomer(e, c)
+				}
+			}},
+		{name: "customer list", summary: "list customers",
+			setup: func(fs *flag.FlagSet) runFunc {
+				return func(ctx context.Context, e *env, _ []string) error {
+					list, err := e.client.ListCustomers(ctx)
+					if err != nil {
+						return err
+					}
+					if e.json {
+						return printJSON(e.out, list)
+					}
+					rows := make([][]string, len(list))
+					for i, c := range list {
+						doms := make([]string, len(c.Domains))
+						for j, d := range c.Domains {
+							doms[j] = d.Domain
+						}
+						rows[i] = []string{c.ID, c.Name, c.Status, c.Pool, strings.Join(doms, ","), c.ContactEmail}
+					}
+					table(e.out, []string{"ID", "NAME", "STATUS", "POOL", "DOMAINS", "CONTACT"}, rows)
+					return nil
+				}
+			}},
+		{name: "customer show", args: "ID", nargs: 1, summary: "show a customer with its domains, relay hosts and source IPs",
+			setup: func(fs *flag.FlagSet) runFunc {
+				return func(ctx context.Context, e *env, a []string) error {
+					c, err := e.client.GetCustomer(ctx, a[0])
+					if err != nil {
+						return err
+					}
+					return showCustomer(e, c)
+				}
+			}},
+		{name: "customer update", args: "ID [--name N] [--contact EMAIL] [--pool P] [--status S] [--topology-hiding=BOOL] [--anti-spoofing=BOOL]",
+			nargs: 1, summary: "change a customer", help: "Status is active or pending.",
+			setup: func(fs *flag.FlagSet) runFunc {
+				var in api.CustomerUpdate
+				str := func(dst **string, name, usage string) {
+					fs.Func(name, usage, func(s string) error { *dst = &s; return nil })
+				}
+				str(&in.Name, "name", "new name")
+				str(&in.ContactEmail, "contact", "new contact e-mail address")
+				str(&in.Pool, "pool", "new outbound IP pool")
+				str(&in.Status, "status", "new status: active or pending")
+				var th, as boolFlag
+				fs.Var(&th, "topology-hiding", "remove the customer's internal Received headers")
+				fs.Var(&as, "anti-spoofing", "require the header From domain to be the customer's")
+				return func(ctx context.Context, e *env, a []string) error {
+					in.TopologyHiding, in.AntiSpoofing = th.ptr(), as.ptr()
+					if in == (api.CustomerUpdate{}) {
+						return usagef("nothing to change: give at least one of --name, --contact, --pool, --status, --topology-hiding, --anti-spoofing")
+					}
+					c, err := e.client.UpdateCustomer(ctx, a[0], in)
+					if err != nil {
+						return err
+					}
+					return showCustomer(e, c)
+				}
+			}},
+		{name: "customer delete", args: "ID", nargs: 1, summary: "delete a customer with its domains, relay hosts and source IPs",
+			setup: func(fs *flag.FlagSet) runFunc {
+				return func(ctx context.Context, e *env, a []string) error {
+					if err := e.client.DeleteCustomer(ctx, a[0]); err != nil {
+						return err
+					}
+					return done(e, "customer "+a[0]+" deleted")
+				}
+			}},
+		{name: "customer onboarding", args: "ID", nargs: 1, summary: "make a fresh onboarding link",
+			setup: func(fs *flag.FlagSet) runFunc {
+				return func(ctx context.Context, e *env, a []string) error {
+					o, err := e.client.CreateOnboarding(ctx, a[0])
+					if err != nil {
+						return err
+					}
+					if e.json {
+						return printJSON(e.out, o)
+					}
+					kv(e.out, [2]string{"onboarding_url", o.URL}, [2]string{"expires_at", fmtTime(o.ExpiresAt)})
+					return nil
+				}
+			}},
+		{name: "customer domain add", args: "ID DOMAIN", nargs: 2, summary: "add a sending domain",
+			setup: func(fs *flag.FlagSet) runFunc {
+				return func(ctx context.Context, e *env, a []string) error {
+					d, err := e.client.AddDomain(ctx, a[0], a[1])
+					if err != nil {
+						return err
+					}
+					if e.json {
+						return printJSON(e.out, d)
+					}
+					dkim := "none yet"
+					if d.DKIM != nil {
+						dkim = d.DKIM.Name + " " + d.DKIM.Type + " " + d.DKIM.Value
+					}
+					kv(e.out, [2]string{"domain", d.Domain}, [2]string{"customer", d.CustomerID}, [2]string{"dkim", dkim})
+					return nil
+				}
+			}},
+		{name: "customer domain remove", args: "ID DOMAIN", nargs: 2, summary: "remove a sending domain",
+			setup: func(fs *flag.FlagSet) runFunc {
+				return func(ctx context.Context, e *env, a []string) error {
+					if err := e.client.RemoveDomain(ctx, a[0], a[1]); err != nil {
+						return err
+					}
+					return done(e, "domain "+a[1]+" removed")
+				}
+			}},
+		{name: "customer relay-host add", args: "ID HOST", nargs: 2, summary: "add a relay host (host name or IP)",
+			setup: func(fs *flag.FlagSet) runFunc {
+				return func(ctx context.Context, e *env, a []string) error {
+					h, err := e.client.AddRelayHost(ctx, a[0], a[1])
+					if err != nil {
+						return err
+					}
+					if e.json {
+						return printJSON(e.out, h)
+					}
+					kv(e.out, [2]string{"id", h.ID}, [2]string{"host", h.Host}, [2]string{"customer", h.CustomerID})
+					return nil
+				}
+			}},
+		{name: "customer relay-host remove", args: "ID HOSTID", nargs: 2, summary: "remove a relay host by its id",
+			setup: func(fs *flag.FlagSet) runFunc {
+				return func(ctx context.Context, e *env, a []string) error {
+					if err := e.client.RemoveRelayHost(ctx, a[0], a[1]); err != nil {
+						return err
+					}
+					return done(e, "relay host "+a[1]+" removed")
+				}
+			}},
+		{name: "customer source-ip add", args: "ID CIDR", nargs: 2, summary: "add a source IP or CIDR",
+			setup: func(fs *flag.FlagSet) runFunc {
+				return func(ctx context.Context, e *env, a []string) error {
+					ip, err := e.client.AddSourceIP(ctx, a[0], a[1])
+					if err != nil {
+						return err
+					}
+					if e.json {
+						return printJSON(e.out, ip)
+					}
+					kv(e.out, [2]string{"id", ip.ID}, [2]string{"cidr", ip.CIDR}, [2]string{"customer", ip.CustomerID})
+					return nil
+				}
+			}},
+		{name: "customer source-ip remove", args: "ID IPID", nargs: 2, summary: "remove a source IP by its id",
+			setup: func(fs *flag.FlagSet) runFunc {
+				return func(ctx context.Context, e *env, a []string) error {
+					if err := e.client.RemoveSourceIP(ctx, a[0], a[1]); err != nil {
+						return err
+					}
+					return done(e, "source IP "+a[1]+" removed")
+				}
+			}},
+	}
+}
+
+// done reports a change that the API answers without a body.
+func done(e *env, msg string) error {
+	if e.json {
+		return printJSON(e.out, map[string]bool{"ok": true})
+	}
+	_, err := fmt.Fprintln(e.out, msg)
+	return err
+}
+
+func showCustomer(e *env, c *api.Customer) error {
+	if e.json {
+		return printJSON(e.out, c)
+	}
+	pairs := [][2]string{
+		{"id", c.ID}, {"name", c.Name}, {"contact", c.ContactEmail}, {"pool", c.Pool}, {"status", c.Status},
+		{"topology_hiding", strconv.FormatBool(c.TopologyHiding)}, {"anti_spoofing", strconv.FormatBool(c.AntiSpoofing)},
+		{"created", fmtTime(c.CreatedAt)}, {"updated", fmtTime(c.UpdatedAt)},
+	}
+	if c.OnboardingURL != "" {
+		pairs = append(pairs, [2]string{"onboarding_url", c.OnboardingURL})
+	}
+	kv(e.out, pairs...)
+	section(e.out, "Domains", len(c.Domains) == 0, func() {
+		rows := make([][]string, len(c.Domains))
+		for i, d := range c.Domains {
+			rows[i] = []string{d.Domain, fmtTime(d.CreatedAt)}
+		}
+		table(e.out, []string{"DOMAIN", "ADDED"}, rows)
+	})
+	section(e.out, "Relay hosts", len(c.RelayHosts) == 0, func() {
+		rows := make([][]string, len(c.RelayHosts))
+		for i, h := range c.RelayHosts {
+			rows[i] = []string{h.ID, h.Host, fmtTime(h.CreatedAt)}
+		}
+		table(e.out, []string{"ID", "HOST", "ADDED"}, rows)
+	})
+	section(e.out, "Source IPs", len(c.SourceIPs) == 0, func() {
+		rows := make([][]string, len(c.SourceIPs))
+		for i, p := range c.SourceIPs {
+			rows[i] = []string{p.ID, p.CIDR, fmtTime(p.CreatedAt)}
+		}
+		table(e.out, []string{"ID", "CIDR", "ADDED"}, rows)
+	})
+	return nil
+}
+
+// section writes a titled block: "(none)" when empty, else what body writes.
+func section(w io.Writer, title string, empty bool, body func()) {
+	fmt.Fprintf(w, "\n%s:\n", title)
+	if empty {
+		fmt.Fprintln(w, "  (none)")
+		return
+	}
+	body()
+}

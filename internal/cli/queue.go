@@ -1,0 +1,188 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"easymail/internal/api"
+)
+
+func queueCommands() []*command {
+	action := func(verb, summary, past string, op func(c *api.Client, ctx context.Context, id string) error) *command {
+		return &command{name: "queue " + verb, args: "ID", nargs: 1, summary: summary,
+			setup: func(fs *flag.FlagSet) runFunc {
+				return func(ctx context.Context, e *env, a []string) error {
+					if err := op(e.client, ctx, a[0]); err != nil {
+						return err
+					}
+					return done(e, "message "+a[0]+" "+past)
+				}
+			}}
+	}
+	return []*command{
+		{name: "queue list", args: "[--customer C] [--limit N]", summary: "list queued and held messages, oldest first",
+			setup: func(fs *flag.FlagSet) runFunc {
+				customer := fs.String("customer", "", "only this customer's messages")
+				limit := fs.Int("limit", 0, "at most this many messages (default 100, at most 1000)")
+				return func(ctx context.Context, e *env, _ []string) error {
+					list, err := e.client.ListQueue(ctx, *customer, *limit)
+					if err != nil {
+						return err
+					}
+					if e.json {
+						return printJSON(e.out, list)
+					}
+					rows := make([][]string, len(list))
+					for i, m := range list {
+						rows[i] = []string{m.ID, m.CustomerID, m.Status, senderText(m.Sender), rcptText(m.Recipients),
+							strconv.Itoa(m.Pending), fmtOptTime(m.NextAttemptAt), fmtTime(m.ReceivedAt)}
+					}
+					table(e.out, []string{"ID", "CUSTOMER", "STATUS", "SENDER", "RECIPIENTS", "PENDING", "NEXT ATTEMPT", "RECEIVED"}, rows)
+					return nil
+				}
+			}},
+		{name: "queue show", args: "ID", nargs: 1, summary: "show a message with its recipients and attempts",
+			setup: func(fs *flag.FlagSet) runFunc { return traceRun }},
+		action("retry", "deliver a queued message's pending recipients now", "scheduled for delivery now", (*api.Client).RetryMessage),
+		action("hold", "hold a queued message", "held", (*api.Client).HoldMessage),
+		action("release", "release a held message", "released", (*api.Client).ReleaseMessage),
+		action("delete", "delete a message from the queue without delivering it", "deleted", (*api.Client).DeleteMessage),
+		{name: "trace", args: "ID", nargs: 1, summary: "trace a message: its recipients and every delivery attempt",
+			setup: func(fs *flag.FlagSet) runFunc { return traceRun }},
+		{name: "messages search", args: "[--sender S] [--recipient R] [--message-id M] [--status S] [--customer C] [--since T] [--until T] [--limit N] [--before ID]",
+			summary: "search the message log, newest first",
+			help: "Sender and recipient are addresses, or domains for every address at them. Times are RFC 3339\n" +
+				"(2006-01-02T15:04:05Z), dates (2006-01-02) or durations back from now (24h). Status is one of queued,\n" +
+				"deferred, delivered, bounced, rejected, quarantined, held. --before ID lists the messages older than ID.",
+			setup: func(fs *flag.FlagSet) runFunc {
+				var q api.MessageQuery
+				fs.StringVar(&q.Sender, "sender", "", "envelope sender address or domain")
+				fs.StringVar(&q.Recipient, "recipient", "", "recipient address or domain")
+				fs.StringVar(&q.MessageID, "message-id", "", "Message-ID header")
+				fs.StringVar(&q.Status, "status", "", "message status")
+				fs.StringVar(&q.Customer, "customer", "", "customer id")
+				fs.IntVar(&q.Limit, "limit", 0, "at most this many messages (default 100, at most 1000)")
+				fs.StringVar(&q.Before, "before", "", "paging: only messages older than this message id")
+				timeFlag := func(dst *time.Time, name, usage string) {
+					fs.Func(name, usage, func(s string) error {
+						t, err := parseTimeArg(s, time.Now())
+						*dst = t
+						return err
+					})
+				}
+				timeFlag(&q.Since, "since", "received at or after this time")
+				timeFlag(&q.Until, "until", "received before this time")
+				return func(ctx context.Context, e *env, _ []string) error {
+					list, err := e.client.SearchMessages(ctx, q)
+					if err != nil {
+						return err
+					}
+					if e.json {
+						return printJSON(e.out, list)
+					}
+					rows := make([][]string, len(list))
+					for i, m := range list {
+						rows[i] = []string{m.ID, fmtTime(m.ReceivedAt), m.CustomerID, m.Status, senderText(m.Sender),
+							rcptText(m.Recipients), truncate(m.Subject, 40)}
+					}
+					table(e.out, []string{"ID", "RECEIVED", "CUSTOMER", "STATUS", "SENDER", "RECIPIENTS", "SUBJECT"}, rows)
+					return nil
+				}
+			}},
+	}
+}
+
+// parseTimeArg reads an RFC 3339 time, a date, or a duration before now.
+func parseTimeArg(s string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("%q is not a time (2006-01-02T15:04:05Z), a date (2006-01-02) or a duration (24h)", s)
+}
+
+func senderText(s string) string {
+	if s == "" {
+		return "<>"
+	}
+	return s
+}
+
+func rcptText(r []string) string {
+	switch len(r) {
+	case 0:
+		return ""
+	case 1:
+		return r[0]
+	}
+	return fmt.Sprintf("%s (+%d)", r[0], len(r)-1)
+}
+
+func traceRun(ctx context.Context, e *env, a []string) error {
+	t, err := e.client.Trace(ctx, a[0])
+	if err != nil {
+		return err
+	}
+	if e.json {
+		return printJSON(e.out, t)
+	}
+	m := t.Message
+	pairs := [][2]string{
+		{"id", m.ID}, {"customer", m.CustomerID}, {"status", m.Status}, {"sender", senderText(m.Sender)},
+		{"header_from", m.HeaderFrom}, {"message_id", m.MessageID}, {"subject", m.Subject},
+		{"size", strconv.FormatInt(m.Size, 10)}, {"client", strings.TrimSpace(m.ClientIP + " " + m.HELO)},
+		{"tls", m.TLS}, {"received", fmtTime(m.ReceivedAt)}, {"expires", fmtTime(m.ExpiresAt)},
+	}
+	if m.DoneAt != nil {
+		pairs = append(pairs, [2]string{"done", fmtOptTime(m.DoneAt)})
+	}
+	if m.Reason != "" {
+		pairs = append(pairs, [2]string{"reason", m.Reason})
+	}
+	if m.IsDSN {
+		pairs = append(pairs, [2]string{"dsn", "true"})
+	}
+	kv(e.out, pairs...)
+	section(e.out, "Recipients", len(t.Recipients) == 0, func() {
+		rows := make([][]string, len(t.Recipients))
+		for i, r := range t.Recipients {
+			rows[i] = []string{r.Address, r.Status, strconv.Itoa(r.Attempts), r.RemoteMX, r.OutboundIP,
+				truncate(replyText(r.LastCode, r.LastEnhanced, r.LastReply), 70)}
+		}
+		table(e.out, []string{"RECIPIENT", "STATUS", "ATTEMPTS", "REMOTE MX", "OUTBOUND IP", "LAST REPLY"}, rows)
+	})
+	section(e.out, "Attempts", len(t.Attempts) == 0, func() {
+		rows := make([][]string, len(t.Attempts))
+		for i, a := range t.Attempts {
+			rows[i] = []string{fmtTime(a.StartedAt), a.Recipient, strconv.Itoa(a.Attempt), a.Outcome, a.RemoteMX,
+				a.RemoteIP, a.OutboundIP, (time.Duration(a.DurationMS) * time.Millisecond).String(),
+				truncate(replyText(a.Code, a.Enhanced, a.Reply), 70)}
+		}
+		table(e.out, []string{"STARTED", "RECIPIENT", "#", "OUTCOME", "REMOTE MX", "REMOTE IP", "OUTBOUND IP", "TOOK", "REPLY"}, rows)
+	})
+	return nil
+}
+
+// replyText formats an SMTP reply: "250 2.0.0 OK".
+func replyText(code int, enhanced, text string) string {
+	var parts []string
+	if code != 0 {
+		parts = append(parts, strconv.Itoa(code))
+	}
+	if enhanced != "" {
+		parts = append(parts, enhanced)
+	}
+	if text != "" {
+		parts = append(parts, text)
+	}
+	return strings.Join(parts, " ")
+}

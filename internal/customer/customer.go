@@ -1,0 +1,345 @@
+// Package customer provisions Easymail's customers: the customer records and, under each, its sending
+// domains, relay hosts and source IPs, with the validation that keeps them unambiguous (a domain or an
+// address range belongs to one customer only). It also signs and verifies the onboarding links handed to
+// customers.
+//
+// Validation failures are typed: *FieldError (the input is not acceptable), *ConflictError (it collides
+// with what is registered) and ErrNotFound. Every write is one database transaction.
+package customer
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"easymail/internal/api"
+	"easymail/internal/msgid"
+	"easymail/internal/store"
+)
+
+// Customer is a customer with everything registered for it; it is the API's wire form.
+type Customer = api.Customer
+
+// Domain is a customer's sending domain.
+type Domain = api.Domain
+
+// RelayHost is a customer's relay host.
+type RelayHost = api.RelayHost
+
+// SourceIP is a customer's source IP prefix.
+type SourceIP = api.SourceIP
+
+// Customer statuses.
+const (
+	StatusPending = api.StatusPending
+	StatusActive  = api.StatusActive
+)
+
+// Service provisions customers in DB.
+type Service struct {
+	DB *store.DB
+	// Pools are the names of the configured outbound IP pools; the first is the default.
+	Pools []string
+	// AllowPrivate accepts private, loopback and link-local addresses as source IPs and relay hosts.
+	AllowPrivate bool
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+func (s *Service) now() int64 {
+	if s.Now != nil {
+		return store.Millis(s.Now())
+	}
+	return store.Now()
+}
+
+// newID returns a random row id.
+func newID() string { return msgid.Random(10) }
+
+// Create registers a customer in status "pending". Topology hiding and anti-spoofing default to on.
+func (s *Service) Create(ctx context.Context, in api.CustomerCreate) (*Customer, error) {
+	name, err := checkName(in.Name)
+	if err != nil {
+		return nil, err
+	}
+	contact, err := checkContact(in.ContactEmail)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := checkPool(in.Pool, s.Pools)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	c := &Customer{
+		ID: newID(), Name: name, ContactEmail: contact, Pool: pool, Status: StatusPending,
+		TopologyHiding: in.TopologyHiding == nil || *in.TopologyHiding,
+		AntiSpoofing:   in.AntiSpoofing == nil || *in.AntiSpoofing,
+		CreatedAt:      store.Time(now), UpdatedAt: store.Time(now),
+		Domains: []Domain{}, RelayHosts: []RelayHost{}, SourceIPs: []SourceIP{},
+	}
+	err = s.DB.Tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO customers (id, name, contact_email, pool, status, topology_hiding,
+			anti_spoofing, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			c.ID, c.Name, c.ContactEmail, c.Pool, c.Status, boolInt(c.TopologyHiding), boolInt(c.AntiSpoofing), now, now)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Get returns one customer with its domains, relay hosts and source IPs.
+func (s *Service) Get(ctx context.Context, id string) (*Customer, error) {
+	row := s.DB.R.QueryRowContext(ctx, `SELECT id, name, contact_email, pool, status, topology_hiding, anti_spoofing,
+		created_at, updated_at FROM customers WHERE id = ?`, id)
+	c, err := scanCustomer(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	all := map[string]*Customer{c.ID: c}
+	if err := s.loadChildren(ctx, all, "WHERE customer_id = ?", id); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// List returns every customer, by name, with its domains, relay hosts and source IPs.
+func (s *Service) List(ctx context.Context) ([]Customer, error) {
+	rows, err := s.DB.R.QueryContext(ctx, `SELECT id, name, contact_email, pool, status, topology_hiding, anti_spoofing,
+		created_at, updated_at FROM customers ORDER BY name, id`)
+	if err != nil {
+		return nil, err
+	}
+	var list []*Customer
+	all := map[string]*Customer{}
+	for rows.Next() {
+		c, err := scanCustomer(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		list = append(list, c)
+		all[c.ID] = c
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if err := s.loadChildren(ctx, all, ""); err != nil {
+		return nil, err
+	}
+	out := make([]Customer, len(list))
+	for i, c := range list {
+		out[i] = *c
+	}
+	return out, nil
+}
+
+type scanner interface{ Scan(...any) error }
+
+func scanCustomer(r scanner) (*Customer, error) {
+	var c Customer
+	var created, updated int64
+	if err := r.Scan(&c.ID, &c.Name, &c.ContactEmail, &c.Pool, &c.Status, &c.TopologyHiding, &c.AntiSpoofing,
+		&created, &updated); err != nil {
+		return nil, err
+	}
+	c.CreatedAt, c.UpdatedAt = store.Time(created), store.Time(updated)
+	c.Domains, c.RelayHosts, c.SourceIPs = []Domain{}, []RelayHost{}, []SourceIP{}
+	return &c, nil
+}
+
+// loadChildren fills the domains, relay hosts and source IPs of the customers in all, reading the rows
+// selected by where (applied to each child table) with args.
+func (s *Service) loadChildren(ctx context.Context, all map[string]*Customer, where string, args ...any) error {
+	err := query(ctx, s.DB.R, `SELECT customer_id, domain, created_at FROM customer_domains `+where+` ORDER BY domain`, args,
+		func(r *sql.Rows) error {
+			var d Domain
+			var at int64
+			if err := r.Scan(&d.CustomerID, &d.Domain, &at); err != nil {
+				return err
+			}
+			d.CreatedAt = store.Time(at)
+			if c := all[d.CustomerID]; c != nil {
+				c.Domains = append(c.Domains, d)
+			}
+			return nil
+		})
+	if err != nil {
+		return err
+	}
+	err = query(ctx, s.DB.R, `SELECT id, customer_id, host, created_at FROM relay_hosts `+where+` ORDER BY created_at, id`, args,
+		func(r *sql.Rows) error {
+			var h RelayHost
+			var at int64
+			if err := r.Scan(&h.ID, &h.CustomerID, &h.Host, &at); err != nil {
+				return err
+			}
+			h.CreatedAt = store.Time(at)
+			if c := all[h.CustomerID]; c != nil {
+				c.RelayHosts = append(c.RelayHosts, h)
+			}
+			return nil
+		})
+	if err != nil {
+		return err
+	}
+	return query(ctx, s.DB.R, `SELECT id, customer_id, cidr, created_at FROM source_ips `+where+` ORDER BY created_at, id`, args,
+		func(r *sql.Rows) error {
+			var p SourceIP
+			var at int64
+			if err := r.Scan(&p.ID, &p.CustomerID, &p.CIDR, &at); err != nil {
+				return err
+			}
+			p.CreatedAt = store.Time(at)
+			if c := all[p.CustomerID]; c != nil {
+				c.SourceIPs = append(c.SourceIPs, p)
+			}
+			return nil
+		})
+}
+
+// queryer is what *sql.DB and *sql.Tx have in common for reads.
+type queryer interface {
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+}
+
+func query(ctx context.Context, db queryer, q string, args []any, fn func(*sql.Rows) error) error {
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// Update changes the fields set in in. Status may be set to "pending" or "active".
+func (s *Service) Update(ctx context.Context, id string, in api.CustomerUpdate) (*Customer, error) {
+	var sets []string
+	var args []any
+	if in.Name != nil {
+		v, err := checkName(*in.Name)
+		if err != nil {
+			return nil, err
+		}
+		sets, args = append(sets, "name = ?"), append(args, v)
+	}
+	if in.ContactEmail != nil {
+		v, err := checkContact(*in.ContactEmail)
+		if err != nil {
+			return nil, err
+		}
+		sets, args = append(sets, "contact_email = ?"), append(args, v)
+	}
+	if in.Pool != nil {
+		if *in.Pool == "" {
+			return nil, &FieldError{Field: "pool", Msg: "must not be empty"}
+		}
+		v, err := checkPool(*in.Pool, s.Pools)
+		if err != nil {
+			return nil, err
+		}
+		sets, args = append(sets, "pool = ?"), append(args, v)
+	}
+	if in.Status != nil {
+		switch *in.Status {
+		case StatusPending, StatusActive:
+		default:
+			return nil, &FieldError{Field: "status", Msg: fmt.Sprintf("%q is not a status that can be set (use %q or %q)",
+				*in.Status, StatusActive, StatusPending)}
+		}
+		sets, args = append(sets, "status = ?"), append(args, *in.Status)
+	}
+	if in.TopologyHiding != nil {
+		sets, args = append(sets, "topology_hiding = ?"), append(args, boolInt(*in.TopologyHiding))
+	}
+	if in.AntiSpoofing != nil {
+		sets, args = append(sets, "anti_spoofing = ?"), append(args, boolInt(*in.AntiSpoofing))
+	}
+	sets, args = append(sets, "updated_at = ?"), append(args, s.now())
+	err := s.DB.Tx(ctx, func(tx *sql.Tx) error {
+		q := "UPDATE customers SET "
+		for i, set := range sets {
+			if i > 0 {
+				q += ", "
+			}
+			q += set
+		}
+		res, err := tx.ExecContext(ctx, q+" WHERE id = ?", append(args, id)...)
+		if err != nil {
+			return err
+		}
+		return mustAffect(res)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.Get(ctx, id)
+}
+
+// Delete removes a customer with its domains, relay hosts and source IPs, and revokes its API tokens. The
+// message log keeps the customer's messages.
+func (s *Service) Delete(ctx context.Context, id string) error {
+	now := s.now()
+	return s.DB.Tx(ctx, func(tx *sql.Tx) error {
+		for _, q := range []string{
+			`DELETE FROM customer_domains WHERE customer_id = ?`,
+			`DELETE FROM relay_hosts WHERE customer_id = ?`,
+			`DELETE FROM source_ips WHERE customer_id = ?`,
+		} {
+			if _, err := tx.ExecContext(ctx, q, id); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE api_tokens SET revoked_at = ? WHERE customer_id = ? AND revoked_at IS NULL`,
+			now, id); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM customers WHERE id = ?`, id)
+		if err != nil {
+			return err
+		}
+		return mustAffect(res)
+	})
+}
+
+// mustAffect turns "no row changed" into ErrNotFound.
+func mustAffect(res sql.Result) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// customerExists checks, inside tx, that the customer exists.
+func customerExists(ctx context.Context, tx *sql.Tx, id string) error {
+	var one int
+	err := tx.QueryRowContext(ctx, `SELECT 1 FROM customers WHERE id = ?`, id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	return err
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

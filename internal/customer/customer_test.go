@@ -1,0 +1,300 @@
+package customer
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"easymail/internal/api"
+	"easymail/internal/store"
+)
+
+func newService(t *testing.T, allowPrivate bool) *Service {
+	t.Helper()
+	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "db.sqlite"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return &Service{DB: db, Pools: []string{"default", "premium"}, AllowPrivate: allowPrivate}
+}
+
+func mustCreate(t *testing.T, s *Service, name string) *Customer {
+	t.Helper()
+	c, err := s.Create(context.Background(), api.CustomerCreate{Name: name, ContactEmail: "it@" + name + ".example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func wantField(t *testing.T, err error, field string) {
+	t.Helper()
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Field != field {
+		t.Fatalf("err = %v, want a FieldError on %q", err, field)
+	}
+}
+
+func wantConflict(t *testing.T, err error, field string) {
+	t.Helper()
+	var ce *ConflictError
+	if !errors.As(err, &ce) || ce.Field != field {
+		t.Fatalf("err = %v, want a ConflictError on %q", err, field)
+	}
+}
+
+func TestCreateGetUpdateDelete(t *testing.T) {
+	ctx := context.Background()
+	s := newService(t, true)
+	off := false
+	c, err := s.Create(ctx, api.CustomerCreate{Name: " Acme ", ContactEmail: "Jane <jane@acme.example>", AntiSpoofing: &off})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Name != "Acme" || c.ContactEmail != "jane@acme.example" || c.Pool != "default" || c.Status != StatusPending ||
+		!c.TopologyHiding || c.AntiSpoofing || c.ID == "" {
+		t.Fatalf("created %+v", c)
+	}
+	got, err := s.Get(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Name != "Acme" || got.AntiSpoofing || !got.TopologyHiding || !got.CreatedAt.Equal(c.CreatedAt) {
+		t.Fatalf("got %+v, want %+v", got, c)
+	}
+
+	name, status, pool, on := "Acme SA", StatusActive, "premium", true
+	up, err := s.Update(ctx, c.ID, api.CustomerUpdate{Name: &name, Status: &status, Pool: &pool, AntiSpoofing: &on})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if up.Name != name || up.Status != StatusActive || up.Pool != "premium" || !up.AntiSpoofing || up.ContactEmail != "jane@acme.example" {
+		t.Fatalf("updated %+v", up)
+	}
+	if _, err := s.Update(ctx, "nope", api.CustomerUpdate{Name: &name}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("update of unknown: %v", err)
+	}
+
+	if _, err := s.AddDomain(ctx, c.ID, "acme.example"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddRelayHost(ctx, c.ID, "mx.acme.example"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddSourceIP(ctx, c.ID, "192.0.2.0/28"); err != nil {
+		t.Fatal(err)
+	}
+	err = s.DB.Tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO api_tokens (id, hash, role, customer_id, name, created_at) VALUES ('t1', 'h1', 'customer', ?, 'x', 0)`, c.ID)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	other := mustCreate(t, s, "other")
+	list, err := s.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 || list[0].ID != c.ID || len(list[0].Domains) != 1 || len(list[0].RelayHosts) != 1 ||
+		len(list[0].SourceIPs) != 1 || len(list[1].Domains) != 0 || list[1].Domains == nil {
+		t.Fatalf("list %+v", list)
+	}
+
+	if err := s.Delete(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, c.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("get after delete: %v", err)
+	}
+	if err := s.Delete(ctx, c.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("second delete: %v", err)
+	}
+	for _, q := range []string{`SELECT COUNT(*) FROM customer_domains`, `SELECT COUNT(*) FROM relay_hosts`,
+		`SELECT COUNT(*) FROM source_ips`, `SELECT COUNT(*) FROM api_tokens WHERE revoked_at IS NULL`} {
+		var n int
+		if err := s.DB.R.QueryRowContext(ctx, q).Scan(&n); err != nil || n != 0 {
+			t.Errorf("%s = %d, %v after delete", q, n, err)
+		}
+	}
+	// The freed domain and prefix can go to another customer.
+	if _, err := s.AddDomain(ctx, other.ID, "acme.example"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddSourceIP(ctx, other.ID, "192.0.2.0/24"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCreateValidation(t *testing.T) {
+	s := newService(t, true)
+	ctx := context.Background()
+	for _, c := range []struct {
+		in    api.CustomerCreate
+		field string
+	}{
+		{api.CustomerCreate{ContactEmail: "a@b.example"}, "name"},
+		{api.CustomerCreate{Name: "  ", ContactEmail: "a@b.example"}, "name"},
+		{api.CustomerCreate{Name: "a\x00b", ContactEmail: "a@b.example"}, "name"},
+		{api.CustomerCreate{Name: "A"}, "contact_email"},
+		{api.CustomerCreate{Name: "A", ContactEmail: "not an address"}, "contact_email"},
+		{api.CustomerCreate{Name: "A", ContactEmail: "a@b..example"}, "contact_email"},
+		{api.CustomerCreate{Name: "A", ContactEmail: "a@b.example", Pool: "nope"}, "pool"},
+	} {
+		_, err := s.Create(ctx, c.in)
+		wantField(t, err, c.field)
+	}
+	bad := "deactivated"
+	c := mustCreate(t, s, "acme")
+	_, err := s.Update(ctx, c.ID, api.CustomerUpdate{Status: &bad})
+	wantField(t, err, "status")
+	empty := ""
+	_, err = s.Update(ctx, c.ID, api.CustomerUpdate{Pool: &empty})
+	wantField(t, err, "pool")
+}
+
+func TestDomainRules(t *testing.T) {
+	s := newService(t, true)
+	ctx := context.Background()
+	a, b := mustCreate(t, s, "a"), mustCreate(t, s, "b")
+	d, err := s.AddDomain(ctx, a.ID, "Bücher.Example.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Domain != "xn--bcher-kva.example" || d.CustomerID != a.ID || d.DKIM != nil {
+		t.Fatalf("domain %+v", d)
+	}
+	_, err = s.AddDomain(ctx, a.ID, "xn--bcher-kva.example")
+	wantConflict(t, err, "domain")
+	_, err = s.AddDomain(ctx, b.ID, "bücher.example")
+	wantConflict(t, err, "domain")
+	_, err = s.AddDomain(ctx, b.ID, "mail.bücher.example") // a subdomain of a's domain
+	wantConflict(t, err, "domain")
+	if _, err := s.AddDomain(ctx, a.ID, "news.bücher.example"); err != nil { // own subdomain: fine
+		t.Fatal(err)
+	}
+	if _, err := s.AddDomain(ctx, b.ID, "shop.example"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.AddDomain(ctx, a.ID, "example") // single label
+	wantField(t, err, "domain")
+	if _, err := s.AddDomain(ctx, a.ID, "x.shop.example"); err == nil {
+		t.Fatal("a subdomain of another customer's domain was accepted")
+	}
+	if _, err := s.AddDomain(ctx, "nope", "new.example"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown customer: %v", err)
+	}
+	// A parent of another customer's domain.
+	if _, err := s.AddDomain(ctx, a.ID, "big.example"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddDomain(ctx, b.ID, "sub.big.example"); err == nil {
+		t.Fatal("child of another customer's domain accepted")
+	}
+
+	if err := s.RemoveDomain(ctx, b.ID, "bücher.example"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("removing another customer's domain: %v", err)
+	}
+	if err := s.RemoveDomain(ctx, a.ID, "BÜCHER.example"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RemoveDomain(ctx, a.ID, "bücher.example"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("second removal: %v", err)
+	}
+}
+
+func TestSourceIPAndRelayHostRules(t *testing.T) {
+	ctx := context.Background()
+	s := newService(t, false)
+	a, b := mustCreate(t, s, "a"), mustCreate(t, s, "b")
+
+	ip, err := s.AddSourceIP(ctx, a.ID, "198.51.100.77/24")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ip.CIDR != "198.51.100.0/24" || ip.ID == "" {
+		t.Fatalf("source ip %+v", ip)
+	}
+	_, err = s.AddSourceIP(ctx, a.ID, "198.51.100.0/24")
+	wantConflict(t, err, "cidr")
+	_, err = s.AddSourceIP(ctx, b.ID, "198.51.100.128/25")
+	wantConflict(t, err, "cidr")
+	_, err = s.AddSourceIP(ctx, b.ID, "198.51.0.0/16")
+	wantConflict(t, err, "cidr")
+	if _, err := s.AddSourceIP(ctx, a.ID, "198.51.100.10"); err != nil { // inside its own prefix: fine
+		t.Fatal(err)
+	}
+	_, err = s.AddSourceIP(ctx, b.ID, "10.0.0.1")
+	wantField(t, err, "cidr")
+	_, err = s.AddSourceIP(ctx, b.ID, "banana")
+	wantField(t, err, "cidr")
+	_, err = s.AddRelayHost(ctx, b.ID, "127.0.0.1")
+	wantField(t, err, "host")
+
+	h, err := s.AddRelayHost(ctx, b.ID, "203.0.113.5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.AddRelayHost(ctx, b.ID, "203.0.113.5")
+	wantConflict(t, err, "host")
+	_, err = s.AddRelayHost(ctx, a.ID, "203.0.113.5")
+	wantConflict(t, err, "host")
+	_, err = s.AddSourceIP(ctx, a.ID, "203.0.113.0/24") // contains b's relay host
+	wantConflict(t, err, "cidr")
+	_, err = s.AddRelayHost(ctx, b.ID, "198.51.100.9") // inside a's source prefix
+	wantConflict(t, err, "host")
+	if _, err := s.AddRelayHost(ctx, a.ID, "mta.a.example"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.AddRelayHost(ctx, b.ID, "MTA.a.example.")
+	wantConflict(t, err, "host")
+	_, err = s.AddRelayHost(ctx, b.ID, "not a host")
+	wantField(t, err, "host")
+
+	if err := s.RemoveRelayHost(ctx, a.ID, h.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("removing another customer's relay host: %v", err)
+	}
+	if err := s.RemoveRelayHost(ctx, b.ID, h.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RemoveSourceIP(ctx, b.ID, ip.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("removing another customer's source IP: %v", err)
+	}
+	if err := s.RemoveSourceIP(ctx, a.ID, ip.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddSourceIP(ctx, b.ID, "198.51.100.0/25"); err == nil {
+		t.Fatal("overlap with a's remaining /32 accepted")
+	}
+	if _, err := s.AddSourceIP(ctx, b.ID, "198.51.100.128/26"); err != nil {
+		t.Fatal(err)
+	}
+
+	priv := newService(t, true)
+	c := mustCreate(t, priv, "c")
+	if _, err := priv.AddSourceIP(ctx, c.ID, "127.0.0.1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := priv.AddSourceIP(ctx, c.ID, "224.0.0.1"); err == nil {
+		t.Fatal("multicast accepted")
+	}
+}
+
+func TestClock(t *testing.T) {
+	s := newService(t, true)
+	at := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	s.Now = func() time.Time { return at }
+	c := mustCreate(t, s, "a")
+	got, err := s.Get(context.Background(), c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.CreatedAt.Equal(at) {
+		t.Fatalf("created %v, want %v", got.CreatedAt, at)
+	}
+}

@@ -1,0 +1,70 @@
+package customer
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"easymail/internal/store"
+)
+
+// AddRelayHost registers a relay host: a host name (whose addresses are resolved when the access table
+// loads) or an IP literal. A relay host belongs to one customer only, since it identifies the customer of an
+// incoming connection; an IP literal inside another customer's source prefix is refused for the same reason.
+func (s *Service) AddRelayHost(ctx context.Context, customerID, host string) (*RelayHost, error) {
+	h, ip, err := NormalizeHost(host)
+	if err != nil {
+		return nil, &FieldError{Field: "host", Msg: err.Error()}
+	}
+	if ip.IsValid() {
+		if err := checkRange(netip.PrefixFrom(ip, ip.BitLen()), s.AllowPrivate); err != nil {
+			return nil, &FieldError{Field: "host", Msg: err.Error()}
+		}
+	}
+	rh := &RelayHost{ID: newID(), CustomerID: customerID, Host: h}
+	now := s.now()
+	err = s.DB.Tx(ctx, func(tx *sql.Tx) error {
+		if err := customerExists(ctx, tx, customerID); err != nil {
+			return err
+		}
+		var owner string
+		err := tx.QueryRowContext(ctx, `SELECT customer_id FROM relay_hosts WHERE host = ?`, h).Scan(&owner)
+		switch {
+		case err == nil && owner == customerID:
+			return &ConflictError{Field: "host", Msg: fmt.Sprintf("%s is already a relay host of this customer", h)}
+		case err == nil:
+			return &ConflictError{Field: "host", Msg: fmt.Sprintf("%s is a relay host of another customer", h)}
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
+		if ip.IsValid() {
+			if err := checkPrefixOwners(ctx, tx, customerID, netip.PrefixFrom(ip, ip.BitLen()), "host", false); err != nil {
+				return err
+			}
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO relay_hosts (id, customer_id, host, created_at) VALUES (?, ?, ?, ?)`,
+			rh.ID, customerID, h, now)
+		if store.IsUniqueViolation(err) {
+			return &ConflictError{Field: "host", Msg: fmt.Sprintf("%s is already a relay host of this customer", h)}
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	rh.CreatedAt = store.Time(now)
+	return rh, nil
+}
+
+// RemoveRelayHost removes one of the customer's relay hosts by id.
+func (s *Service) RemoveRelayHost(ctx context.Context, customerID, hostID string) error {
+	return s.DB.Tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM relay_hosts WHERE id = ? AND customer_id = ?`, hostID, customerID)
+		if err != nil {
+			return err
+		}
+		return mustAffect(res)
+	})
+}

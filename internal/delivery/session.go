@@ -1,0 +1,333 @@
+package delivery
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+
+	"easymail/internal/smtperr"
+)
+
+// hostFailure says why a host could not take the message, so that the next one is tried.
+type hostFailure struct {
+	// err is what the recipients get if no other host does better.
+	err *smtperr.Error
+	// reply is set when err is the remote host's own reply (a refusing greeting, a 421).
+	reply bool
+	// reached is set when the session was established (greeting and EHLO went through).
+	reached bool
+}
+
+// allFailed is the outcome when every address was tried and failed, last being the last failure. RFC 3463
+// X.4.1: no answer from host.
+func allFailed(last *hostFailure) *smtperr.Error {
+	switch {
+	case last == nil:
+		return noHostReached(nil)
+	case last.reply:
+		return smtperr.New(451, [3]int{4, 4, 1}, "No MX host could be reached; last reply: %s", last.err.Message).
+			Wrap(last.err)
+	case last.reached:
+		return last.err
+	default:
+		return noHostReached(last.err)
+	}
+}
+
+// tlsConfig is the configuration of opportunistic STARTTLS (RFC 3207, RFC 7435): the certificate is not
+// verified, since MX certificates are often self-signed or issued for another name and refusing them would
+// only make us send in plain text.
+func tlsConfig(host string) *tls.Config {
+	return &tls.Config{
+		ServerName:         host,
+		InsecureSkipVerify: true, // opportunistic encryption, see above
+		MinVersion:         tls.VersionTLS12,
+	}
+}
+
+// attempt delivers to the recipients of rcpts without an outcome yet, through t. On success (every such
+// recipient has the host's answer, which may be a refusal) it returns the filled results and the connection's
+// TLS description; otherwise the host failure.
+func (d *Deliverer) attempt(ctx context.Context, j Job, t target, rcpts []RcptResult) ([]RcptResult, string, *hostFailure) {
+	key := poolKey{remote: t.ip, local: j.Source.IP, helo: j.Source.HELO}
+	if c := d.pool.get(key); c != nil {
+		c.host = t.host
+		c.watch(ctx)
+		tx := d.transaction(c, j, rcpts, true)
+		d.debug(ctx, j, t, true, c, tx)
+		if !tx.stale {
+			d.release(key, c, tx.keep)
+			return tx.rcpts, c.tlsDescription(), tx.fail
+		}
+		// An idle connection the server has dropped meanwhile: dial again, once (below).
+		c.close()
+		if ctx.Err() != nil {
+			return nil, "", tx.fail
+		}
+	}
+
+	c, fail, tlsFailed := d.connect(ctx, t, j.Source, true)
+	if tlsFailed {
+		// The TLS handshake failed: the same address again, in plain text.
+		d.log.DebugContext(ctx, "delivery: TLS handshake failed, reconnecting without TLS",
+			"queue_id", j.QueueID, "mx", t.host, "ip", t.ip.String(), "error", fail.err)
+		c, fail, _ = d.connect(ctx, t, j.Source, false)
+	}
+	if fail != nil {
+		d.debug(ctx, j, t, false, nil, txResult{fail: fail})
+		return nil, "", fail
+	}
+	tx := d.transaction(c, j, rcpts, false)
+	d.debug(ctx, j, t, false, c, tx)
+	d.release(key, c, tx.keep)
+	return tx.rcpts, c.tlsDescription(), tx.fail
+}
+
+// release keeps c for the next message when keep is set and ctx did not close it, and closes it otherwise.
+func (d *Deliverer) release(key poolKey, c *client, keep bool) {
+	if c.unwatch() && keep {
+		d.pool.put(key, c)
+		return
+	}
+	c.close()
+}
+
+// connect opens a session with t from src: TCP, greeting, EHLO and, when tryTLS is set and the server offers
+// it, STARTTLS and EHLO again. tlsFailed reports a failed TLS handshake (the connection is then closed).
+func (d *Deliverer) connect(ctx context.Context, t target, src Source, tryTLS bool) (c *client, fail *hostFailure, tlsFailed bool) {
+	network := "tcp6"
+	if t.ip.Is4() {
+		network = "tcp4"
+	}
+	dctx, cancel := context.WithTimeout(ctx, d.connectTimeout)
+	raw, err := d.dial(dctx, network, netip.AddrPortFrom(src.IP, 0), netip.AddrPortFrom(t.ip, uint16(d.port)))
+	cancel()
+	if err != nil {
+		return nil, &hostFailure{err: smtperr.New(451, [3]int{4, 4, 1}, "Cannot connect to %s[%s]", t.host, t.ip).
+			Wrap(err)}, false
+	}
+	c = newClient(raw, t.host, d.commandTimeout)
+	c.watch(ctx)
+
+	lost := func(stage string, err error, reached bool) (*client, *hostFailure, bool) {
+		c.close()
+		return nil, &hostFailure{err: connectionError(t.host, stage, err), reached: reached}, false
+	}
+	refused := func(r reply) (*client, *hostFailure, bool) {
+		c.quit(d.pool.quitTimeout)
+		return nil, &hostFailure{err: remoteError(t.host, r), reply: true}, false
+	}
+
+	r, err := c.greet()
+	if err != nil {
+		return lost("greeting", err, false)
+	}
+	if r.code != 220 {
+		// RFC 5321 §3.1: a 554 (or any refusal) greeting; the client should send QUIT.
+		return refused(r)
+	}
+	if r, err = c.hello(src.HELO); err != nil {
+		return lost("EHLO", err, false)
+	}
+	if r.code/100 != 2 {
+		return refused(r)
+	}
+	if !tryTLS || !c.has("STARTTLS") {
+		return c, nil, false
+	}
+	r, err = c.startTLS(ctx, tlsConfig(t.host))
+	var te tlsError
+	switch {
+	case errors.As(err, &te):
+		c.close()
+		return nil, &hostFailure{err: smtperr.New(451, [3]int{4, 7, 5}, "TLS handshake with %s failed", t.host).
+			Wrap(err)}, true
+	case err != nil:
+		return lost("STARTTLS", err, false)
+	case r.code == 421:
+		return refused(r)
+	case r.code != 220:
+		// The server offered STARTTLS and then declined it: go on in plain text (opportunistic TLS).
+		return c, nil, false
+	}
+	// RFC 3207 §4.2: the client must forget what it knew of the server and send EHLO again.
+	if r, err = c.hello(src.HELO); err != nil {
+		return lost("EHLO", err, false)
+	}
+	if r.code/100 != 2 {
+		return refused(r)
+	}
+	return c, nil, false
+}
+
+// txResult is the end of one transaction.
+type txResult struct {
+	rcpts []RcptResult // outcomes, when fail is nil
+	fail  *hostFailure // the host failed: try the next
+	keep  bool         // the connection is fit for the next message
+	stale bool         // a reused connection failed at its first command: dial again
+	// accepted counts the recipients the host accepted, for the log.
+	accepted int
+}
+
+// transaction sends one message over c, to the recipients of rcpts without an outcome yet.
+func (d *Deliverer) transaction(c *client, j Job, in []RcptResult, reused bool) txResult {
+	rcpts := append([]RcptResult(nil), in...)
+	host := c.host
+	hostFail := func(stage string, err error) txResult {
+		return txResult{
+			fail:  &hostFailure{err: connectionError(host, stage, err), reached: true},
+			stale: reused && stage == "MAIL FROM",
+		}
+	}
+	closing := func(stage string, r reply) txResult {
+		return txResult{
+			fail:  &hostFailure{err: remoteError(host, r), reply: true, reached: true},
+			stale: reused && stage == "MAIL FROM",
+		}
+	}
+	// setAll gives err to the recipients that have no outcome yet and are in set (nil: all).
+	setAll := func(err *smtperr.Error, set []int) {
+		if set == nil {
+			for i := range rcpts {
+				if rcpts[i].Err == nil {
+					rcpts[i].Err = err
+				}
+			}
+			return
+		}
+		for _, i := range set {
+			rcpts[i].Err = err
+		}
+	}
+	done := func(keep bool, accepted int) txResult {
+		if keep {
+			// RSET leaves the connection clean for the next message and shows it is still alive.
+			r, err := c.cmd(c.timeout, "RSET")
+			keep = err == nil && r.code/100 == 2
+		}
+		return txResult{rcpts: rcpts, keep: keep, accepted: accepted}
+	}
+
+	// RFC 6531 §3.4: a message that needs SMTPUTF8 cannot go to a server without it.
+	if j.SMTPUTF8 && !c.has("SMTPUTF8") {
+		setAll(noSMTPUTF8(host), nil)
+		return txResult{rcpts: rcpts, keep: true}
+	}
+
+	mail := "MAIL FROM:<" + j.Sender + ">"
+	if j.Size > 0 && c.has("SIZE") {
+		mail += " SIZE=" + strconv.FormatInt(j.Size, 10) // RFC 1870 §6
+	}
+	if j.EightBit && c.has("8BITMIME") {
+		// RFC 6152 §3. A server without 8BITMIME still gets the message as it is: RFC 6152 would have it
+		// converted to 7 bit or returned, but in practice every server takes 8-bit data, and other MTAs
+		// (Postfix by default) send it unchanged too.
+		mail += " BODY=8BITMIME"
+	}
+	if j.SMTPUTF8 {
+		mail += " SMTPUTF8"
+	}
+	r, err := c.cmd(c.timeout, "%s", mail)
+	switch {
+	case err != nil:
+		return hostFail("MAIL FROM", err)
+	case r.code == 421:
+		return closing("MAIL FROM", r)
+	case r.code/100 == 4 || r.code/100 == 5:
+		setAll(remoteError(host, r), nil)
+		return done(true, 0)
+	case r.code/100 != 2:
+		setAll(unexpectedReply(host, "MAIL FROM", r), nil)
+		return done(true, 0)
+	}
+
+	var accepted []int
+	for i := range rcpts {
+		if rcpts[i].Err != nil {
+			continue
+		}
+		r, err := c.cmd(c.timeout, "RCPT TO:<%s>", rcpts[i].Rcpt)
+		switch {
+		case err != nil:
+			return hostFail("RCPT TO", err)
+		case r.code == 421:
+			return closing("RCPT TO", r)
+		case r.code/100 == 2:
+			accepted = append(accepted, i)
+		case r.code/100 == 4 || r.code/100 == 5:
+			rcpts[i].Err = remoteError(host, r)
+		default:
+			rcpts[i].Err = unexpectedReply(host, "RCPT TO", r)
+		}
+	}
+	if len(accepted) == 0 {
+		return done(true, 0)
+	}
+
+	content, err := j.Open()
+	if err != nil {
+		setAll(smtperr.LocalError.Wrap(fmt.Errorf("opening message content: %w", err)), accepted)
+		return done(true, 0)
+	}
+	defer content.Close()
+
+	r, err = c.cmd(c.timeout, "DATA")
+	switch {
+	case err != nil:
+		return hostFail("DATA", err)
+	case r.code == 421:
+		return closing("DATA", r)
+	case r.code == 354:
+	case r.code/100 == 4 || r.code/100 == 5:
+		setAll(remoteError(host, r), accepted)
+		return done(true, 0)
+	default:
+		setAll(unexpectedReply(host, "DATA", r), accepted)
+		return done(false, 0)
+	}
+
+	r, err = c.data(content)
+	var se sourceError
+	switch {
+	case errors.As(err, &se):
+		// Our side failed mid-transfer. Closing the connection without the final dot makes the server drop
+		// the incomplete message (RFC 5321 §4.1.1.4).
+		setAll(smtperr.LocalError.Wrap(err), accepted)
+		return txResult{rcpts: rcpts}
+	case err != nil:
+		return hostFail("message transfer", err)
+	case r.code == 421:
+		return closing("end of DATA", r)
+	case r.code/100 == 2:
+		// The final reply applies to every accepted recipient (RFC 5321 §4.1.1.4).
+		return done(true, len(accepted))
+	case r.code/100 == 4 || r.code/100 == 5:
+		setAll(remoteError(host, r), accepted)
+		return done(true, 0)
+	default:
+		setAll(unexpectedReply(host, "end of DATA", r), accepted)
+		return done(false, 0)
+	}
+}
+
+// debug logs one attempt.
+func (d *Deliverer) debug(ctx context.Context, j Job, t target, reused bool, c *client, tx txResult) {
+	attrs := []any{
+		"queue_id", j.QueueID, "domain", j.Domain, "mx", t.host, "ip", t.ip.String(),
+		"source", j.Source.IP.String(), "reused", reused,
+	}
+	if c != nil {
+		attrs = append(attrs, "tls", c.tlsDescription())
+	}
+	switch {
+	case tx.fail != nil:
+		attrs = append(attrs, "error", tx.fail.err.Error(), "stale", tx.stale)
+	default:
+		attrs = append(attrs, "accepted", tx.accepted, "recipients", len(tx.rcpts))
+	}
+	d.log.DebugContext(ctx, "delivery attempt", attrs...)
+}

@@ -1,0 +1,213 @@
+// Package node is the composition root of `easymail serve`: it opens the store and the spool, builds every
+// service from the configuration, runs them together, and shuts them down in order on cancellation: stop
+// accepting SMTP and let sessions finish, stop the API, let deliveries in progress finish, close the store.
+// The queue survives in the database and the spool for the next start.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"easymail/internal/access"
+	"easymail/internal/apiserver"
+	"easymail/internal/authz"
+	"easymail/internal/config"
+	"easymail/internal/delivery"
+	"easymail/internal/ippool"
+	"easymail/internal/queue"
+	"easymail/internal/resolver"
+	"easymail/internal/smtpin"
+	"easymail/internal/spool"
+	"easymail/internal/store"
+)
+
+// accessRefresh is how often relay host names are re-resolved.
+const accessRefresh = 5 * time.Minute
+
+// Run starts Easymail with cfg and blocks until ctx ends and everything has shut down, or until a service
+// fails to start. ready, if not nil, is called once every listener is open.
+func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready func()) error {
+	if cfg.Database != "" {
+		return errors.New("database: PostgreSQL is not supported by this build yet; leave it empty to use the embedded SQLite")
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data_dir: %w", err)
+	}
+	db, err := store.Open(ctx, filepath.Join(cfg.DataDir, "easymail.db"))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := authz.Bootstrap(ctx, db, cfg.DataDir, os.Getenv("EASYMAIL_ADMIN_TOKEN")); err != nil {
+		return fmt.Errorf("admin token: %w", err)
+	}
+	sp, err := spool.Open(filepath.Join(cfg.DataDir, "spool"))
+	if err != nil {
+		return err
+	}
+	res, err := resolver.New(cfg.DNS.Servers, cfg.DNS.Timeout)
+	if err != nil {
+		return fmt.Errorf("dns: %w", err)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	acc := access.New(db, res, log)
+	if err := acc.Reload(ctx); err != nil {
+		return fmt.Errorf("access table: %w", err)
+	}
+	pools, err := ippool.New(cfg.Pools)
+	if err != nil {
+		return err
+	}
+	deliverer := delivery.New(delivery.Options{
+		Resolver:          res,
+		Port:              cfg.Delivery.Port,
+		ConnectTimeout:    cfg.Delivery.ConnectTimeout,
+		CommandTimeout:    cfg.Delivery.CommandTimeout,
+		IdleTimeout:       cfg.Delivery.IdleTimeout,
+		MaxPerDestination: cfg.Delivery.MaxPerDestination,
+		Logger:            log,
+	})
+	defer deliverer.Close()
+	q := queue.New(queue.Options{
+		DB:          db,
+		Spool:       sp,
+		Deliverer:   deliverer,
+		Sources:     pools,
+		NodeID:      cfg.NodeID,
+		Hostname:    cfg.Hostname,
+		Retry:       cfg.Delivery.Retry,
+		MaxLifetime: cfg.Delivery.MaxQueueLifetime,
+		DelayNotice: cfg.Delivery.DelayNotice,
+		Workers:     cfg.Delivery.Workers,
+		Logger:      log,
+		Registerer:  reg,
+	})
+	if err := q.Recover(ctx); err != nil {
+		return fmt.Errorf("queue recovery: %w", err)
+	}
+
+	tlsConf, err := smtpin.TLSConfig(cfg.SMTP.TLSCert, cfg.SMTP.TLSKey, filepath.Join(cfg.DataDir, "tls"), cfg.Hostname)
+	if err != nil {
+		return err
+	}
+	smtpSrv := smtpin.New(smtpin.Options{
+		Hostname:       cfg.Hostname,
+		Access:         acc,
+		Spool:          sp,
+		Queue:          q,
+		TLS:            tlsConf,
+		MaxMessageSize: cfg.SMTP.MaxMessageSize,
+		MaxRecipients:  cfg.SMTP.MaxRecipients,
+		MaxReceived:    cfg.SMTP.MaxReceived,
+		ReadTimeout:    cfg.SMTP.ReadTimeout,
+		WriteTimeout:   cfg.SMTP.WriteTimeout,
+		Logger:         log,
+		Registerer:     reg,
+	})
+
+	handler, err := apiserver.New(apiserver.Options{
+		DB:     db,
+		Config: &cfg,
+		Queue:  q,
+		OnProvisioningChange: func() {
+			if err := acc.Reload(context.Background()); err != nil {
+				log.Error("access: reload after a provisioning change failed", "err", err)
+			}
+		},
+		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+		Health:  func(ctx context.Context) error { return db.R.PingContext(ctx) },
+		Logger:  log,
+	})
+	if err != nil {
+		return err
+	}
+
+	var smtpListeners []net.Listener
+	closeAll := func() {
+		for _, l := range smtpListeners {
+			l.Close()
+		}
+	}
+	for _, addr := range cfg.SMTP.Listen {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("smtp.listen %s: %w", addr, err)
+		}
+		smtpListeners = append(smtpListeners, l)
+	}
+	apiListener, err := net.Listen("tcp", cfg.API.Listen)
+	if err != nil {
+		closeAll()
+		return fmt.Errorf("api.listen %s: %w", cfg.API.Listen, err)
+	}
+	httpSrv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+
+	qctx, stopQueue := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopQueue()
+	var wg sync.WaitGroup
+	errc := make(chan error, len(smtpListeners)+2)
+	wg.Add(1)
+	go func() { defer wg.Done(); q.Run(qctx) }()
+	actx, stopAccess := context.WithCancel(ctx)
+	defer stopAccess()
+	go acc.Run(actx, accessRefresh)
+	for _, l := range smtpListeners {
+		go func() {
+			if err := smtpSrv.Serve(l); err != nil {
+				errc <- fmt.Errorf("smtp %s: %w", l.Addr(), err)
+			}
+		}()
+	}
+	go func() {
+		if err := httpSrv.Serve(apiListener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("api: %w", err)
+		}
+	}()
+	addrs := make([]string, len(smtpListeners))
+	for i, l := range smtpListeners {
+		addrs[i] = l.Addr().String()
+	}
+	log.Info("easymail ready", "hostname", cfg.Hostname, "smtp", addrs, "api", apiListener.Addr().String(),
+		"data_dir", cfg.DataDir, "access", acc.String())
+	if ready != nil {
+		ready()
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+		log.Error("service failed; shutting down", "err", runErr)
+	}
+
+	log.Info("shutting down: closing SMTP listeners, waiting for sessions")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	if err := smtpSrv.Shutdown(sctx); err != nil {
+		log.Warn("smtp sessions still open at shutdown were closed", "err", err)
+	}
+	cancel()
+	hctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	httpSrv.Shutdown(hctx)
+	cancel()
+	log.Info("shutting down: waiting for deliveries in progress")
+	stopQueue()
+	wg.Wait()
+	log.Info("stopped")
+	return runErr
+}

@@ -1,0 +1,34 @@
+package queue
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	enqueued  prometheus.Counter
+	attempts  *prometheus.CounterVec // outcome: delivered, deferred, bounced
+	latency   prometheus.Histogram
+	dsns      *prometheus.CounterVec // kind: failure, delay
+	inflight  prometheus.Gauge
+	recovered prometheus.Counter
+}
+
+func newMetrics(r prometheus.Registerer) *metrics {
+	m := &metrics{
+		enqueued: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "easymail_queue_enqueued_total", Help: "Messages accepted into the queue."}),
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "easymail_delivery_recipients_total",
+			Help: "Recipient delivery outcomes, by outcome (delivered, deferred, bounced)."}, []string{"outcome"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "easymail_delivery_attempt_duration_seconds", Help: "Duration of delivery attempts.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}),
+		dsns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "easymail_dsn_generated_total", Help: "Delivery status notifications generated, by kind (failure, delay)."},
+			[]string{"kind"}),
+		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "easymail_delivery_inflight", Help: "Deliveries in progress."}),
+		recovered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "easymail_queue_orphans_removed_total", Help: "Spool files without a queue row removed at start."}),
+	}
+	r.MustRegister(m.enqueued, m.attempts, m.latency, m.dsns, m.inflight, m.recovered)
+	return m
+}

@@ -1,0 +1,89 @@
+package queue
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"easymail/internal/delivery"
+	"easymail/internal/dsn"
+	"easymail/internal/msgid"
+)
+
+// maxOriginalInDSN bounds the copy of the original message returned in a DSN.
+const maxOriginalInDSN = 1 << 20
+
+// makeDSN writes a failure (delay false) or delay notice for the given recipients of g to the spool and
+// returns the envelope that queues it, from the null sender to g's sender (so that it can never cause
+// another DSN).
+func (q *Queue) makeDSN(g *group, outs []outcome, res delivery.Result, delay bool, now time.Time) (*Envelope, error) {
+	rep := dsn.Report{
+		ReportingMTA: q.o.Hostname,
+		QueueID:      g.msgID,
+		EnvID:        g.envID,
+		ArrivalDate:  g.received,
+		Sender:       g.sender,
+		Postmaster:   "MAILER-DAEMON@" + q.o.Hostname,
+		ReturnFull:   strings.EqualFold(g.dsnRet, "FULL"),
+		SMTPUTF8:     g.smtputf8,
+		Now:          now,
+	}
+	for _, o := range outs {
+		r := dsn.Recipient{
+			Address:     o.rcpt.address,
+			ORCPT:       o.rcpt.orcpt,
+			Action:      "failed",
+			RemoteMTA:   res.RemoteMX,
+			LastAttempt: now,
+		}
+		if o.err != nil {
+			r.Status = fmt.Sprintf("%d.%d.%d", o.err.Enhanced[0], o.err.Enhanced[1], o.err.Enhanced[2])
+			r.Diagnostic = o.err.Reply()
+			if o.expired {
+				// RFC 3463: 4.4.7 "delivery time expired" becomes permanent as 5.4.7.
+				r.Status = "5.4.7"
+			}
+		}
+		if delay {
+			r.Action = "delayed"
+			r.WillRetryUntil = g.expires
+		}
+		rep.Recipients = append(rep.Recipients, r)
+	}
+	orig, err := q.o.Spool.Open(g.msgID)
+	if err != nil {
+		return nil, fmt.Errorf("dsn: open original %s: %w", g.msgID, err)
+	}
+	defer orig.Close()
+	id := msgid.New()
+	w, err := q.o.Spool.Create(id)
+	if err != nil {
+		return nil, err
+	}
+	if err := dsn.Build(w, rep, orig, maxOriginalInDSN); err != nil {
+		w.Abort()
+		return nil, fmt.Errorf("dsn: build for %s: %w", g.msgID, err)
+	}
+	size := w.Size()
+	if err := w.Commit(); err != nil {
+		return nil, err
+	}
+	subject := "Undelivered Mail Returned to Sender"
+	if delay {
+		subject = "Delayed Mail (still being retried)"
+	}
+	return &Envelope{
+		ID:         id,
+		CustomerID: g.customerID,
+		Sender:     "",
+		Recipients: []Recipient{{Address: g.sender, Notify: "NEVER"}},
+		Size:       size,
+		HeaderFrom: rep.Postmaster,
+		Subject:    subject,
+		MessageID:  "",
+		SMTPUTF8:   g.smtputf8,
+		EightBit:   g.smtputf8,
+		IsDSN:      true,
+		Received:   now,
+	}, nil
+}

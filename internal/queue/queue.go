@@ -1,0 +1,214 @@
+package queue
+
+import (
+	"context"
+	"database/sql"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"easymail/internal/delivery"
+	"easymail/internal/spool"
+	"easymail/internal/store"
+)
+
+// Message statuses, as stored in messages.status and shown by the API.
+const (
+	StatusQueued      = "queued"
+	StatusDeferred    = "deferred"
+	StatusDelivered   = "delivered"
+	StatusBounced     = "bounced"
+	StatusRejected    = "rejected"
+	StatusQuarantined = "quarantined"
+	StatusHeld        = "held"
+)
+
+// Deliverer carries one job to its destination. *delivery.Deliverer implements it.
+type Deliverer interface {
+	Deliver(ctx context.Context, j delivery.Job) delivery.Result
+}
+
+// SourcePicker chooses the outbound IP for a customer's pool. *ippool.Pools implements it.
+type SourcePicker interface {
+	Pick(pool string) (delivery.Source, error)
+}
+
+// Options configure a Queue.
+type Options struct {
+	DB        *store.DB
+	Spool     *spool.Spool
+	Deliverer Deliverer
+	Sources   SourcePicker
+	// NodeID scopes the queue rows this node owns (its spool holds their content).
+	NodeID string
+	// Hostname is the reporting MTA in DSNs.
+	Hostname string
+	// Retry is the backoff schedule; the last step repeats.
+	Retry []time.Duration
+	// MaxLifetime is how long a message is retried before it bounces.
+	MaxLifetime time.Duration
+	// DelayNotice is the age at which a delay DSN is sent; 0 disables.
+	DelayNotice time.Duration
+	// Workers is the most deliveries in progress at once.
+	Workers int
+	// PollInterval is how often the database is scanned for due work besides kicks. Default: 1s.
+	PollInterval time.Duration
+	// ShutdownGrace is how long deliveries in progress may finish after Run's context ends. Default: 20s.
+	ShutdownGrace time.Duration
+	Logger        *slog.Logger
+	Registerer    prometheus.Registerer
+}
+
+// Queue is the delivery queue of one node. It is safe for concurrent use.
+type Queue struct {
+	o   Options
+	log *slog.Logger
+	m   *metrics
+
+	kick chan struct{}
+
+	mu       sync.Mutex
+	inflight map[string]bool // message id + "\x00" + domain
+	wg       sync.WaitGroup
+}
+
+// New returns a queue; Run starts its scheduler.
+func New(o Options) *Queue {
+	if o.PollInterval <= 0 {
+		o.PollInterval = time.Second
+	}
+	if o.ShutdownGrace <= 0 {
+		o.ShutdownGrace = 20 * time.Second
+	}
+	if o.Workers <= 0 {
+		o.Workers = 1
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Registerer == nil {
+		o.Registerer = prometheus.NewRegistry()
+	}
+	return &Queue{o: o, log: o.Logger, m: newMetrics(o.Registerer), kick: make(chan struct{}, 1), inflight: map[string]bool{}}
+}
+
+// Kick wakes the scheduler to look for due work now.
+func (q *Queue) Kick() {
+	select {
+	case q.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Recipient is one envelope recipient with its DSN parameters (RFC 3461).
+type Recipient struct {
+	Address string
+	// Notify is the NOTIFY parameter, comma-separated ("FAILURE,DELAY", "NEVER"); "" means the default
+	// (FAILURE and DELAY).
+	Notify string
+	// ORCPT is the original recipient parameter, "" when absent.
+	ORCPT string
+}
+
+// Envelope describes an accepted (or refused) message for the queue and the message log.
+type Envelope struct {
+	ID         string
+	CustomerID string
+	Sender     string
+	Recipients []Recipient
+	Size       int64
+	MessageID  string
+	HeaderFrom string
+	Subject    string
+	ClientIP   string
+	HELO       string
+	TLS        string
+	SMTPUTF8   bool
+	EightBit   bool
+	DSNRet     string // FULL or HDRS, "" when absent
+	EnvID      string
+	IsDSN      bool
+	Received   time.Time
+}
+
+// Enqueue records an accepted message whose content is already committed to the spool, in a transaction
+// shared with concurrent callers. When it returns nil the message is durably queued and 250 may be sent.
+func (q *Queue) Enqueue(ctx context.Context, env Envelope) error {
+	err := q.o.DB.Batch(ctx, func(tx *sql.Tx) error { return q.insert(tx, env, StatusQueued, "") })
+	if err != nil {
+		return err
+	}
+	q.m.enqueued.Inc()
+	q.Kick()
+	return nil
+}
+
+// LogRejected records a message refused during the SMTP session, for the message log. Its content is not kept.
+func (q *Queue) LogRejected(ctx context.Context, env Envelope, reason string) error {
+	return q.o.DB.Batch(ctx, func(tx *sql.Tx) error { return q.insert(tx, env, StatusRejected, reason) })
+}
+
+func (q *Queue) insert(tx *sql.Tx, env Envelope, status, reason string) error {
+	received := env.Received
+	if received.IsZero() {
+		received = time.Now()
+	}
+	body := "7BIT"
+	if env.EightBit {
+		body = "8BITMIME"
+	}
+	var done any
+	if status == StatusRejected {
+		done = store.Millis(received)
+	}
+	_, err := tx.Exec(`INSERT INTO messages (id, node_id, customer_id, sender, header_from, message_id, subject, size,
+		client_ip, helo, tls, status, reason, is_dsn, smtputf8, body_type, dsn_ret, dsn_envid, received_at, expires_at, done_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		env.ID, q.o.NodeID, env.CustomerID, env.Sender, env.HeaderFrom, env.MessageID, env.Subject, env.Size,
+		env.ClientIP, env.HELO, env.TLS, status, reason, env.IsDSN, env.SMTPUTF8, body, env.DSNRet, env.EnvID,
+		store.Millis(received), store.Millis(received.Add(q.o.MaxLifetime)), done)
+	if err != nil {
+		return err
+	}
+	rstatus := StatusQueued
+	if status == StatusRejected {
+		rstatus = StatusRejected
+	}
+	for i, r := range env.Recipients {
+		_, err := tx.Exec(`INSERT INTO recipients (message_id, idx, address, domain, status, next_attempt_at, notify, orcpt, updated_at, last_reply)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			env.ID, i, r.Address, domainOf(r.Address), rstatus, store.Millis(received), r.Notify, r.ORCPT,
+			store.Millis(received), reason)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// domainOf returns the lower-cased domain of an address.
+func domainOf(addr string) string {
+	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
+		return strings.ToLower(addr[i+1:])
+	}
+	return ""
+}
+
+// backoff returns the wait after the given attempt number (1 for the first attempt), with ±10% jitter so
+// that retries of a burst spread out.
+func (q *Queue) backoff(attempt int) time.Duration {
+	i := attempt - 1
+	if i >= len(q.o.Retry) {
+		i = len(q.o.Retry) - 1
+	}
+	if i < 0 {
+		i = 0
+	}
+	d := q.o.Retry[i]
+	jitter := time.Duration(rand.Int64N(int64(d)/5+1)) - d/10
+	return d + jitter
+}

@@ -1,0 +1,306 @@
+package smtpin
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-message"
+	"github.com/emersion/go-message/mail"
+	"github.com/emersion/go-message/textproto"
+	"github.com/emersion/go-smtp"
+
+	"easymail/internal/msgid"
+	"easymail/internal/queue"
+	"easymail/internal/smtperr"
+)
+
+// maxHeaderBytes bounds the header section of a message, which is held in memory.
+const maxHeaderBytes = 1 << 20
+
+var (
+	errHeaderTooLarge = smtperr.New(552, [3]int{5, 3, 4}, "Header section too large")
+	errBadHeader      = smtperr.New(554, [3]int{5, 6, 0}, "Malformed header section")
+	errNoFrom         = smtperr.New(550, [3]int{5, 7, 1}, "Message has no header From")
+	errBadFrom        = smtperr.New(550, [3]int{5, 7, 1}, "Header From cannot be parsed")
+	errNoRecipients   = smtperr.New(503, [3]int{5, 5, 1}, "Need RCPT before DATA")
+	errClientGone     = smtperr.New(451, [3]int{4, 4, 2}, "Connection lost during DATA")
+	errLineTooLong    = smtperr.New(554, [3]int{5, 6, 0}, "Message has a line over 2000 bytes; RFC 5322 allows 998")
+)
+
+func newQueueID() string { return msgid.New() }
+
+// receive reads a message from r, checks it, writes it to the spool with our Received header, commits it
+// durably and queues it. It returns the queue id.
+func (s *session) receive(r io.Reader) (string, error) {
+	if !s.fromSet || len(s.rcpts) == 0 {
+		return "", errNoRecipients
+	}
+	started := time.Now()
+	lc := &lineChecker{r: r}
+	br := bufio.NewReaderSize(lc, 64<<10)
+
+	rawHeader, err := readHeaderSection(br)
+	if err != nil {
+		return "", s.dataError(lc, err)
+	}
+	hdr, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(rawHeader)))
+	if err != nil {
+		return "", errBadHeader.Wrap(err)
+	}
+	c := s.current()
+	env := queue.Envelope{
+		ID:         newQueueID(),
+		CustomerID: c.ID,
+		Sender:     s.from,
+		Recipients: s.rcpts,
+		ClientIP:   s.ip.String(),
+		HELO:       s.conn.Hostname(),
+		SMTPUTF8:   s.mailOpts.UTF8,
+		EightBit:   s.mailOpts.Body == smtp.Body8BitMIME || s.mailOpts.Body == smtp.BodyBinaryMIME,
+		DSNRet:     string(s.mailOpts.Return),
+		EnvID:      s.mailOpts.EnvelopeID,
+		Received:   started,
+	}
+	if s.tls {
+		env.TLS = tlsDescription(s.conn)
+	}
+	mh := mail.Header{Header: message.Header{Header: hdr}}
+	env.MessageID = strings.Trim(strings.TrimSpace(hdr.Get("Message-Id")), "<>")
+	env.Subject = decodeHeader(hdr.Get("Subject"))
+	env.HeaderFrom = decodeHeader(hdr.Get("From"))
+
+	if n := len(hdr.Values("Received")); n >= s.s.o.MaxReceived {
+		s.logRejected(s.from, s.rcpts, smtperr.MailLoop)
+		return "", smtperr.MailLoop
+	}
+	if !c.MaySend() {
+		return "", smtperr.CustomerDeactivated
+	}
+	if c.AntiSpoofing {
+		if err := checkHeaderFrom(mh, c.DomainAllowed); err != nil {
+			e := smtperr.From(err)
+			env.Size = int64(len(rawHeader))
+			if lerr := s.s.o.Queue.LogRejected(context.Background(), env, e.Reply()); lerr != nil {
+				s.log.Warn("smtp: could not log a refusal", "err", lerr)
+			}
+			return "", e
+		}
+	}
+	if c.TopologyHiding {
+		hdr.Del("Received")
+		hdr.Del("X-Originating-Ip")
+	}
+	if env.MessageID == "" {
+		// A message without Message-ID could not be traced by the customer or the receiver (RFC 5322 §3.6.4
+		// says it SHOULD have one); the relay adds it as a submission server would.
+		env.MessageID = env.ID + "@" + s.s.o.Hostname
+		hdr.Set("Message-Id", "<"+env.MessageID+">")
+	}
+
+	w, err := s.s.o.Spool.Create(env.ID)
+	if err != nil {
+		return "", smtperr.LocalError.Wrap(err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			w.Abort()
+		}
+	}()
+	if _, err := io.WriteString(w, s.receivedHeader(env, c.TopologyHiding)); err != nil {
+		return "", smtperr.LocalError.Wrap(err)
+	}
+	if err := textproto.WriteHeader(w, hdr); err != nil {
+		return "", smtperr.LocalError.Wrap(err)
+	}
+	if _, err := io.Copy(w, br); err != nil {
+		return "", s.dataError(lc, err)
+	}
+	if lc.err != nil {
+		return "", lc.err
+	}
+	env.Size = w.Size()
+	commitStart := time.Now()
+	if err := w.Commit(); err != nil {
+		return "", smtperr.LocalError.Wrap(err)
+	}
+	committed = true
+	if err := s.s.o.Queue.Enqueue(context.Background(), env); err != nil {
+		s.s.o.Spool.Remove(env.ID)
+		return "", smtperr.LocalError.Wrap(err)
+	}
+	s.s.m.commitTime.Observe(time.Since(commitStart).Seconds())
+	s.s.m.bytes.Add(float64(env.Size))
+	s.log.Info("smtp: accepted", "queue_id", env.ID, "from", env.Sender, "rcpts", len(env.Recipients),
+		"size", env.Size, "message_id", env.MessageID)
+	return env.ID, nil
+}
+
+// dataError maps an error met while reading DATA to its reply.
+func (s *session) dataError(lc *lineChecker, err error) error {
+	var se *smtp.SMTPError
+	switch {
+	case lc.err != nil:
+		return lc.err
+	case errors.As(err, &se) && se.Code == smtp.ErrDataTooLarge.Code:
+		return smtperr.TooLarge
+	case errors.Is(err, smtp.ErrTooLongLine):
+		return errLineTooLong
+	case errors.Is(err, errHeaderTooLarge):
+		return errHeaderTooLarge
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return errClientGone.Wrap(err)
+	}
+	var e *smtperr.Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return errClientGone.Wrap(err)
+}
+
+// readHeaderSection reads up to and including the blank line that ends the header section (or to the end
+// of a message that has no body).
+func readHeaderSection(br *bufio.Reader) ([]byte, error) {
+	var buf bytes.Buffer
+	for {
+		line, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			buf.Write(line)
+			if buf.Len() > maxHeaderBytes {
+				return nil, errHeaderTooLarge
+			}
+			continue
+		}
+		buf.Write(line)
+		if buf.Len() > maxHeaderBytes {
+			return nil, errHeaderTooLarge
+		}
+		if err == io.EOF {
+			if buf.Len() > 0 && !bytes.HasSuffix(buf.Bytes(), []byte("\r\n")) {
+				buf.WriteString("\r\n")
+			}
+			buf.WriteString("\r\n")
+			return buf.Bytes(), nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if string(line) == "\r\n" {
+			return buf.Bytes(), nil
+		}
+	}
+}
+
+// checkHeaderFrom refuses a message whose header From is missing, unparsable, or names a domain that is
+// not the customer's (anti-spoofing). Every address of a multi-address From must pass.
+func checkHeaderFrom(h mail.Header, allowed func(string) bool) error {
+	if !h.Has("From") {
+		return errNoFrom
+	}
+	addrs, err := h.AddressList("From")
+	if err != nil || len(addrs) == 0 {
+		return errBadFrom.Wrap(err)
+	}
+	for _, a := range addrs {
+		i := strings.LastIndexByte(a.Address, '@')
+		if i < 0 || !allowed(a.Address[i+1:]) {
+			return smtperr.HeaderFromNotAllowed
+		}
+	}
+	return nil
+}
+
+// receivedHeader is our trace field (RFC 5321 §4.4). With topology hiding the client's name and address are
+// left out, so nothing of the customer's network leaks to the receiver.
+func (s *session) receivedHeader(env queue.Envelope, hide bool) string {
+	proto := "ESMTP"
+	if s.tls {
+		proto = "ESMTPS"
+	}
+	if env.SMTPUTF8 {
+		proto = "UTF8" + proto
+	}
+	var b strings.Builder
+	b.WriteString("Received: ")
+	if !hide {
+		fmt.Fprintf(&b, "from %s ([%s])\r\n\t", sanitize(s.conn.Hostname()), s.ip)
+	}
+	fmt.Fprintf(&b, "by %s (Easymail) with %s id %s", s.s.o.Hostname, proto, env.ID)
+	if len(env.Recipients) == 1 {
+		fmt.Fprintf(&b, "\r\n\tfor <%s>", sanitize(env.Recipients[0].Address))
+	}
+	fmt.Fprintf(&b, "; %s\r\n", env.Received.Format(time.RFC1123Z))
+	return b.String()
+}
+
+// sanitize keeps client-supplied text from breaking our header.
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r == '(' || r == ')' {
+			return '_'
+		}
+		return r
+	}, s)
+}
+
+var wordDecoder = mime.WordDecoder{}
+
+func decodeHeader(v string) string {
+	d, err := wordDecoder.DecodeHeader(v)
+	if err != nil {
+		return v
+	}
+	return d
+}
+
+func tlsDescription(c *smtp.Conn) string {
+	st, ok := c.TLSConnectionState()
+	if !ok {
+		return ""
+	}
+	return tlsVersionName(st.Version) + " " + cipherName(st.CipherSuite)
+}
+
+// lineChecker passes message bytes through and stops at the first byte sequence that a next hop could read
+// as a different line structure: a bare CR, a bare LF, or a NUL (RFC 5321 §2.3.8; SMTP smuggling,
+// CVE-2023-51764). The end of data (<CR><LF>.<CR><LF>) has already been consumed by go-smtp, which
+// recognises no other end marker.
+type lineChecker struct {
+	r      io.Reader
+	prevCR bool
+	err    *smtperr.Error
+}
+
+func (l *lineChecker) Read(p []byte) (int, error) {
+	if l.err != nil {
+		return 0, l.err
+	}
+	n, err := l.r.Read(p)
+	for i := 0; i < n; i++ {
+		c := p[i]
+		switch {
+		case l.prevCR && c != '\n':
+			l.err = smtperr.BareLineEnding
+		case !l.prevCR && c == '\n':
+			l.err = smtperr.BareLineEnding
+		case c == 0:
+			l.err = smtperr.NULByte
+		}
+		if l.err != nil {
+			return i, l.err
+		}
+		l.prevCR = c == '\r'
+	}
+	if err == io.EOF && l.prevCR {
+		l.err = smtperr.BareLineEnding
+		return n, l.err
+	}
+	return n, err
+}

@@ -1,0 +1,186 @@
+// Package testnode starts a whole Easymail node in-process for tests, on free loopback ports, with a
+// temporary data directory and the fake DNS of package testkit, and provisions customers through its API.
+// It is used only from tests.
+package testnode
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"testing"
+	"time"
+
+	"easymail/internal/config"
+	"easymail/internal/node"
+	"easymail/internal/testkit"
+)
+
+// Node is a running Easymail node.
+type Node struct {
+	Config   config.Config
+	SMTPAddr string
+	APIURL   string
+	Token    string
+	DNS      *testkit.DNS
+
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// FreePort returns a TCP port that was free on 127.0.0.1 a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Options adjust the node's configuration before it starts.
+type Options struct {
+	// DeliveryPort is the port of the fake MX hosts (config delivery.port).
+	DeliveryPort int
+	// DNS is the fake DNS to use; a new one is started when nil.
+	DNS *testkit.DNS
+	// DataDir reuses a data directory (to test restarts); a temporary one when "".
+	DataDir string
+	// Configure may change anything else.
+	Configure func(*config.Config)
+}
+
+// adminToken is the operator token of test nodes.
+const adminToken = "test-admin-token"
+
+// Start starts a node and stops it at the end of the test.
+func Start(t testing.TB, o Options) *Node {
+	t.Helper()
+	if o.DNS == nil {
+		o.DNS = testkit.NewDNS(t)
+	}
+	if o.DataDir == "" {
+		o.DataDir = t.TempDir()
+	}
+	cfg := config.Default()
+	cfg.Hostname = "relay.easymail.test"
+	cfg.DataDir = o.DataDir
+	cfg.SMTP.Listen = []string{fmt.Sprintf("127.0.0.1:%d", FreePort(t))}
+	cfg.API.Listen = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+	cfg.DNS.Servers = []string{o.DNS.Addr()}
+	cfg.DNS.Timeout = 2 * time.Second
+	cfg.Delivery.Port = o.DeliveryPort
+	if cfg.Delivery.Port == 0 {
+		cfg.Delivery.Port = 25
+	}
+	cfg.Delivery.Retry = []time.Duration{time.Second}
+	cfg.Delivery.ConnectTimeout = 3 * time.Second
+	cfg.Delivery.CommandTimeout = 10 * time.Second
+	cfg.Delivery.IdleTimeout = 2 * time.Second
+	cfg.Pools = []config.Pool{{Name: "default", IPs: []config.PoolAddr{{Address: "127.0.0.1", HELO: "out1.easymail.test"}}}}
+	if o.Configure != nil {
+		o.Configure(&cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("EASYMAIL_ADMIN_TOKEN", adminToken)
+	n := &Node{Config: cfg, SMTPAddr: cfg.SMTP.Listen[0], APIURL: "http://" + cfg.API.Listen, Token: adminToken,
+		DNS: o.DNS, done: make(chan error, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	ready := make(chan struct{})
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	go func() { n.done <- node.Run(ctx, cfg, log, func() { close(ready) }) }()
+	select {
+	case <-ready:
+	case err := <-n.done:
+		t.Fatalf("node did not start: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("node did not start within 30s")
+	}
+	t.Cleanup(func() { n.Stop(t) })
+	return n
+}
+
+// Stop shuts the node down and waits for it; it is safe to call twice.
+func (n *Node) Stop(t testing.TB) {
+	if n.cancel == nil {
+		return
+	}
+	n.cancel()
+	n.cancel = nil
+	select {
+	case err := <-n.done:
+		if err != nil {
+			t.Errorf("node stopped with an error: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Error("node did not stop within 60s")
+	}
+}
+
+// API calls the node's REST API as the operator and decodes the JSON answer into out (if not nil). It fails
+// the test unless the status is want.
+func (n *Node) API(t testing.TB, method, path string, body any, want int, out any) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, n.APIURL+"/api/v1"+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+n.Token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		t.Fatalf("%s %s: status %d, want %d: %s", method, path, resp.StatusCode, want, b)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatalf("%s %s: %v: %s", method, path, err, b)
+		}
+	}
+}
+
+// AddCustomer provisions a customer with one domain and one source CIDR and returns its id.
+func (n *Node) AddCustomer(t testing.TB, name, domain, cidr string) string {
+	t.Helper()
+	var c struct {
+		ID string `json:"id"`
+	}
+	n.API(t, "POST", "/customers", map[string]string{"name": name, "contact_email": "admin@" + domain, "pool": "default"}, 201, &c)
+	if domain != "" {
+		n.API(t, "POST", "/customers/"+c.ID+"/domains", map[string]string{"domain": domain}, 201, nil)
+	}
+	if cidr != "" {
+		n.API(t, "POST", "/customers/"+c.ID+"/source-ips", map[string]string{"cidr": cidr}, 201, nil)
+	}
+	return c.ID
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	if os.Getenv("EASYMAIL_TEST_LOG") != "" {
+		w.t.Log(string(bytes.TrimRight(p, "\n")))
+	}
+	return len(p), nil
+}
