@@ -38,7 +38,7 @@ func (q *Queue) makeDSN(g *group, outs []outcome, res delivery.Result, delay boo
 		}
 		if o.err != nil {
 			r.Status = fmt.Sprintf("%d.%d.%d", o.err.Enhanced[0], o.err.Enhanced[1], o.err.Enhanced[2])
-			r.Diagnostic = o.err.Reply()
+			r.Diagnostic = dsn.SanitizeDiagnostic(o.err.Reply())
 			if o.expired {
 				// RFC 3463: 4.4.7 "delivery time expired" becomes permanent as 5.4.7.
 				r.Status = "5.4.7"
@@ -82,8 +82,9 @@ func (q *Queue) makeDSN(g *group, outs []outcome, res delivery.Result, delay boo
 		Subject:    subject,
 		MessageID:  "",
 		SMTPUTF8:   g.smtputf8,
-		EightBit:   g.smtputf8,
-		IsDSN:      true,
-		Received:   now,
+		// The returned original may carry 8-bit bytes.
+		EightBit: g.smtputf8 || g.eightBit,
+		IsDSN:    true,
+		Received: now,
 	}, nil
 }
