@@ -50,7 +50,7 @@ func (q *Queue) makeDSN(g *group, outs []outcome, res delivery.Result, delay boo
 		}
 		rep.Recipients = append(rep.Recipients, r)
 	}
-	orig, err := q.o.Spool.Open(g.msgID)
+	orig, err := q.openContent(g.msgID, g.prefix)
 	if err != nil {
 		return nil, fmt.Errorf("dsn: open original %s: %w", g.msgID, err)
 	}

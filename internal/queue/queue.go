@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"database/sql"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"strings"
@@ -133,6 +134,8 @@ type Envelope struct {
 	EnvID      string
 	IsDSN      bool
 	Received   time.Time
+	// Prefix is header fields to send in front of the spooled content (Received, DKIM-Signature), CRLF-ended.
+	Prefix string
 }
 
 // Enqueue records an accepted message whose content is already committed to the spool, in a transaction
@@ -166,11 +169,11 @@ func (q *Queue) insert(tx *sql.Tx, env Envelope, status, reason string) error {
 		done = store.Millis(received)
 	}
 	_, err := tx.Exec(`INSERT INTO messages (id, node_id, customer_id, sender, header_from, message_id, subject, size,
-		client_ip, helo, tls, status, reason, is_dsn, smtputf8, body_type, dsn_ret, dsn_envid, received_at, expires_at, done_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		client_ip, helo, tls, status, reason, is_dsn, smtputf8, body_type, dsn_ret, dsn_envid, received_at, expires_at, done_at, prefix)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		env.ID, q.o.NodeID, env.CustomerID, env.Sender, env.HeaderFrom, env.MessageID, env.Subject, env.Size,
 		env.ClientIP, env.HELO, env.TLS, status, reason, env.IsDSN, env.SMTPUTF8, body, env.DSNRet, env.EnvID,
-		store.Millis(received), store.Millis(received.Add(q.o.MaxLifetime)), done)
+		store.Millis(received), store.Millis(received.Add(q.o.MaxLifetime)), done, env.Prefix)
 	if err != nil {
 		return err
 	}
@@ -211,4 +214,21 @@ func (q *Queue) backoff(attempt int) time.Duration {
 	d := q.o.Retry[i]
 	jitter := time.Duration(rand.Int64N(int64(d)/5+1)) - d/10
 	return d + jitter
+}
+
+// openContent returns the message as sent: the stored prefix, then the spooled content.
+func (q *Queue) openContent(id, prefix string) (io.ReadCloser, error) {
+	f, err := q.o.Spool.Open(id)
+	if err != nil {
+		return nil, err
+	}
+	if prefix == "" {
+		return f, nil
+	}
+	return prefixed{Reader: io.MultiReader(strings.NewReader(prefix), f), Closer: f}, nil
+}
+
+type prefixed struct {
+	io.Reader
+	io.Closer
 }

@@ -29,6 +29,7 @@ type group struct {
 	received      time.Time
 	expires       time.Time
 	delayNotified bool
+	prefix        string
 	rcpts         []claimedRcpt
 }
 
@@ -92,7 +93,7 @@ func (q *Queue) dispatch(ctx, dctx context.Context) (int, bool, error) {
 	now := time.Now()
 	rows, err := q.o.DB.R.QueryContext(ctx, `SELECT r.message_id, r.idx, r.address, r.domain, r.attempts, r.notify, r.orcpt,
 			m.customer_id, m.sender, m.size, m.smtputf8, m.body_type, m.is_dsn, m.dsn_ret, m.dsn_envid,
-			m.received_at, m.expires_at, m.delay_notified, COALESCE(c.pool, '')
+			m.received_at, m.expires_at, m.delay_notified, m.prefix, COALESCE(c.pool, '')
 		FROM recipients r JOIN messages m ON m.id = r.message_id LEFT JOIN customers c ON c.id = m.customer_id
 		WHERE r.status IN ('queued', 'deferred') AND r.next_attempt_at <= ? AND m.held = 0 AND m.node_id = ?
 		ORDER BY r.next_attempt_at LIMIT ?`, store.Millis(now), q.o.NodeID, limit)
@@ -112,7 +113,7 @@ func (q *Queue) dispatch(ctx, dctx context.Context) (int, bool, error) {
 		)
 		if err := rows.Scan(&g.msgID, &r.idx, &r.address, &g.domain, &r.attempt, &r.notify, &r.orcpt,
 			&g.customerID, &g.sender, &g.size, &g.smtputf8, &bodyType, &g.isDSN, &g.dsnRet, &g.envID,
-			&received, &expires, &g.delayNotified, &g.pool); err != nil {
+			&received, &expires, &g.delayNotified, &g.prefix, &g.pool); err != nil {
 			rows.Close()
 			return 0, false, err
 		}
@@ -224,7 +225,7 @@ func (q *Queue) attempt(ctx context.Context, g *group) delivery.Result {
 		SMTPUTF8:   g.smtputf8,
 		EightBit:   g.eightBit,
 		Size:       g.size,
-		Open:       func() (io.ReadCloser, error) { return q.o.Spool.Open(g.msgID) },
+		Open:       func() (io.ReadCloser, error) { return q.openContent(g.msgID, g.prefix) },
 		Source:     src,
 	}
 	return q.o.Deliverer.Deliver(ctx, job)

@@ -114,9 +114,6 @@ func (s *session) receive(r io.Reader) (string, error) {
 			w.Abort()
 		}
 	}()
-	if _, err := io.WriteString(w, s.receivedHeader(env, c.TopologyHiding)); err != nil {
-		return "", smtperr.LocalError.Wrap(err)
-	}
 	if err := textproto.WriteHeader(w, hdr); err != nil {
 		return "", smtperr.LocalError.Wrap(err)
 	}
@@ -126,7 +123,8 @@ func (s *session) receive(r io.Reader) (string, error) {
 	if lc.err != nil {
 		return "", lc.err
 	}
-	env.Size = w.Size()
+	env.Prefix = s.receivedHeader(env, c.TopologyHiding)
+	env.Size = w.Size() + int64(len(env.Prefix))
 	commitStart := time.Now()
 	if err := w.Commit(); err != nil {
 		return "", smtperr.LocalError.Wrap(err)
