@@ -57,6 +57,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready func())
 	if err != nil {
 		return err
 	}
+	defer sp.Close()
 	res, err := resolver.New(cfg.DNS.Servers, cfg.DNS.Timeout)
 	if err != nil {
 		return fmt.Errorf("dns: %w", err)

@@ -52,7 +52,20 @@ func (f recordingFS) Create(name string) (spool.File, error) {
 	return recordingFile{file, f.ev}, nil
 }
 
-func (f recordingFS) SyncDir(dir string) error { f.ev.add("syncdir"); return f.OSFS.SyncDir(dir) }
+func (f recordingFS) OpenDir(dir string) (spool.Dir, error) {
+	d, err := f.OSFS.OpenDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	return recordingDir{d, f.ev}, nil
+}
+
+type recordingDir struct {
+	spool.Dir
+	ev *events
+}
+
+func (d recordingDir) Sync() error { d.ev.add("syncdir"); return d.Dir.Sync() }
 
 type recordingFile struct {
 	spool.File

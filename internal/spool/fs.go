@@ -14,10 +14,18 @@ type FS interface {
 	Open(name string) (io.ReadCloser, error)
 	// Remove removes a file.
 	Remove(name string) error
-	// SyncDir makes the directory's entries (created and removed names) durable.
-	SyncDir(dir string) error
+	// OpenDir opens a directory so that its entries (created and removed names) can be made durable with
+	// Sync. The spool keeps it open, to pay no open per sync.
+	OpenDir(dir string) (Dir, error)
 	// ReadDir lists the names in a directory.
 	ReadDir(dir string) ([]string, error)
+}
+
+// Dir is an open directory.
+type Dir interface {
+	// Sync makes the directory's entries durable (fsync of the directory).
+	Sync() error
+	Close() error
 }
 
 // File is a spool file being written.
@@ -42,18 +50,8 @@ func (OSFS) Open(name string) (io.ReadCloser, error) { return os.Open(name) }
 // Remove removes name.
 func (OSFS) Remove(name string) error { return os.Remove(name) }
 
-// SyncDir fsyncs the directory dir.
-func (OSFS) SyncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
+// OpenDir opens the directory dir.
+func (OSFS) OpenDir(dir string) (Dir, error) { return os.Open(dir) }
 
 // ReadDir lists the names in dir.
 func (OSFS) ReadDir(dir string) ([]string, error) {

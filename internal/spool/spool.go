@@ -27,6 +27,7 @@ import (
 type Spool struct {
 	dir     string
 	fs      FS
+	dirFile Dir
 	dirSync *coalescer
 }
 
@@ -40,11 +41,18 @@ func OpenFS(dir string, fs FS) (*Spool, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
-	s := &Spool{dir: dir, fs: fs}
-	s.dirSync = &coalescer{fn: func() error { return fs.SyncDir(dir) }}
+	d, err := fs.OpenDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	s := &Spool{dir: dir, fs: fs, dirFile: d}
+	s.dirSync = &coalescer{fn: d.Sync}
 	s.dirSync.cond = sync.NewCond(&s.dirSync.mu)
 	return s, nil
 }
+
+// Close releases the spool's open directory. Writers must be finished.
+func (s *Spool) Close() error { return s.dirFile.Close() }
 
 // Dir returns the spool directory.
 func (s *Spool) Dir() string { return s.dir }

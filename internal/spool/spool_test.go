@@ -32,12 +32,25 @@ func (r *recFS) Create(name string) (File, error) {
 	return &recFile{File: f, r: r}, nil
 }
 
-func (r *recFS) SyncDir(dir string) error {
-	r.log("syncdir")
-	if r.failDir != nil {
-		return r.failDir
+func (r *recFS) OpenDir(dir string) (Dir, error) {
+	d, err := r.OSFS.OpenDir(dir)
+	if err != nil {
+		return nil, err
 	}
-	return r.OSFS.SyncDir(dir)
+	return &recDir{Dir: d, r: r}, nil
+}
+
+type recDir struct {
+	Dir
+	r *recFS
+}
+
+func (d *recDir) Sync() error {
+	d.r.log("syncdir")
+	if d.r.failDir != nil {
+		return d.r.failDir
+	}
+	return d.Dir.Sync()
 }
 
 type recFile struct {
