@@ -79,7 +79,7 @@ else
 	WORK=$(mktemp -d /var/tmp/easymail-bench.XXXXXX)
 fi
 chmod 755 "$WORK"
-fstype=$(stat -f -c %T "$WORK")
+fstype=$(df --output=fstype "$WORK" | tail -n 1)
 [[ $fstype == tmpfs || $fstype == ramfs ]] &&
 	die "$WORK is on $fstype, where fsync costs nothing; set BENCH_DIR to a directory on a real disk"
 
