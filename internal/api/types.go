@@ -67,9 +67,6 @@ type Domain struct {
 	// DKIM is the DKIM public key record to publish for the domain. It is null until DKIM signing keys are
 	// generated at provisioning; no record is invented meanwhile.
 	DKIM *DKIMRecord `json:"dkim"`
-	// DKIMKeys are all the domain's DKIM keys whose records must be published: the active ones, the next
-	// ones of a rotation in progress and the replaced ones not yet retired.
-	DKIMKeys []DKIMKey `json:"dkim_keys,omitempty"`
 }
 
 // DKIMRecord is a DNS TXT record carrying a DKIM public key (RFC 6376 §3.6.1).
@@ -162,22 +159,6 @@ type Message struct {
 	ExpiresAt     time.Time  `json:"expires_at"`
 	DelayNotified bool       `json:"delay_notified"`
 	DoneAt        *time.Time `json:"done_at,omitempty"`
-	// FromDomain is the header From's domain; DKIMDomain the d= of Easymail's DKIM signature ("" when it
-	// did not sign) and DKIMSelectors its selectors, comma-separated.
-	FromDomain    string `json:"from_domain"`
-	DKIMDomain    string `json:"dkim_domain"`
-	DKIMSelectors string `json:"dkim_selectors"`
-	// DKIMAligned, SPFAligned and DMARCAligned are the DMARC identifier alignment of the DKIM domain and of
-	// the envelope sender's domain with the header From (relaxed, RFC 7489 §3.1), and their disjunction.
-	// Null for a message that was not analysed (refused, or logged before the check existed).
-	DKIMAligned  *bool `json:"dkim_aligned"`
-	SPFAligned   *bool `json:"spf_aligned"`
-	DMARCAligned *bool `json:"dmarc_aligned"`
-	// Bulk is set when the message looks like bulk mail (Precedence: bulk or list, List-Id or
-	// List-Unsubscribe); ListUnsubscribe and ListUnsubscribePost when it has those fields (RFC 2369, RFC 8058).
-	Bulk                bool `json:"bulk"`
-	ListUnsubscribe     bool `json:"list_unsubscribe"`
-	ListUnsubscribePost bool `json:"list_unsubscribe_post"`
 }
 
 // Recipient is one envelope recipient of a message and where its delivery stands.
