@@ -152,7 +152,7 @@ func (q *Queue) Enqueue(ctx context.Context, env Envelope) error {
 
 // LogRejected records a message refused during the SMTP session, for the message log. Its content is not kept.
 func (q *Queue) LogRejected(ctx context.Context, env Envelope, reason string) error {
-	return q.o.DB.Batch(ctx, func(tx *sql.Tx) error { return q.insert(tx, env, StatusRejected, reason) })
+	return q.o.DB.BatchLazy(ctx, func(tx *sql.Tx) error { return q.insert(tx, env, StatusRejected, reason) })
 }
 
 func (q *Queue) insert(tx *sql.Tx, env Envelope, status, reason string) error {

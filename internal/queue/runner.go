@@ -152,8 +152,9 @@ func (q *Queue) dispatch(ctx, dctx context.Context) (int, bool, error) {
 	}
 
 	// Record the attempt and its next retry time before dialing: a crash during delivery must not make the
-	// next start retry in a hot loop.
-	err = q.o.DB.Batch(ctx, func(tx *sql.Tx) error {
+	// next start retry in a hot loop. A power failure may lose this record (BatchLazy); the attempt is then
+	// made again at the next start, once.
+	err = q.o.DB.BatchLazy(ctx, func(tx *sql.Tx) error {
 		for _, g := range start {
 			for _, r := range g.rcpts {
 				next := now.Add(q.backoff(r.attempt))

@@ -281,20 +281,32 @@ func (l *lineChecker) Read(p []byte) (int, error) {
 		return 0, l.err
 	}
 	n, err := l.r.Read(p)
-	for i := 0; i < n; i++ {
-		c := p[i]
-		switch {
-		case l.prevCR && c != '\n':
-			l.err = smtperr.BareLineEnding
-		case !l.prevCR && c == '\n':
-			l.err = smtperr.BareLineEnding
-		case c == 0:
-			l.err = smtperr.NULByte
+	for i := 0; i < n; {
+		if l.prevCR {
+			if p[i] != '\n' {
+				l.err = smtperr.BareLineEnding
+				return i, l.err
+			}
+			l.prevCR = false
+			i++
+			continue
 		}
-		if l.err != nil {
+		j := bytes.IndexAny(p[i:n], "\r\n\x00")
+		if j < 0 {
+			break
+		}
+		i += j
+		switch p[i] {
+		case '\r':
+			l.prevCR = true
+			i++
+		case '\n':
+			l.err = smtperr.BareLineEnding
+			return i, l.err
+		default:
+			l.err = smtperr.NULByte
 			return i, l.err
 		}
-		l.prevCR = c == '\r'
 	}
 	if err == io.EOF && l.prevCR {
 		l.err = smtperr.BareLineEnding

@@ -19,6 +19,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"modernc.org/sqlite"
@@ -43,6 +44,11 @@ type DB struct {
 	batches chan *batchReq
 	done    chan struct{}
 	stopped chan struct{}
+
+	// wmu serialises writers, so that a lazy batch's synchronous=NORMAL never covers another transaction.
+	wmu sync.Mutex
+	// lazy is whether the writer connection is at synchronous=NORMAL; guarded by wmu.
+	lazy bool
 }
 
 // Open opens (creating it if needed) the SQLite database at path and migrates it to the latest version.
@@ -81,8 +87,33 @@ func (db *DB) Close() error {
 	return errors.Join(db.w.Close(), db.R.Close())
 }
 
-// Tx runs fn in one write transaction and commits it, or rolls it back when fn returns an error.
+// Tx runs fn in one write transaction and commits it durably, or rolls it back when fn returns an error.
 func (db *DB) Tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	db.wmu.Lock()
+	defer db.wmu.Unlock()
+	if err := db.setLazy(false); err != nil {
+		return err
+	}
+	return db.tx(ctx, fn)
+}
+
+// setLazy switches the writer connection between synchronous=NORMAL (lazy) and FULL. Callers hold wmu.
+func (db *DB) setLazy(lazy bool) error {
+	if lazy == db.lazy {
+		return nil
+	}
+	mode := "FULL"
+	if lazy {
+		mode = "NORMAL"
+	}
+	if _, err := db.w.Exec("PRAGMA synchronous = " + mode); err != nil {
+		return fmt.Errorf("store: set synchronous=%s: %w", mode, err)
+	}
+	db.lazy = lazy
+	return nil
+}
+
+func (db *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -97,6 +128,7 @@ func (db *DB) Tx(ctx context.Context, fn func(*sql.Tx) error) error {
 type batchReq struct {
 	ctx  context.Context
 	fn   func(*sql.Tx) error
+	lazy bool
 	done chan error
 }
 
@@ -107,7 +139,18 @@ const maxBatch = 512
 // is committed (durably, with synchronous=FULL). fn runs inside a savepoint: an error from fn rolls back
 // fn's own changes only, and is returned to its caller. fn must not keep tx after it returns.
 func (db *DB) Batch(ctx context.Context, fn func(*sql.Tx) error) error {
-	req := &batchReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	return db.submit(ctx, &batchReq{ctx: ctx, fn: fn, done: make(chan error, 1)})
+}
+
+// BatchLazy is Batch for changes that may be lost in a power failure (not in a process crash): its
+// transaction is committed without an fsync when no caller in the batch needs one. In WAL mode such a commit
+// is written to the log in order and made durable by the next durable commit or checkpoint, so a lazy change
+// is never durable after a later durable one is lost.
+func (db *DB) BatchLazy(ctx context.Context, fn func(*sql.Tx) error) error {
+	return db.submit(ctx, &batchReq{ctx: ctx, fn: fn, lazy: true, done: make(chan error, 1)})
+}
+
+func (db *DB) submit(ctx context.Context, req *batchReq) error {
 	select {
 	case db.batches <- req:
 	case <-ctx.Done():
@@ -153,7 +196,19 @@ func (db *DB) batchLoop() {
 
 func (db *DB) runBatch(reqs []*batchReq) {
 	errs := make([]error, len(reqs))
-	err := db.Tx(context.Background(), func(tx *sql.Tx) error {
+	lazy := true
+	for _, r := range reqs {
+		lazy = lazy && r.lazy
+	}
+	db.wmu.Lock()
+	defer db.wmu.Unlock()
+	if err := db.setLazy(lazy); err != nil {
+		for _, r := range reqs {
+			r.done <- err
+		}
+		return
+	}
+	err := db.tx(context.Background(), func(tx *sql.Tx) error {
 		for i, r := range reqs {
 			if err := r.ctx.Err(); err != nil {
 				errs[i] = err
