@@ -9,7 +9,7 @@ ARGS        ?=
 # Go lives at /usr/local/go on the project's machines; a Go already on PATH comes first.
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: build run test bench check
+.PHONY: build run test bench bench-flood bench-msglog check
 
 build:
 	$(GO) build -o $(BIN) ./cmd/easymail
@@ -23,6 +23,15 @@ test:
 
 bench:
 	bash bench/run.sh
+
+# A registered customer's throughput while unregistered and slowloris clients flood the listener.
+bench-flood:
+	bash bench/flood.sh
+
+# The message log's searches, trace and statistics on a generated log (2 million messages: 8.3 million rows,
+# in a temporary SQLite database; about two minutes). BENCH_MSGLOG_ARGS="-messages 5000000" for 20 million rows.
+bench-msglog:
+	$(GO) run ./bench/msglog $(BENCH_MSGLOG_ARGS)
 
 check:
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then \

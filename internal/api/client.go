@@ -165,6 +165,14 @@ type MessageQuery struct {
 	Limit     int
 	// Before is a paging cursor: only messages older than the message with this id are returned.
 	Before string
+	// Domain is a recipient domain; QueueID a queue id; OutboundIP and RemoteMX the outbound IP and the remote
+	// MX of a recipient's last attempt; Verdict a scan verdict; BounceClass a recipient's bounce class.
+	Domain      string
+	QueueID     string
+	OutboundIP  string
+	RemoteMX    string
+	Verdict     string
+	BounceClass string
 }
 
 // Values returns q as URL query parameters.
@@ -190,6 +198,12 @@ func (q MessageQuery) Values() url.Values {
 		v.Set("limit", strconv.Itoa(q.Limit))
 	}
 	set("before", q.Before)
+	set("domain", q.Domain)
+	set("queue_id", q.QueueID)
+	set("outbound_ip", q.OutboundIP)
+	set("remote_mx", q.RemoteMX)
+	set("verdict", q.Verdict)
+	set("bounce_class", q.BounceClass)
 	return v
 }
 

@@ -21,12 +21,14 @@ const (
 	RoleCustomer = "customer"
 )
 
-// Customer is one business customer with everything registered for it.
+// Customer is one business customer with everything registered for it. Its mail leaves from the IPs of
+// Pool, or of FallbackPool ("" for none) when no IP of Pool is usable.
 type Customer struct {
 	ID             string      `json:"id"`
 	Name           string      `json:"name"`
 	ContactEmail   string      `json:"contact_email"`
 	Pool           string      `json:"pool"`
+	FallbackPool   string      `json:"fallback_pool"`
 	Status         string      `json:"status"`
 	TopologyHiding bool        `json:"topology_hiding"`
 	AntiSpoofing   bool        `json:"anti_spoofing"`
@@ -37,6 +39,14 @@ type Customer struct {
 	SourceIPs      []SourceIP  `json:"source_ips"`
 	// OnboardingURL is set in the answer to the customer's creation only.
 	OnboardingURL string `json:"onboarding_url,omitempty"`
+
+	// RateLimits are the customer's own limits (null fields: the configured defaults).
+	RateLimits RateLimits `json:"rate_limits"`
+	// Held is set while the customer's outbound mail is held (suspected compromise, or an operator's hold):
+	// its messages are accepted and kept, not delivered, until released or purged. HeldReason says why.
+	Held       bool       `json:"held"`
+	HeldReason string     `json:"held_reason,omitempty"`
+	HeldAt     *time.Time `json:"held_at,omitempty"`
 }
 
 // CustomerCreate is the body of POST /customers. Pool defaults to the first configured pool; the two
@@ -45,6 +55,7 @@ type CustomerCreate struct {
 	Name           string `json:"name"`
 	ContactEmail   string `json:"contact_email"`
 	Pool           string `json:"pool,omitempty"`
+	FallbackPool   string `json:"fallback_pool,omitempty"`
 	TopologyHiding *bool  `json:"topology_hiding,omitempty"`
 	AntiSpoofing   *bool  `json:"anti_spoofing,omitempty"`
 }
@@ -54,9 +65,16 @@ type CustomerUpdate struct {
 	Name           *string `json:"name,omitempty"`
 	ContactEmail   *string `json:"contact_email,omitempty"`
 	Pool           *string `json:"pool,omitempty"`
+	FallbackPool   *string `json:"fallback_pool,omitempty"`
 	Status         *string `json:"status,omitempty"`
 	TopologyHiding *bool   `json:"topology_hiding,omitempty"`
 	AntiSpoofing   *bool   `json:"anti_spoofing,omitempty"`
+
+	// RateLimits replaces the customer's own rate limits as a whole.
+	RateLimits *RateLimits `json:"rate_limits,omitempty"`
+	// Held true holds the customer's new mail (an operator's hold); false lifts the hold without touching the
+	// messages already held (release-held and purge-held lift it and handle them).
+	Held *bool `json:"held,omitempty"`
 }
 
 // Domain is a sending domain of a customer, in lower-case A-label form.
@@ -67,6 +85,9 @@ type Domain struct {
 	// DKIM is the DKIM public key record to publish for the domain. It is null until DKIM signing keys are
 	// generated at provisioning; no record is invented meanwhile.
 	DKIM *DKIMRecord `json:"dkim"`
+	// DKIMKeys are all the domain's DKIM keys whose records must be published: the active ones, the next
+	// ones of a rotation in progress and the replaced ones not yet retired.
+	DKIMKeys []DKIMKey `json:"dkim_keys,omitempty"`
 }
 
 // DKIMRecord is a DNS TXT record carrying a DKIM public key (RFC 6376 §3.6.1).
@@ -159,6 +180,26 @@ type Message struct {
 	ExpiresAt     time.Time  `json:"expires_at"`
 	DelayNotified bool       `json:"delay_notified"`
 	DoneAt        *time.Time `json:"done_at,omitempty"`
+	// FromDomain is the header From's domain; DKIMDomain the d= of Easymail's DKIM signature ("" when it
+	// did not sign) and DKIMSelectors its selectors, comma-separated.
+	FromDomain    string `json:"from_domain"`
+	DKIMDomain    string `json:"dkim_domain"`
+	DKIMSelectors string `json:"dkim_selectors"`
+	// DKIMAligned, SPFAligned and DMARCAligned are the DMARC identifier alignment of the DKIM domain and of
+	// the envelope sender's domain with the header From (relaxed, RFC 7489 §3.1), and their disjunction.
+	// Null for a message that was not analysed (refused, or logged before the check existed).
+	DKIMAligned  *bool `json:"dkim_aligned"`
+	SPFAligned   *bool `json:"spf_aligned"`
+	DMARCAligned *bool `json:"dmarc_aligned"`
+	// Bulk is set when the message looks like bulk mail (Precedence: bulk or list, List-Id or
+	// List-Unsubscribe); ListUnsubscribe when it has a List-Unsubscribe field (RFC 2369); ListUnsubscribePost
+	// when it offers one-click unsubscription ("List-Unsubscribe-Post: List-Unsubscribe=One-Click" and an
+	// https URI in List-Unsubscribe, RFC 8058 §3.1).
+	Bulk                bool `json:"bulk"`
+	ListUnsubscribe     bool `json:"list_unsubscribe"`
+	ListUnsubscribePost bool `json:"list_unsubscribe_post"`
+	// Verdict is the content scan verdict ("" when the message was not scanned).
+	Verdict string `json:"verdict"`
 }
 
 // Recipient is one envelope recipient of a message and where its delivery stands.
@@ -175,6 +216,9 @@ type Recipient struct {
 	RemoteMX      string    `json:"remote_mx"`
 	OutboundIP    string    `json:"outbound_ip"`
 	UpdatedAt     time.Time `json:"updated_at"`
+	// BounceClass is the class of the last failure (bad-mailbox, policy, ...; see docs/analysis.md), "" when
+	// the recipient was delivered or never failed.
+	BounceClass string `json:"bounce_class"`
 }
 
 // Attempt is one delivery attempt for one recipient.
@@ -192,6 +236,8 @@ type Attempt struct {
 	Code       int       `json:"code"`
 	Enhanced   string    `json:"enhanced"`
 	Reply      string    `json:"reply"`
+	// BounceClass is the class of the failure, "" for a delivery.
+	BounceClass string `json:"bounce_class"`
 }
 
 // Trace is the whole history of a message: the message's own fields (flattened into the object), its

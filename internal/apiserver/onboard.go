@@ -2,12 +2,15 @@ package apiserver
 
 import (
 	"bytes"
+	"context"
 	"embed"
 	"errors"
 	"html/template"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"easymail/internal/api"
@@ -20,6 +23,12 @@ var pageFS embed.FS
 func parsePage() (*template.Template, error) {
 	return template.New("onboard.html").Funcs(template.FuncMap{
 		"date": func(t time.Time) string { return t.UTC().Format("2 January 2006, 15:04 UTC") },
+		"percent": func(f *float64) string {
+			if f == nil {
+				return "n/a"
+			}
+			return strconv.FormatFloat(*f*100, 'f', 1, 64) + " %"
+		},
 	}).ParseFS(pageFS, "onboard.html")
 }
 
@@ -31,6 +40,45 @@ type onboardData struct {
 	RelayPort  string
 	SPFInclude string
 	ExpiresAt  time.Time
+	// Checks are the live DNS checks of each domain, in the order of Customer.Domains; empty without DKIM.
+	Checks []domainCheck
+}
+
+// domainCheck is the readiness report of one domain, or why it could not be made.
+type domainCheck struct {
+	Domain    string
+	Readiness *api.Readiness
+	Err       string
+}
+
+// readinessTimeout bounds the live DNS checks of the onboarding page.
+const readinessTimeout = 15 * time.Second
+
+// domainChecks checks the customer's domains concurrently.
+func (s *server) domainChecks(ctx context.Context, c *api.Customer) []domainCheck {
+	if s.dkim == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, readinessTimeout)
+	defer cancel()
+	out := make([]domainCheck, len(c.Domains))
+	var wg sync.WaitGroup
+	for i, d := range c.Domains {
+		out[i].Domain = d.Domain
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rep, err := s.dkim.Readiness(ctx, c.ID, d.Domain)
+			if err != nil {
+				s.log.Warn("onboarding page: readiness check", "customer", c.ID, "domain", d.Domain, "err", err)
+				out[i].Err = "the check failed; reload the page to try again"
+				return
+			}
+			out[i].Readiness = rep
+		}()
+	}
+	wg.Wait()
+	return out
 }
 
 // onboardPage serves GET /onboard/{token}: the customer's setup instructions, without authentication (the
@@ -63,6 +111,7 @@ func (s *server) onboardPage(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		d.SPFInclude = "include:_spf." + operatorDomain(s.cfg.Hostname)
+		d.Checks = s.domainChecks(r.Context(), d.Customer)
 	}
 	var buf bytes.Buffer
 	if err := s.page.Execute(&buf, d); err != nil {

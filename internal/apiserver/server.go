@@ -52,6 +52,13 @@ type Options struct {
 	Health func(context.Context) error
 	// Logger receives errors; nil discards them.
 	Logger *slog.Logger
+	// DKIM generates the DKIM keys of new domains, shows their records, rotates them and checks the domains'
+	// readiness for bulk sending. Optional: without it, domains get no key and those endpoints answer 404.
+	DKIM DKIM
+	// Pools manages the outbound IP pools (/pools, /ips). Optional: without it, those endpoints answer 404.
+	Pools Pools
+	// IPCheck runs an outbound IP's DNSBL check on demand (/ips/{address}/check). Optional.
+	IPCheck IPChecker
 	// RefusePrivateIPs refuses private, loopback and link-local addresses as source IPs and relay hosts
 	// (RFC 1918, RFC 6598, RFC 4193 and the like). By default they are accepted, as test and lab
 	// installations relay from such addresses.
@@ -72,6 +79,9 @@ type server struct {
 	customers  *customer.Service
 	onboarding *customer.Onboarding
 	page       *template.Template
+	pools      Pools
+	ipCheck    IPChecker
+	dkim       DKIM
 }
 
 // New returns the HTTP handler of the API, the onboarding pages, /metrics and /healthz. It loads (or
@@ -85,6 +95,7 @@ func New(o Options) (http.Handler, error) {
 	if s.changed == nil {
 		s.changed = func() {}
 	}
+	s.pools, s.ipCheck = o.Pools, o.IPCheck
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -93,6 +104,9 @@ func New(o Options) (http.Handler, error) {
 		pools[i] = p.Name
 	}
 	s.customers = &customer.Service{DB: o.DB, Pools: pools, AllowPrivate: !o.RefusePrivateIPs}
+	if o.DKIM != nil {
+		s.dkim, s.customers.DKIM = o.DKIM, o.DKIM
+	}
 	var err error
 	if s.onboarding, err = customer.LoadOnboarding(o.Config.DataDir); err != nil {
 		return nil, err
@@ -120,14 +134,38 @@ func (s *server) routes() *http.ServeMux {
 	api("DELETE /api/v1/customers/{id}/relay-hosts/{hostid}", operatorOnly, s.removeRelayHost)
 	api("POST /api/v1/customers/{id}/source-ips", operatorOnly, s.addSourceIP)
 	api("DELETE /api/v1/customers/{id}/source-ips/{ipid}", operatorOnly, s.removeSourceIP)
+	api("POST /api/v1/customers/{id}/release-held", operatorOnly, s.releaseHeld)
+	api("POST /api/v1/customers/{id}/purge-held", operatorOnly, s.purgeHeld)
+	api("GET /api/v1/customers/{id}/domains/{domain}/dkim", anyRole, s.domainDKIM)
+	api("POST /api/v1/customers/{id}/domains/{domain}/dkim/rotate", operatorOnly, s.rotateDKIM)
+	api("POST /api/v1/customers/{id}/domains/{domain}/dkim/ed25519", operatorOnly, s.addEd25519)
+	api("POST /api/v1/customers/{id}/domains/{domain}/dkim/check", operatorOnly, s.checkDKIM)
+	api("GET /api/v1/customers/{id}/domains/{domain}/readiness", anyRole, s.readiness)
 
 	api("GET /api/v1/messages", anyRole, s.searchMessages)
 	api("GET /api/v1/messages/{id}", anyRole, s.traceMessage)
+	api("GET /api/v1/messages.csv", anyRole, s.exportMessages)
+	api("GET /api/v1/stats", anyRole, s.stats)
+	api("GET /api/v1/customers/{id}/suppressions", anyRole, s.listSuppressions)
+	api("POST /api/v1/customers/{id}/suppressions", operatorOnly, s.addSuppression)
+	api("DELETE /api/v1/customers/{id}/suppressions/{address}", operatorOnly, s.removeSuppression)
+	api("GET /api/v1/data-subjects/{address}", operatorOnly, s.exportSubject)
+	api("DELETE /api/v1/data-subjects/{address}", operatorOnly, s.eraseSubject)
 	api("GET /api/v1/queue", anyRole, s.listQueue)
 	api("POST /api/v1/queue/{id}/retry", operatorOnly, s.queueAction("retry", s.queue.Retry))
 	api("POST /api/v1/queue/{id}/hold", operatorOnly, s.queueAction("hold", s.queue.Hold))
 	api("POST /api/v1/queue/{id}/release", operatorOnly, s.queueAction("release", s.queue.Release))
 	api("DELETE /api/v1/queue/{id}", operatorOnly, s.deleteQueued)
+
+	api("GET /api/v1/pools", anyRole, staff(s.listPools))
+	api("POST /api/v1/pools/{pool}/ips", operatorOnly, s.addIP)
+	api("DELETE /api/v1/pools/{pool}/ips/{address}", operatorOnly, s.removeIP)
+	api("GET /api/v1/ips", anyRole, staff(s.listIPs))
+	api("GET /api/v1/ips/{address}", anyRole, staff(s.getIP))
+	api("POST /api/v1/ips/{address}/drain", operatorOnly, s.ipAction("drain"))
+	api("POST /api/v1/ips/{address}/pause", operatorOnly, s.ipAction("pause"))
+	api("POST /api/v1/ips/{address}/resume", operatorOnly, s.ipAction("resume"))
+	api("POST /api/v1/ips/{address}/check", operatorOnly, s.ipAction("check"))
 
 	api("POST /api/v1/tokens", operatorOnly, s.createToken)
 	api("GET /api/v1/tokens", operatorOnly, s.listTokens)

@@ -15,8 +15,12 @@ import (
 func commands() []*command {
 	var all []*command
 	all = append(all, customerCommands()...)
+	all = append(all, dkimCommands()...)
+	all = append(all, limitCommands()...)
 	all = append(all, queueCommands()...)
+	all = append(all, poolCommands()...)
 	all = append(all, tokenCommands()...)
+	all = append(all, analysisCommands()...)
 	return all
 }
 
@@ -46,12 +50,13 @@ func (b *boolFlag) ptr() *bool {
 
 func customerCommands() []*command {
 	return []*command{
-		{name: "customer add", args: "--name N --contact EMAIL [--pool P]", summary: "register a customer",
+		{name: "customer add", args: "--name N --contact EMAIL [--pool P] [--fallback-pool P]", summary: "register a customer",
 			help: "The customer starts in status pending; the answer shows its onboarding link.",
 			setup: func(fs *flag.FlagSet) runFunc {
 				name := fs.String("name", "", "customer name (required)")
 				contact := fs.String("contact", "", "contact e-mail address (required)")
 				pool := fs.String("pool", "", "outbound IP pool (default: the first configured pool)")
+				fallback := fs.String("fallback-pool", "", "pool used when no IP of the pool is usable (default: none)")
 				var th, as boolFlag
 				fs.Var(&th, "topology-hiding", "remove the customer's internal Received headers (default true)")
 				fs.Var(&as, "anti-spoofing", "require the header From domain to be the customer's (default true)")
@@ -60,7 +65,7 @@ func customerCommands() []*command {
 						return usagef("--name and --contact are required")
 					}
 					c, err := e.client.CreateCustomer(ctx, api.CustomerCreate{Name: *name, ContactEmail: *contact, Pool: *pool,
-						TopologyHiding: th.ptr(), AntiSpoofing: as.ptr()})
+						FallbackPool: *fallback, TopologyHiding: th.ptr(), AntiSpoofing: as.ptr()})
 					if err != nil {
 						return err
 					}
@@ -99,7 +104,7 @@ func customerCommands() []*command {
 					return showCustomer(e, c)
 				}
 			}},
-		{name: "customer update", args: "ID [--name N] [--contact EMAIL] [--pool P] [--status S] [--topology-hiding=BOOL] [--anti-spoofing=BOOL]",
+		{name: "customer update", args: "ID [--name N] [--contact EMAIL] [--pool P] [--fallback-pool P] [--status S] [--topology-hiding=BOOL] [--anti-spoofing=BOOL]",
 			nargs: 1, summary: "change a customer", help: "Status is active or pending.",
 			setup: func(fs *flag.FlagSet) runFunc {
 				var in api.CustomerUpdate
@@ -109,6 +114,7 @@ func customerCommands() []*command {
 				str(&in.Name, "name", "new name")
 				str(&in.ContactEmail, "contact", "new contact e-mail address")
 				str(&in.Pool, "pool", "new outbound IP pool")
+				str(&in.FallbackPool, "fallback-pool", "new fallback pool (\"\" for none)")
 				str(&in.Status, "status", "new status: active or pending")
 				var th, as boolFlag
 				fs.Var(&th, "topology-hiding", "remove the customer's internal Received headers")
@@ -116,7 +122,7 @@ func customerCommands() []*command {
 				return func(ctx context.Context, e *env, a []string) error {
 					in.TopologyHiding, in.AntiSpoofing = th.ptr(), as.ptr()
 					if in == (api.CustomerUpdate{}) {
-						return usagef("nothing to change: give at least one of --name, --contact, --pool, --status, --topology-hiding, --anti-spoofing")
+						return usagef("nothing to change: give at least one of --name, --contact, --pool, --fallback-pool, --status, --topology-hiding, --anti-spoofing")
 					}
 					c, err := e.client.UpdateCustomer(ctx, a[0], in)
 					if err != nil {
@@ -238,13 +244,14 @@ func showCustomer(e *env, c *api.Customer) error {
 		return printJSON(e.out, c)
 	}
 	pairs := [][2]string{
-		{"id", c.ID}, {"name", c.Name}, {"contact", c.ContactEmail}, {"pool", c.Pool}, {"status", c.Status},
+		{"id", c.ID}, {"name", c.Name}, {"contact", c.ContactEmail}, {"pool", c.Pool}, {"fallback_pool", c.FallbackPool}, {"status", c.Status},
 		{"topology_hiding", strconv.FormatBool(c.TopologyHiding)}, {"anti_spoofing", strconv.FormatBool(c.AntiSpoofing)},
 		{"created", fmtTime(c.CreatedAt)}, {"updated", fmtTime(c.UpdatedAt)},
 	}
 	if c.OnboardingURL != "" {
 		pairs = append(pairs, [2]string{"onboarding_url", c.OnboardingURL})
 	}
+	pairs = append(pairs, limitPairs(c)...)
 	kv(e.out, pairs...)
 	section(e.out, "Domains", len(c.Domains) == 0, func() {
 		rows := make([][]string, len(c.Domains))

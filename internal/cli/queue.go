@@ -53,29 +53,12 @@ func queueCommands() []*command {
 		action("delete", "delete a message from the queue without delivering it", "deleted", (*api.Client).DeleteMessage),
 		{name: "trace", args: "ID", nargs: 1, summary: "trace a message: its recipients and every delivery attempt",
 			setup: func(fs *flag.FlagSet) runFunc { return traceRun }},
-		{name: "messages search", args: "[--sender S] [--recipient R] [--message-id M] [--status S] [--customer C] [--since T] [--until T] [--limit N] [--before ID]",
+		{name: "messages search", args: "[--customer C] [--sender S] [--recipient R] [--domain D] [--status S] [--since T] [more filters] [--limit N] [--before ID]",
 			summary: "search the message log, newest first",
-			help: "Sender and recipient are addresses, or domains for every address at them. Times are RFC 3339\n" +
-				"(2006-01-02T15:04:05Z), dates (2006-01-02) or durations back from now (24h). Status is one of queued,\n" +
-				"deferred, delivered, bounced, rejected, quarantined, held. --before ID lists the messages older than ID.",
+			help:    messageFilterHelp + "\n--before ID lists the messages older than ID.",
 			setup: func(fs *flag.FlagSet) runFunc {
 				var q api.MessageQuery
-				fs.StringVar(&q.Sender, "sender", "", "envelope sender address or domain")
-				fs.StringVar(&q.Recipient, "recipient", "", "recipient address or domain")
-				fs.StringVar(&q.MessageID, "message-id", "", "Message-ID header")
-				fs.StringVar(&q.Status, "status", "", "message status")
-				fs.StringVar(&q.Customer, "customer", "", "customer id")
-				fs.IntVar(&q.Limit, "limit", 0, "at most this many messages (default 100, at most 1000)")
-				fs.StringVar(&q.Before, "before", "", "paging: only messages older than this message id")
-				timeFlag := func(dst *time.Time, name, usage string) {
-					fs.Func(name, usage, func(s string) error {
-						t, err := parseTimeArg(s, time.Now())
-						*dst = t
-						return err
-					})
-				}
-				timeFlag(&q.Since, "since", "received at or after this time")
-				timeFlag(&q.Until, "until", "received before this time")
+				messageFlags(fs, &q, "at most this many messages (default 100, at most 1000)")
 				return func(ctx context.Context, e *env, _ []string) error {
 					list, err := e.client.SearchMessages(ctx, q)
 					if err != nil {
@@ -151,23 +134,26 @@ func traceRun(ctx context.Context, e *env, a []string) error {
 	if m.IsDSN {
 		pairs = append(pairs, [2]string{"dsn", "true"})
 	}
+	if m.Verdict != "" {
+		pairs = append(pairs, [2]string{"verdict", m.Verdict})
+	}
 	kv(e.out, pairs...)
 	section(e.out, "Recipients", len(t.Recipients) == 0, func() {
 		rows := make([][]string, len(t.Recipients))
 		for i, r := range t.Recipients {
-			rows[i] = []string{r.Address, r.Status, strconv.Itoa(r.Attempts), r.RemoteMX, r.OutboundIP,
+			rows[i] = []string{r.Address, r.Status, strconv.Itoa(r.Attempts), r.RemoteMX, r.OutboundIP, r.BounceClass,
 				truncate(replyText(r.LastCode, r.LastEnhanced, r.LastReply), 70)}
 		}
-		table(e.out, []string{"RECIPIENT", "STATUS", "ATTEMPTS", "REMOTE MX", "OUTBOUND IP", "LAST REPLY"}, rows)
+		table(e.out, []string{"RECIPIENT", "STATUS", "ATTEMPTS", "REMOTE MX", "OUTBOUND IP", "CLASS", "LAST REPLY"}, rows)
 	})
 	section(e.out, "Attempts", len(t.Attempts) == 0, func() {
 		rows := make([][]string, len(t.Attempts))
 		for i, a := range t.Attempts {
 			rows[i] = []string{fmtTime(a.StartedAt), a.Recipient, strconv.Itoa(a.Attempt), a.Outcome, a.RemoteMX,
-				a.RemoteIP, a.OutboundIP, (time.Duration(a.DurationMS) * time.Millisecond).String(),
+				a.RemoteIP, a.OutboundIP, (time.Duration(a.DurationMS) * time.Millisecond).String(), a.BounceClass,
 				truncate(replyText(a.Code, a.Enhanced, a.Reply), 70)}
 		}
-		table(e.out, []string{"STARTED", "RECIPIENT", "#", "OUTCOME", "REMOTE MX", "REMOTE IP", "OUTBOUND IP", "TOOK", "REPLY"}, rows)
+		table(e.out, []string{"STARTED", "RECIPIENT", "#", "OUTCOME", "REMOTE MX", "REMOTE IP", "OUTBOUND IP", "TOOK", "CLASS", "REPLY"}, rows)
 	})
 	return nil
 }

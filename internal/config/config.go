@@ -10,9 +10,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/mail"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,6 +33,9 @@ type Config struct {
 	// NodeID names this node in a cluster; queue rows are owned by the node whose spool holds the message.
 	// Default: Hostname.
 	NodeID string `yaml:"node_id"`
+	// OperatorEmail receives notices about the outbound IPs (listed, delisted, paused), queued through Easymail
+	// itself from postmaster@<hostname>. Default: "" (no e-mail; the notices are logged and counted in metrics).
+	OperatorEmail string `yaml:"operator_email"`
 
 	SMTP     SMTP     `yaml:"smtp"`
 	API      API      `yaml:"api"`
@@ -37,8 +43,19 @@ type Config struct {
 	Delivery Delivery `yaml:"delivery"`
 	Pools    []Pool   `yaml:"pools"`
 	RBL      RBL      `yaml:"rbl"`
+	IPPool   IPPool   `yaml:"ippool"`
 	Scan     Scan     `yaml:"scan"`
+	DKIM     DKIM     `yaml:"dkim"`
 	Log      Log      `yaml:"log"`
+
+	// Limits are the default per-customer rate limits; Compromise is compromise detection (docs/protection.md).
+	Limits     Limits     `yaml:"limits"`
+	Compromise Compromise `yaml:"compromise"`
+
+	// Suppression is the suppression list of hard-bounced addresses; Retention the deletion of old message
+	// log rows (docs/analysis.md).
+	Suppression Suppression `yaml:"suppression"`
+	Retention   Retention   `yaml:"retention"`
 }
 
 // SMTP is the customer-facing SMTP listener.
@@ -59,6 +76,29 @@ type SMTP struct {
 	WriteTimeout time.Duration `yaml:"write_timeout"`
 	// MaxReceived is the number of Received headers from which a message is refused as a loop. Default: 50.
 	MaxReceived int `yaml:"max_received"`
+
+	// MaxConnections is the most SMTP sessions open at once; a client over it is answered "421 4.7.0" at
+	// connect. 0 is no cap. Default: 1000.
+	MaxConnections int `yaml:"max_connections"`
+	// MaxConnectionsPerIP is the most SMTP sessions open at once from one client IP; over it, "421 4.7.0".
+	// 0 is no cap. Default: 50.
+	MaxConnectionsPerIP int `yaml:"max_connections_per_ip"`
+	// ConnectionRatePerIP is the most new sessions one client IP may open, as "N/PERIOD" with an optional
+	// " burst B" (e.g. "600/1m"); over it, "421 4.7.0". "0" is no limit. Default: "0", since a customer's
+	// MTA may open one connection per message.
+	ConnectionRatePerIP string `yaml:"connection_rate_per_ip"`
+	// PregreetDelay is how long a new client is watched before the 220 greeting: a client that sends
+	// anything before it (an early talker) is refused with "554 5.5.1". With 0, bytes already received when
+	// the connection is accepted are still caught. Default: 0s.
+	PregreetDelay time.Duration `yaml:"pregreet_delay"`
+	// SessionTimeout bounds a whole SMTP session; a session still open then is closed with "421 4.4.2".
+	// Default: 30m.
+	SessionTimeout time.Duration `yaml:"session_timeout"`
+	// DataTimeout bounds the transfer of one message's content (DATA or BDAT). Default: 10m.
+	DataTimeout time.Duration `yaml:"data_timeout"`
+	// MaxErrors is the number of 4xx/5xx replies a session may get, without a message accepted in between,
+	// before the next error is answered "421 4.7.0" and the session closed. Default: 20.
+	MaxErrors int `yaml:"max_errors"`
 }
 
 // API is the HTTP listener for the REST API, the portal, /metrics and /healthz.
@@ -110,14 +150,114 @@ type Pool struct {
 type PoolAddr struct {
 	Address string `yaml:"address"`
 	HELO    string `yaml:"helo"`
+	// Weight is the IP's share of its pool's traffic relative to the other IPs, 1-1000. Default: 1.
+	Weight int `yaml:"weight"`
+	// Warmup is the IP's warm-up schedule: the most messages it may carry on each day since it was added
+	// (e.g. [50, 100, 200, 500, 1000]); after the last day it is fully active. Default: none, the IP is
+	// active at once.
+	Warmup []int `yaml:"warmup"`
 }
 
 // RBL is DNSBL supervision of the outbound IPs.
 type RBL struct {
-	// Zones are the DNSBL zones checked for every outbound IP. Default: none.
-	Zones []string `yaml:"zones"`
+	// Zones are the DNSBL zones checked for every outbound IP: plain zone names, or objects
+	// {zone: NAME, refused: [CIDR, ...]}. Default: none.
+	Zones []RBLZone `yaml:"zones"`
 	// Interval is the time between two checks of an IP. Default: 10m.
 	Interval time.Duration `yaml:"interval"`
+	// Hold is how long an IP stays out of rotation after it was delisted everywhere. Default: 1h.
+	Hold time.Duration `yaml:"hold"`
+}
+
+// DefaultRBLRefused are the answers that mean "query refused" rather than "listed" when a zone names none:
+// 127.255.255.0/24, which Spamhaus and others return to public and open resolvers and over-quota users.
+var DefaultRBLRefused = []string{"127.255.255.0/24"}
+
+// RBLZone is one DNSBL zone. In YAML it is a zone name, or a mapping with the keys zone and refused.
+type RBLZone struct {
+	// Zone is the DNSBL zone, e.g. zen.spamhaus.org.
+	Zone string `yaml:"zone"`
+	// Refused are the answers (IP addresses or CIDR prefixes) that mean the zone refused the query: they are
+	// check errors, never listings. Nil means DefaultRBLRefused; an empty list means none.
+	Refused []string `yaml:"refused"`
+}
+
+// UnmarshalYAML reads a zone written as a plain string or as a {zone, refused} mapping; unknown keys in a
+// mapping are errors.
+func (z *RBLZone) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		*z = RBLZone{Zone: n.Value}
+		return nil
+	case yaml.MappingNode:
+		var out RBLZone
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			switch k.Value {
+			case "zone":
+				if err := v.Decode(&out.Zone); err != nil {
+					return err
+				}
+			case "refused":
+				out.Refused = []string{}
+				if err := v.Decode(&out.Refused); err != nil {
+					return err
+				}
+			default:
+				return fmt.Errorf("line %d: unknown key %q in an rbl zone (want zone, refused)", k.Line, k.Value)
+			}
+		}
+		*z = out
+		return nil
+	}
+	return fmt.Errorf("line %d: an rbl zone is a zone name or a {zone, refused} mapping", n.Line)
+}
+
+// RefusedAnswers returns the zone's refusal answers, DefaultRBLRefused when none was set.
+func (z RBLZone) RefusedAnswers() []string {
+	if z.Refused == nil {
+		return slices.Clone(DefaultRBLRefused)
+	}
+	return z.Refused
+}
+
+// IPPool is the supervision of the outbound IPs by the replies of receivers, and the warm-up of new IPs.
+type IPPool struct {
+	// BlockPatterns are regular expressions (RE2, matched without regard to case) that recognise, in a
+	// receiver's 4xx or 5xx reply, that the sending IP is blocked. Default: DefaultBlockPatterns.
+	BlockPatterns []string `yaml:"block_patterns"`
+	// BlockThreshold is the number of block replies from one destination domain, within BlockWindow, that
+	// pause the IP for that domain. Default: 3.
+	BlockThreshold int `yaml:"block_threshold"`
+	// BlockWindow is the window in which block replies are counted. Default: 1h.
+	BlockWindow time.Duration `yaml:"block_window"`
+	// PauseFor is how long an IP is paused for a destination domain that blocks it. Default: 4h.
+	PauseFor time.Duration `yaml:"pause_for"`
+	// Warmup is the warm-up schedule of IPs added through the API without one of their own: the most
+	// messages per day, for each day since the IP was added. Default: [50, 100, 200, 500, 1000, 2000, 5000,
+	// 10000, 20000, 50000].
+	Warmup []int `yaml:"warmup"`
+}
+
+// DefaultBlockPatterns recognise the replies of large receivers that refuse mail because of the sending
+// IP: DNSBL mentions (Spamhaus, Barracuda, Spamcop), "blocked" and "blacklisted", poor reputation,
+// Microsoft's S3140 and 5.7.606-5.7.608 (banned sending IP), Gmail's "unusual rate" (421-4.7.0) and "IP
+// reputation" (5.7.1), Yahoo's TSS04 and TS03.
+var DefaultBlockPatterns = []string{
+	`spamhaus`,
+	`barracuda`,
+	`spamcop`,
+	`\b(dnsbl|rbl)\b`,
+	`\bblocked\b`,
+	`\bblock ?list(ed)?\b`,
+	`\bblack ?list(ed)?\b`,
+	`\b(poor|bad|low) (ip |sender |sending )?reputation\b`,
+	`\bip reputation\b`,
+	`\bS3140\b`,
+	`\b5\.7\.60[678]\b`,
+	`unusual rate`,
+	`\bTSS0\d\b`,
+	`\bTS0[1-3]\b`,
 }
 
 // Scan names the content scanners.
@@ -126,6 +266,21 @@ type Scan struct {
 	Clamd string `yaml:"clamd"`
 	// Rspamd is the rspamd HTTP base URL. Default: "" (no antispam).
 	Rspamd string `yaml:"rspamd"`
+}
+
+// DKIM is DKIM key management: key size and rotation (see docs/dkim.md).
+type DKIM struct {
+	// RSABits is the size of new RSA keys: 1024, 2048, 3072 or 4096. Default: 2048 (RFC 8301 §3.2).
+	RSABits int `yaml:"rsa_bits"`
+	// RotateEvery is the age at which a domain's keys are rotated (a new key is created and used once its
+	// DNS record is published); 0 turns scheduled rotation off. Default: 0.
+	RotateEvery time.Duration `yaml:"rotate_every"`
+	// RetireAfter is how long a replaced key stays published before it is retired; it should exceed
+	// delivery.max_queue_lifetime, so that queued messages signed with it still verify. Default: 168h.
+	RetireAfter time.Duration `yaml:"retire_after"`
+	// CheckInterval is how often pending keys' DNS records are checked, retirements and scheduled rotations
+	// done, and keys reloaded. Default: 1h.
+	CheckInterval time.Duration `yaml:"check_interval"`
 }
 
 // Log is the process log.
@@ -152,6 +307,13 @@ func Default() Config {
 			ReadTimeout:    5 * time.Minute,
 			WriteTimeout:   time.Minute,
 			MaxReceived:    50,
+
+			MaxConnections:      1000,
+			MaxConnectionsPerIP: 50,
+			ConnectionRatePerIP: "0",
+			SessionTimeout:      30 * time.Minute,
+			DataTimeout:         10 * time.Minute,
+			MaxErrors:           20,
 		},
 		API: API{Listen: "127.0.0.1:8025"},
 		DNS: DNS{Timeout: 5 * time.Second},
@@ -168,8 +330,21 @@ func Default() Config {
 			IdleTimeout:       5 * time.Second,
 		},
 		Pools: []Pool{{Name: "default", IPs: []PoolAddr{{Address: "127.0.0.1", HELO: host}}}},
-		RBL:   RBL{Interval: 10 * time.Minute},
-		Log:   Log{Level: "info", Format: "text"},
+		RBL:   RBL{Interval: 10 * time.Minute, Hold: time.Hour},
+		IPPool: IPPool{
+			BlockPatterns:  slices.Clone(DefaultBlockPatterns),
+			BlockThreshold: 3,
+			BlockWindow:    time.Hour,
+			PauseFor:       4 * time.Hour,
+			Warmup:         []int{50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000},
+		},
+		DKIM: DKIM{RSABits: 2048, RetireAfter: 168 * time.Hour, CheckInterval: time.Hour},
+		Log:  Log{Level: "info", Format: "text"},
+
+		Compromise: DefaultCompromise(),
+
+		Suppression: DefaultSuppression(),
+		Retention:   DefaultRetention(),
 	}
 }
 
@@ -217,6 +392,9 @@ func (c *Config) fill() {
 		for j := range c.Pools[i].IPs {
 			if c.Pools[i].IPs[j].HELO == "" {
 				c.Pools[i].IPs[j].HELO = c.Hostname
+			}
+			if c.Pools[i].IPs[j].Weight == 0 {
+				c.Pools[i].IPs[j].Weight = 1
 			}
 		}
 	}
@@ -309,6 +487,7 @@ func (c *Config) Validate() error {
 		return bad("pools", "needs at least one pool")
 	}
 	names := map[string]bool{}
+	addrs := map[netip.Addr]string{}
 	for i, p := range c.Pools {
 		key := fmt.Sprintf("pools[%d]", i)
 		if p.Name == "" {
@@ -322,13 +501,106 @@ func (c *Config) Validate() error {
 			return bad(key+".ips", "needs at least one address")
 		}
 		for j, a := range p.IPs {
-			if _, err := netip.ParseAddr(a.Address); err != nil {
+			ip, err := netip.ParseAddr(a.Address)
+			if err != nil || ip.Zone() != "" {
 				return bad(fmt.Sprintf("%s.ips[%d].address", key, j), "not an IP address: %q", a.Address)
 			}
+			ip = ip.Unmap()
+			if other, dup := addrs[ip]; dup {
+				return bad(fmt.Sprintf("%s.ips[%d].address", key, j), "%s is already in pool %q (an IP belongs to one pool)", ip, other)
+			}
+			addrs[ip] = p.Name
+			if a.HELO != "" && !isHostName(a.HELO) {
+				return bad(fmt.Sprintf("%s.ips[%d].helo", key, j), "not a host name: %q", a.HELO)
+			}
+			// 0 is the unset value, filled with 1 by Load.
+			if a.Weight < 0 || a.Weight > 1000 {
+				return bad(fmt.Sprintf("%s.ips[%d].weight", key, j), "must be 1-1000")
+			}
+			for k, n := range a.Warmup {
+				if n < 1 {
+					return bad(fmt.Sprintf("%s.ips[%d].warmup[%d]", key, j, k), "must be at least 1 message a day")
+				}
+			}
+		}
+	}
+	if c.OperatorEmail != "" {
+		if a, err := mail.ParseAddress(c.OperatorEmail); err != nil || a.Name != "" || a.Address != c.OperatorEmail ||
+			!strings.Contains(a.Address, "@") || strings.ContainsAny(a.Address, " \t\r\n") {
+			return bad("operator_email", "must be an e-mail address (local@domain), got %q", c.OperatorEmail)
 		}
 	}
 	if c.RBL.Interval <= 0 {
 		return bad("rbl.interval", "must be positive")
+	}
+	if c.RBL.Hold < 0 {
+		return bad("rbl.hold", "must not be negative")
+	}
+	zones := map[string]bool{}
+	for i, z := range c.RBL.Zones {
+		key := fmt.Sprintf("rbl.zones[%d]", i)
+		name := strings.ToLower(strings.TrimSuffix(z.Zone, "."))
+		if !isHostName(name) || !strings.Contains(name, ".") {
+			return bad(key+".zone", "not a DNS zone name: %q", z.Zone)
+		}
+		if zones[name] {
+			return bad(key+".zone", "zone %q is listed twice", z.Zone)
+		}
+		zones[name] = true
+		for k, r := range z.Refused {
+			if _, err := netip.ParsePrefix(r); err == nil {
+				continue
+			}
+			if _, err := netip.ParseAddr(r); err != nil {
+				return bad(fmt.Sprintf("%s.refused[%d]", key, k), "not an IP address or CIDR prefix: %q", r)
+			}
+		}
+	}
+	ipp := c.IPPool
+	for i, pat := range ipp.BlockPatterns {
+		if pat == "" {
+			return bad(fmt.Sprintf("ippool.block_patterns[%d]", i), "must not be empty (it would match every reply)")
+		}
+		if _, err := regexp.Compile("(?i)" + pat); err != nil {
+			return bad(fmt.Sprintf("ippool.block_patterns[%d]", i), "not a regular expression: %v", err)
+		}
+	}
+	if ipp.BlockThreshold < 1 {
+		return bad("ippool.block_threshold", "must be at least 1")
+	}
+	if ipp.BlockWindow <= 0 {
+		return bad("ippool.block_window", "must be positive")
+	}
+	if ipp.PauseFor <= 0 {
+		return bad("ippool.pause_for", "must be positive")
+	}
+	for i, n := range ipp.Warmup {
+		if n < 1 {
+			return bad(fmt.Sprintf("ippool.warmup[%d]", i), "must be at least 1 message a day")
+		}
+	}
+	switch c.DKIM.RSABits {
+	case 1024, 2048, 3072, 4096:
+	default:
+		return bad("dkim.rsa_bits", "must be 1024, 2048, 3072 or 4096")
+	}
+	if c.DKIM.RotateEvery < 0 {
+		return bad("dkim.rotate_every", "must not be negative (0 turns scheduled rotation off)")
+	}
+	if c.DKIM.RetireAfter <= 0 {
+		return bad("dkim.retire_after", "must be positive")
+	}
+	if c.DKIM.CheckInterval <= 0 {
+		return bad("dkim.check_interval", "must be positive")
+	}
+	if c.DKIM.RotateEvery > 0 && c.DKIM.RotateEvery < c.DKIM.CheckInterval {
+		return bad("dkim.rotate_every", "must be 0 or at least dkim.check_interval")
+	}
+	if err := c.validateProtection(); err != nil {
+		return err
+	}
+	if err := c.validateAnalysis(); err != nil {
+		return err
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
@@ -341,6 +613,27 @@ func (c *Config) Validate() error {
 		return bad("log.format", "must be text or json")
 	}
 	return nil
+}
+
+// isHostName reports whether s is a host name: dot-separated labels of letters, digits and hyphens
+// (RFC 1123 §2.1), none empty, at most 253 characters.
+func isHostName(s string) bool {
+	s = strings.TrimSuffix(s, ".")
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, l := range strings.Split(s, ".") {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(l); i++ {
+			c := l[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // Path returns p made absolute against the data directory when it is relative.

@@ -46,6 +46,9 @@ type Service struct {
 	AllowPrivate bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// DKIM generates the DKIM key of each new domain and gives the records to publish. Optional: without
+	// it, domains have no DKIM record.
+	DKIM DKIM
 }
 
 func (s *Service) now() int64 {
@@ -72,18 +75,22 @@ func (s *Service) Create(ctx context.Context, in api.CustomerCreate) (*Customer,
 	if err != nil {
 		return nil, err
 	}
+	fallback, err := checkFallback(in.FallbackPool, pool, s.Pools)
+	if err != nil {
+		return nil, err
+	}
 	now := s.now()
 	c := &Customer{
-		ID: newID(), Name: name, ContactEmail: contact, Pool: pool, Status: StatusPending,
+		ID: newID(), Name: name, ContactEmail: contact, Pool: pool, FallbackPool: fallback, Status: StatusPending,
 		TopologyHiding: in.TopologyHiding == nil || *in.TopologyHiding,
 		AntiSpoofing:   in.AntiSpoofing == nil || *in.AntiSpoofing,
 		CreatedAt:      store.Time(now), UpdatedAt: store.Time(now),
 		Domains: []Domain{}, RelayHosts: []RelayHost{}, SourceIPs: []SourceIP{},
 	}
 	err = s.DB.Tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO customers (id, name, contact_email, pool, status, topology_hiding,
-			anti_spoofing, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			c.ID, c.Name, c.ContactEmail, c.Pool, c.Status, boolInt(c.TopologyHiding), boolInt(c.AntiSpoofing), now, now)
+		_, err := tx.ExecContext(ctx, `INSERT INTO customers (id, name, contact_email, pool, fallback_pool, status, topology_hiding,
+			anti_spoofing, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			c.ID, c.Name, c.ContactEmail, c.Pool, c.FallbackPool, c.Status, boolInt(c.TopologyHiding), boolInt(c.AntiSpoofing), now, now)
 		return err
 	})
 	if err != nil {
@@ -94,7 +101,7 @@ func (s *Service) Create(ctx context.Context, in api.CustomerCreate) (*Customer,
 
 // Get returns one customer with its domains, relay hosts and source IPs.
 func (s *Service) Get(ctx context.Context, id string) (*Customer, error) {
-	row := s.DB.R.QueryRowContext(ctx, `SELECT id, name, contact_email, pool, status, topology_hiding, anti_spoofing,
+	row := s.DB.R.QueryRowContext(ctx, `SELECT id, name, contact_email, pool, fallback_pool, status, topology_hiding, anti_spoofing,
 		created_at, updated_at FROM customers WHERE id = ?`, id)
 	c, err := scanCustomer(row)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -107,12 +114,18 @@ func (s *Service) Get(ctx context.Context, id string) (*Customer, error) {
 	if err := s.loadChildren(ctx, all, "WHERE customer_id = ?", id); err != nil {
 		return nil, err
 	}
+	if err := s.fillDKIM(ctx, domainsOf(c)); err != nil {
+		return nil, err
+	}
+	if err := s.fillLimits(ctx, c); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
 // List returns every customer, by name, with its domains, relay hosts and source IPs.
 func (s *Service) List(ctx context.Context) ([]Customer, error) {
-	rows, err := s.DB.R.QueryContext(ctx, `SELECT id, name, contact_email, pool, status, topology_hiding, anti_spoofing,
+	rows, err := s.DB.R.QueryContext(ctx, `SELECT id, name, contact_email, pool, fallback_pool, status, topology_hiding, anti_spoofing,
 		created_at, updated_at FROM customers ORDER BY name, id`)
 	if err != nil {
 		return nil, err
@@ -135,6 +148,12 @@ func (s *Service) List(ctx context.Context) ([]Customer, error) {
 	if err := s.loadChildren(ctx, all, ""); err != nil {
 		return nil, err
 	}
+	if err := s.fillDKIM(ctx, domainsOf(list...)); err != nil {
+		return nil, err
+	}
+	if err := s.fillLimits(ctx, list...); err != nil {
+		return nil, err
+	}
 	out := make([]Customer, len(list))
 	for i, c := range list {
 		out[i] = *c
@@ -147,7 +166,7 @@ type scanner interface{ Scan(...any) error }
 func scanCustomer(r scanner) (*Customer, error) {
 	var c Customer
 	var created, updated int64
-	if err := r.Scan(&c.ID, &c.Name, &c.ContactEmail, &c.Pool, &c.Status, &c.TopologyHiding, &c.AntiSpoofing,
+	if err := r.Scan(&c.ID, &c.Name, &c.ContactEmail, &c.Pool, &c.FallbackPool, &c.Status, &c.TopologyHiding, &c.AntiSpoofing,
 		&created, &updated); err != nil {
 		return nil, err
 	}
@@ -253,6 +272,13 @@ func (s *Service) Update(ctx context.Context, id string, in api.CustomerUpdate) 
 		}
 		sets, args = append(sets, "pool = ?"), append(args, v)
 	}
+	if in.FallbackPool != nil {
+		v, err := checkFallback(*in.FallbackPool, "", s.Pools)
+		if err != nil {
+			return nil, err
+		}
+		sets, args = append(sets, "fallback_pool = ?"), append(args, v)
+	}
 	if in.Status != nil {
 		switch *in.Status {
 		case StatusPending, StatusActive:
@@ -268,6 +294,10 @@ func (s *Service) Update(ctx context.Context, id string, in api.CustomerUpdate) 
 	if in.AntiSpoofing != nil {
 		sets, args = append(sets, "anti_spoofing = ?"), append(args, boolInt(*in.AntiSpoofing))
 	}
+	sets, args, lerr := s.limitSets(in, sets, args)
+	if lerr != nil {
+		return nil, lerr
+	}
 	sets, args = append(sets, "updated_at = ?"), append(args, s.now())
 	err := s.DB.Tx(ctx, func(tx *sql.Tx) error {
 		q := "UPDATE customers SET "
@@ -281,7 +311,10 @@ func (s *Service) Update(ctx context.Context, id string, in api.CustomerUpdate) 
 		if err != nil {
 			return err
 		}
-		return mustAffect(res)
+		if err := mustAffect(res); err != nil {
+			return err
+		}
+		return checkPoolPair(ctx, tx, id, in.FallbackPool != nil)
 	})
 	if err != nil {
 		return nil, err

@@ -11,11 +11,18 @@ import (
 
 // AddDomain registers a sending domain for the customer. The name is stored as lower-case A-labels. A domain
 // belongs to one customer only, and so does its tree: a domain that is a parent or a subdomain of another
-// customer's domain is refused too, because a customer may send from the subdomains of its domains.
+// customer's domain is refused too, because a customer may send from the subdomains of its domains. With
+// Service.DKIM set, the domain's first DKIM key is created in the same transaction, and its record returned.
 func (s *Service) AddDomain(ctx context.Context, customerID, domain string) (*Domain, error) {
 	d, err := NormalizeDomain(domain)
 	if err != nil {
 		return nil, &FieldError{Field: "domain", Msg: err.Error()}
+	}
+	var saveKey func(context.Context, *sql.Tx) error
+	if s.DKIM != nil {
+		if saveKey, err = s.DKIM.Prepare(d); err != nil {
+			return nil, err
+		}
 	}
 	now := s.now()
 	err = s.DB.Tx(ctx, func(tx *sql.Tx) error {
@@ -63,12 +70,19 @@ func (s *Service) AddDomain(ctx context.Context, customerID, domain string) (*Do
 		if store.IsUniqueViolation(err) {
 			return &ConflictError{Field: "domain", Msg: fmt.Sprintf("%s is already registered", d)}
 		}
-		return err
+		if err != nil || saveKey == nil {
+			return err
+		}
+		return saveKey(ctx, tx)
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &Domain{Domain: d, CustomerID: customerID, CreatedAt: store.Time(now)}, nil
+	dom := &Domain{Domain: d, CustomerID: customerID, CreatedAt: store.Time(now)}
+	if err := s.fillDKIM(ctx, []*Domain{dom}); err != nil {
+		return nil, err
+	}
+	return dom, nil
 }
 
 // RemoveDomain removes one of the customer's domains, named in any form NormalizeDomain accepts.

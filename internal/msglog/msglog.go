@@ -1,13 +1,14 @@
 // Package msglog answers questions about the message log: searching messages by customer, sender,
-// recipient, Message-ID, status and time; tracing one message with its recipients and every delivery
-// attempt; and listing what is still queued. It only reads; the queue writes the rows.
+// recipient, recipient domain, Message-ID, queue id, status, outbound IP, remote MX, verdict, bounce class and
+// time (filter.go), exporting them as CSV (export.go), tracing one message with its recipients and every
+// delivery attempt (trace.go), statistics over time (stats.go), the queue's size and age for Prometheus
+// (metrics.go), and listing what is still queued. It only reads; the queue writes the rows.
 package msglog
 
 import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -47,109 +48,26 @@ const (
 // ErrNotFound is returned by Trace for an unknown message id.
 var ErrNotFound = errors.New("no such message")
 
-// FilterError is a search filter that cannot be applied.
-type FilterError struct {
-	Field string
-	Msg   string
-}
-
-// Error returns "field: message".
-func (e *FilterError) Error() string { return e.Field + ": " + e.Msg }
-
-// Filter selects messages. Empty fields do not filter.
-type Filter struct {
-	// Customer is a customer id.
-	Customer string
-	// Sender is an envelope sender address, or a domain (no "@"): every sender at that domain.
-	Sender string
-	// Recipient is a recipient address, or a domain (no "@"): any recipient at that domain.
-	Recipient string
-	// MessageID is the Message-ID header, with or without its angle brackets.
-	MessageID string
-	// Status is one of Statuses().
-	Status string
-	// Since and Until bound the reception time: Since <= received < Until.
-	Since, Until time.Time
-	// Limit is the most messages returned: DefaultLimit when 0, at most MaxLimit.
-	Limit int
-	// Before is a paging cursor: only messages listed after the message with this id are returned.
-	Before string
-}
-
 // summaryColumns selects a MessageSummary from messages m, pending recipients counted.
 const summaryColumns = `m.id, m.customer_id, m.sender, m.header_from, m.message_id, m.subject, m.size,
 	CASE WHEN m.held = 1 THEN 'held' ELSE m.status END, m.reason, m.received_at, m.done_at,
 	(SELECT COUNT(*) FROM recipients r WHERE r.message_id = m.id AND r.status IN ('queued', 'deferred')),
 	(SELECT MIN(r.next_attempt_at) FROM recipients r WHERE r.message_id = m.id AND r.status IN ('queued', 'deferred'))`
 
-// Search returns the messages matching f, newest first.
-func Search(ctx context.Context, db *store.DB, f Filter) ([]MessageSummary, error) {
-	var where []string
-	var args []any
-	add := func(cond string, a ...any) {
-		where = append(where, cond)
-		args = append(args, a...)
-	}
-	if f.Customer != "" {
-		add("m.customer_id = ?", f.Customer)
-	}
-	if s := strings.TrimSpace(f.Sender); s != "" {
-		if strings.Contains(s, "@") {
-			add("m.sender = ?", strings.Trim(s, "<>"))
-		} else {
-			add(`m.sender LIKE ? ESCAPE '\'`, "%@"+likeEscape(strings.ToLower(s)))
-		}
-	}
-	if r := strings.TrimSpace(f.Recipient); r != "" {
-		if strings.Contains(r, "@") {
-			add("EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND r.address = ?)", strings.Trim(r, "<>"))
-		} else {
-			add("EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND r.domain = ?)", strings.ToLower(r))
-		}
-	}
-	if id := strings.Trim(strings.TrimSpace(f.MessageID), "<>"); id != "" {
-		add("m.message_id IN (?, ?)", id, "<"+id+">")
-	}
-	switch f.Status {
-	case "":
-	case StatusHeld:
-		add("(m.held = 1 OR m.status = ?)", StatusHeld)
-	case StatusQueued, StatusDeferred, StatusDelivered, StatusBounced, StatusRejected, StatusQuarantined:
-		add("m.status = ? AND m.held = 0", f.Status)
-	default:
-		return nil, &FilterError{Field: "status", Msg: fmt.Sprintf("%q is not a status (one of %s)", f.Status, strings.Join(Statuses(), ", "))}
-	}
-	if !f.Since.IsZero() {
-		add("m.received_at >= ?", store.Millis(f.Since))
-	}
-	if !f.Until.IsZero() {
-		add("m.received_at < ?", store.Millis(f.Until))
-	}
-	if f.Before != "" {
-		add(`(m.received_at < (SELECT c.received_at FROM messages c WHERE c.id = ?)
-			OR (m.received_at = (SELECT c.received_at FROM messages c WHERE c.id = ?) AND m.id < ?))`,
-			f.Before, f.Before, f.Before)
-	}
-	q := "SELECT " + summaryColumns + " FROM messages m"
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	q += " ORDER BY m.received_at DESC, m.id DESC LIMIT ?"
-	args = append(args, limit(f.Limit))
-	return summaries(ctx, db, q, args)
-}
-
 // Queue returns the messages with recipients still to be delivered (queued or deferred) and the held ones,
-// oldest first. customer "" means every customer; limit as in Filter.
+// oldest first. customer "" means every customer; limit as in Filter. The waiting messages are found through
+// the partial indexes of pending recipients and held messages, so the cost follows the queue's size, not the
+// log's.
 func Queue(ctx context.Context, db *store.DB, customer string, lim int) ([]MessageSummary, error) {
-	q := "SELECT " + summaryColumns + ` FROM messages m WHERE (m.held = 1 OR m.status = ? OR EXISTS (SELECT 1 FROM recipients r
-		WHERE r.message_id = m.id AND r.status IN ('queued', 'deferred')))`
-	args := []any{StatusHeld}
+	q := "SELECT " + summaryColumns + ` FROM messages m WHERE m.id IN (SELECT r.message_id FROM recipients r
+		WHERE r.status IN ('queued', 'deferred') UNION ALL SELECT h.id FROM messages h WHERE h.held = 1)`
+	var args []any
 	if customer != "" {
-		q += " AND m.customer_id = ?"
+		// Not through the customer index: a customer's whole log is larger than the queue.
+		q += " AND (m.customer_id || '') = ?"
 		args = append(args, customer)
 	}
-	q += " ORDER BY m.received_at, m.id LIMIT ?"
+	q += " ORDER BY +m.received_at, m.id LIMIT ?"
 	args = append(args, limit(lim))
 	return summaries(ctx, db, q, args)
 }

@@ -17,11 +17,12 @@ func Trace(ctx context.Context, db *store.DB, id string) (*MessageTrace, error) 
 	var held, isDSN, utf8, notified int
 	var received, expires int64
 	var done sql.NullInt64
+	var au auth
 	err := db.R.QueryRowContext(ctx, `SELECT id, node_id, customer_id, sender, header_from, message_id, subject, size,
 		client_ip, helo, tls, status, reason, held, is_dsn, smtputf8, body_type, received_at, expires_at, delay_notified,
-		done_at FROM messages WHERE id = ?`, id).Scan(&m.ID, &m.NodeID, &m.CustomerID, &m.Sender, &m.HeaderFrom,
-		&m.MessageID, &m.Subject, &m.Size, &m.ClientIP, &m.HELO, &m.TLS, &m.Status, &m.Reason, &held, &isDSN, &utf8,
-		&m.BodyType, &received, &expires, &notified, &done)
+		done_at, verdict, `+authColumns+` FROM messages WHERE id = ?`, id).Scan(append([]any{&m.ID, &m.NodeID, &m.CustomerID,
+		&m.Sender, &m.HeaderFrom, &m.MessageID, &m.Subject, &m.Size, &m.ClientIP, &m.HELO, &m.TLS, &m.Status, &m.Reason,
+		&held, &isDSN, &utf8, &m.BodyType, &received, &expires, &notified, &done, &m.Verdict}, au.dest()...)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -33,9 +34,10 @@ func Trace(ctx context.Context, db *store.DB, id string) (*MessageTrace, error) 
 		m.Status = StatusHeld
 	}
 	m.ReceivedAt, m.ExpiresAt, m.DoneAt = store.Time(received), store.Time(expires), optTime(done)
+	au.fill(m)
 
 	rows, err := db.R.QueryContext(ctx, `SELECT idx, address, domain, status, attempts, next_attempt_at, last_code,
-		last_enhanced, last_reply, remote_mx, outbound_ip, updated_at FROM recipients WHERE message_id = ? ORDER BY idx`, id)
+		last_enhanced, last_reply, remote_mx, outbound_ip, updated_at, bounce_class FROM recipients WHERE message_id = ? ORDER BY idx`, id)
 	if err != nil {
 		return nil, err
 	}
@@ -44,7 +46,7 @@ func Trace(ctx context.Context, db *store.DB, id string) (*MessageTrace, error) 
 		var r api.Recipient
 		var next, updated int64
 		if err := rows.Scan(&r.Index, &r.Address, &r.Domain, &r.Status, &r.Attempts, &next, &r.LastCode,
-			&r.LastEnhanced, &r.LastReply, &r.RemoteMX, &r.OutboundIP, &updated); err != nil {
+			&r.LastEnhanced, &r.LastReply, &r.RemoteMX, &r.OutboundIP, &updated, &r.BounceClass); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -58,7 +60,7 @@ func Trace(ctx context.Context, db *store.DB, id string) (*MessageTrace, error) 
 	}
 
 	rows, err = db.R.QueryContext(ctx, `SELECT rcpt_idx, attempt, started_at, duration_ms, outcome, remote_mx, remote_ip,
-		outbound_ip, tls, code, enhanced, reply FROM attempts WHERE message_id = ? ORDER BY started_at, rcpt_idx, attempt`, id)
+		outbound_ip, tls, code, enhanced, reply, bounce_class FROM attempts WHERE message_id = ? ORDER BY started_at, rcpt_idx, attempt`, id)
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +69,7 @@ func Trace(ctx context.Context, db *store.DB, id string) (*MessageTrace, error) 
 		var a api.Attempt
 		var started int64
 		if err := rows.Scan(&a.RcptIndex, &a.Attempt, &started, &a.DurationMS, &a.Outcome, &a.RemoteMX, &a.RemoteIP,
-			&a.OutboundIP, &a.TLS, &a.Code, &a.Enhanced, &a.Reply); err != nil {
+			&a.OutboundIP, &a.TLS, &a.Code, &a.Enhanced, &a.Reply, &a.BounceClass); err != nil {
 			return nil, err
 		}
 		a.StartedAt = store.Time(started)

@@ -25,7 +25,6 @@ import (
 	"easymail/internal/authz"
 	"easymail/internal/config"
 	"easymail/internal/delivery"
-	"easymail/internal/ippool"
 	"easymail/internal/queue"
 	"easymail/internal/resolver"
 	"easymail/internal/smtpin"
@@ -70,7 +69,13 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready func())
 	if err := acc.Reload(ctx); err != nil {
 		return fmt.Errorf("access table: %w", err)
 	}
-	pools, err := ippool.New(cfg.Pools)
+	// The operator's notices about the outbound IPs are queued through Easymail itself (q is set below,
+	// before anything runs).
+	var q *queue.Queue
+	out, err := newOutbound(ctx, cfg, db, res, reg, log, func(ctx context.Context, to, subject, body string) error {
+		_, err := q.Submit(ctx, "postmaster@"+cfg.Hostname, to, subject, body)
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -84,11 +89,12 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready func())
 		Logger:            log,
 	})
 	defer deliverer.Close()
-	q := queue.New(queue.Options{
+	q = queue.New(queue.Options{
 		DB:          db,
 		Spool:       sp,
 		Deliverer:   deliverer,
-		Sources:     pools,
+		Sources:     out.pools,
+		Observer:    out.pools,
 		NodeID:      cfg.NodeID,
 		Hostname:    cfg.Hostname,
 		Retry:       cfg.Delivery.Retry,
@@ -100,6 +106,17 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready func())
 	})
 	if err := q.Recover(ctx); err != nil {
 		return fmt.Errorf("queue recovery: %w", err)
+	}
+	// Suppression list, queue state metrics, retention job (analysis.go).
+	an := newAnalysis(cfg, db, reg, log)
+
+	dk, err := newDKIM(ctx, cfg, db, res, reg, log)
+	if err != nil {
+		return err
+	}
+	pol, err := newPolicies(ctx, cfg, db, q, log, reg)
+	if err != nil {
+		return err
 	}
 
 	tlsConf, err := smtpin.TLSConfig(cfg.SMTP.TLSCert, cfg.SMTP.TLSKey, filepath.Join(cfg.DataDir, "tls"), cfg.Hostname)
@@ -119,6 +136,9 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready func())
 		WriteTimeout:   cfg.SMTP.WriteTimeout,
 		Logger:         log,
 		Registerer:     reg,
+		DKIM:           dk,
+		Protection:     protection(cfg, pol),
+		Suppressions:   an.suppressions,
 	})
 
 	handler, err := apiserver.New(apiserver.Options{
@@ -129,7 +149,16 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready func())
 			if err := acc.Reload(context.Background()); err != nil {
 				log.Error("access: reload after a provisioning change failed", "err", err)
 			}
+			if err := dk.Load(context.Background()); err != nil {
+				log.Error("dkim: key reload after a provisioning change failed", "err", err)
+			}
+			if err := pol.Reload(context.Background()); err != nil {
+				log.Error("abuse: policy reload after a provisioning change failed", "err", err)
+			}
 		},
+		DKIM:    dk,
+		Pools:   out.pools,
+		IPCheck: out.monitor,
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
 		Health:  func(ctx context.Context) error { return db.R.PingContext(ctx) },
 		Logger:  log,
@@ -165,9 +194,18 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready func())
 	errc := make(chan error, len(smtpListeners)+2)
 	wg.Add(1)
 	go func() { defer wg.Done(); q.Run(qctx) }()
+	out.run(ctx)
+	defer out.shutdown()
+	an.run(ctx)
+	defer an.shutdown()
 	actx, stopAccess := context.WithCancel(ctx)
 	defer stopAccess()
 	go acc.Run(actx, accessRefresh)
+	go pol.Run(actx)
+	dctx, stopDKIM := context.WithCancel(ctx)
+	defer stopDKIM()
+	wg.Add(1)
+	go func() { defer wg.Done(); dk.Run(dctx) }()
 	for _, l := range smtpListeners {
 		go func() {
 			if err := smtpSrv.Serve(l); err != nil {
@@ -203,12 +241,15 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready func())
 		log.Warn("smtp sessions still open at shutdown were closed", "err", err)
 	}
 	cancel()
+	stopDKIM()
+	dk.Close()
 	hctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	httpSrv.Shutdown(hctx)
 	cancel()
 	log.Info("shutting down: waiting for deliveries in progress")
 	stopQueue()
 	wg.Wait()
+	out.shutdown()
 	log.Info("stopped")
 	return runErr
 }

@@ -33,9 +33,25 @@ type Deliverer interface {
 	Deliver(ctx context.Context, j delivery.Job) delivery.Result
 }
 
-// SourcePicker chooses the outbound IP for a customer's pool. *ippool.Pools implements it.
+// PickRequest says what an outbound IP is wanted for: a message of a customer served by Pool ("" for the
+// default pool: operator mail, or a message whose customer is gone) with its FallbackPool ("" for none), to
+// the destination Domain.
+type PickRequest struct {
+	Pool         string
+	FallbackPool string
+	Domain       string
+}
+
+// SourcePicker chooses the outbound IP of a delivery. *ippool.Pools implements it. An error means no IP is
+// usable now: the attempt is a temporary failure with the error's text, and is retried.
 type SourcePicker interface {
-	Pick(pool string) (delivery.Source, error)
+	Pick(ctx context.Context, req PickRequest) (delivery.Source, error)
+}
+
+// OutcomeObserver learns the outcome of every delivery attempt made from an outbound IP, for the IP's
+// supervision (counters, receivers' block replies). *ippool.Pools implements it. Observe must not block.
+type OutcomeObserver interface {
+	Observe(src delivery.Source, domain string, res delivery.Result)
 }
 
 // Options configure a Queue.
@@ -44,6 +60,8 @@ type Options struct {
 	Spool     *spool.Spool
 	Deliverer Deliverer
 	Sources   SourcePicker
+	// Observer, if not nil, is told the outcome of each attempt that had an outbound IP.
+	Observer OutcomeObserver
 	// NodeID scopes the queue rows this node owns (its spool holds their content).
 	NodeID string
 	// Hostname is the reporting MTA in DSNs.
@@ -136,6 +154,9 @@ type Envelope struct {
 	Received   time.Time
 	// Prefix is header fields to send in front of the spooled content (Received, DKIM-Signature), CRLF-ended.
 	Prefix string
+	// Held queues the message held (status "held"): accepted and kept, not delivered until released. Set for
+	// every message of a customer held by compromise detection or by an operator.
+	Held bool
 }
 
 // Enqueue records an accepted message whose content is already committed to the spool, in a transaction
@@ -168,12 +189,16 @@ func (q *Queue) insert(tx *sql.Tx, env Envelope, status, reason string) error {
 	if status == StatusRejected {
 		done = store.Millis(received)
 	}
+	held := env.Held && status == StatusQueued
+	if held {
+		status = StatusHeld
+	}
 	_, err := tx.Exec(`INSERT INTO messages (id, node_id, customer_id, sender, header_from, message_id, subject, size,
-		client_ip, helo, tls, status, reason, is_dsn, smtputf8, body_type, dsn_ret, dsn_envid, received_at, expires_at, done_at, prefix)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		client_ip, helo, tls, status, reason, is_dsn, smtputf8, body_type, dsn_ret, dsn_envid, received_at, expires_at, done_at, prefix, held)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		env.ID, q.o.NodeID, env.CustomerID, env.Sender, env.HeaderFrom, env.MessageID, env.Subject, env.Size,
 		env.ClientIP, env.HELO, env.TLS, status, reason, env.IsDSN, env.SMTPUTF8, body, env.DSNRet, env.EnvID,
-		store.Millis(received), store.Millis(received.Add(q.o.MaxLifetime)), done, env.Prefix)
+		store.Millis(received), store.Millis(received.Add(q.o.MaxLifetime)), done, env.Prefix, held)
 	if err != nil {
 		return err
 	}

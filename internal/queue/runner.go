@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"easymail/internal/bounce"
 	"easymail/internal/delivery"
 	"easymail/internal/smtperr"
 	"easymail/internal/store"
@@ -26,6 +27,8 @@ type group struct {
 	dsnRet        string
 	envID         string
 	pool          string
+	fallbackPool  string
+	src           delivery.Source // the outbound IP of the attempt in progress
 	received      time.Time
 	expires       time.Time
 	delayNotified bool
@@ -93,7 +96,7 @@ func (q *Queue) dispatch(ctx, dctx context.Context) (int, bool, error) {
 	now := time.Now()
 	rows, err := q.o.DB.R.QueryContext(ctx, `SELECT r.message_id, r.idx, r.address, r.domain, r.attempts, r.notify, r.orcpt,
 			m.customer_id, m.sender, m.size, m.smtputf8, m.body_type, m.is_dsn, m.dsn_ret, m.dsn_envid,
-			m.received_at, m.expires_at, m.delay_notified, m.prefix, COALESCE(c.pool, '')
+			m.received_at, m.expires_at, m.delay_notified, m.prefix, COALESCE(c.pool, ''), COALESCE(c.fallback_pool, '')
 		FROM recipients r JOIN messages m ON m.id = r.message_id LEFT JOIN customers c ON c.id = m.customer_id
 		WHERE r.status IN ('queued', 'deferred') AND r.next_attempt_at <= ? AND m.held = 0 AND m.node_id = ?
 		ORDER BY r.next_attempt_at LIMIT ?`, store.Millis(now), q.o.NodeID, limit)
@@ -113,7 +116,7 @@ func (q *Queue) dispatch(ctx, dctx context.Context) (int, bool, error) {
 		)
 		if err := rows.Scan(&g.msgID, &r.idx, &r.address, &g.domain, &r.attempt, &r.notify, &r.orcpt,
 			&g.customerID, &g.sender, &g.size, &g.smtputf8, &bodyType, &g.isDSN, &g.dsnRet, &g.envID,
-			&received, &expires, &g.delayNotified, &g.prefix, &g.pool); err != nil {
+			&received, &expires, &g.delayNotified, &g.prefix, &g.pool, &g.fallbackPool); err != nil {
 			rows.Close()
 			return 0, false, err
 		}
@@ -214,10 +217,11 @@ func (q *Queue) attempt(ctx context.Context, g *group) delivery.Result {
 	for i, r := range g.rcpts {
 		rcpts[i] = r.address
 	}
-	src, err := q.o.Sources.Pick(g.pool)
+	src, err := q.o.Sources.Pick(ctx, PickRequest{Pool: g.pool, FallbackPool: g.fallbackPool, Domain: g.domain})
 	if err != nil {
 		return failAll(rcpts, smtperr.New(451, [3]int{4, 4, 0}, "%v", err))
 	}
+	g.src = src
 	job := delivery.Job{
 		QueueID:    g.msgID,
 		Sender:     g.sender,
@@ -251,6 +255,9 @@ type outcome struct {
 // record writes the attempt's outcomes, creates the DSNs they call for, and finishes the message when no
 // recipient is left to deliver.
 func (q *Queue) record(ctx context.Context, g *group, res delivery.Result) error {
+	if q.o.Observer != nil && g.src.IP.IsValid() {
+		q.o.Observer.Observe(g.src, g.domain, res)
+	}
 	now := time.Now()
 	outs := make([]outcome, len(g.rcpts))
 	var failed, delayed []outcome
@@ -317,16 +324,27 @@ func (q *Queue) record(ctx context.Context, g *group, res delivery.Result) error
 			} else {
 				code, enh, reply = 250, "2.0.0", "Delivered"
 			}
+			// The bounce class of a failure (of its last error, for an expiry); "" for a delivery.
+			var class string
+			if o.err != nil {
+				class = bounce.Classify(code, enh, o.err.Message)
+			}
 			if _, err := tx.Exec(`INSERT INTO attempts (message_id, rcpt_idx, attempt, started_at, duration_ms, outcome,
-				remote_mx, remote_ip, outbound_ip, tls, code, enhanced, reply) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				remote_mx, remote_ip, outbound_ip, tls, code, enhanced, reply, bounce_class) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 				g.msgID, o.rcpt.idx, o.rcpt.attempt, store.Millis(res.Started), res.Duration.Milliseconds(), o.status,
-				res.RemoteMX, res.RemoteIP, res.LocalIP, res.TLS, code, enh, reply); err != nil {
+				res.RemoteMX, res.RemoteIP, res.LocalIP, res.TLS, code, enh, reply, class); err != nil {
 				return err
 			}
 			if _, err := tx.Exec(`UPDATE recipients SET status = ?, last_code = ?, last_enhanced = ?, last_reply = ?,
-				remote_mx = ?, outbound_ip = ?, updated_at = ? WHERE message_id = ? AND idx = ? AND status IN ('queued', 'deferred')`,
-				o.status, code, enh, reply, res.RemoteMX, res.LocalIP, store.Millis(now), g.msgID, o.rcpt.idx); err != nil {
+				remote_mx = ?, outbound_ip = ?, updated_at = ?, bounce_class = ? WHERE message_id = ? AND idx = ? AND status IN ('queued', 'deferred')`,
+				o.status, code, enh, reply, res.RemoteMX, res.LocalIP, store.Millis(now), class, g.msgID, o.rcpt.idx); err != nil {
 				return err
+			}
+			// A hard bounce of a bad mailbox puts the recipient on the customer's suppression list.
+			if o.status == StatusBounced && !o.expired && !g.isDSN && class == bounce.BadMailbox {
+				if err := bounce.Suppress(tx, g.customerID, o.rcpt.address, g.msgID, reply, now); err != nil {
+					return err
+				}
 			}
 		}
 		if failDSN != nil {

@@ -104,26 +104,31 @@ func (s *session) receive(r io.Reader) (string, error) {
 		hdr.Set("Message-Id", "<"+env.MessageID+">")
 	}
 
+	sig := s.beginSigning(c.ID, hdr)
 	w, err := s.s.o.Spool.Create(env.ID)
 	if err != nil {
+		sig.abort()
 		return "", smtperr.LocalError.Wrap(err)
 	}
 	committed := false
 	defer func() {
 		if !committed {
+			sig.abort()
 			w.Abort()
 		}
 	}()
-	if err := textproto.WriteHeader(w, hdr); err != nil {
+	out := sig.writer(w)
+	if err := textproto.WriteHeader(out, hdr); err != nil {
 		return "", smtperr.LocalError.Wrap(err)
 	}
-	if _, err := io.Copy(w, br); err != nil {
+	if _, err := io.Copy(out, br); err != nil {
 		return "", s.dataError(lc, err)
 	}
 	if lc.err != nil {
 		return "", lc.err
 	}
-	env.Prefix = s.receivedHeader(env, c.TopologyHiding)
+	// DKIM-Signature fields follow our Received field and precede the content they sign.
+	env.Prefix = s.receivedHeader(env, c.TopologyHiding) + s.finishSigning(sig)
 	env.Size = w.Size() + int64(len(env.Prefix))
 	commitStart := time.Now()
 	if err := w.Commit(); err != nil {
@@ -134,6 +139,7 @@ func (s *session) receive(r io.Reader) (string, error) {
 		s.s.o.Spool.Remove(env.ID)
 		return "", smtperr.LocalError.Wrap(err)
 	}
+	sig.record(env.ID)
 	s.s.m.commitTime.Observe(time.Since(commitStart).Seconds())
 	s.s.m.bytes.Add(float64(env.Size))
 	s.log.Info("smtp: accepted", "queue_id", env.ID, "from", env.Sender, "rcpts", len(env.Recipients),

@@ -46,6 +46,18 @@ type Options struct {
 	WriteTimeout   time.Duration
 	Logger         *slog.Logger
 	Registerer     prometheus.Registerer
+	// DKIM signs accepted messages and records their authentication results; nil signs nothing.
+	DKIM Authenticator
+	// Protection is the burst and abuse protection (limits.go); the zero value protects nothing.
+	Protection Protection
+	// Suppressions, if not nil, refuses recipients on the customer's suppression list at RCPT (550 5.1.1).
+	Suppressions Suppressions
+}
+
+// Suppressions tells whether a recipient is on a customer's suppression list, with the text of the refusal.
+// *bounce.List implements it.
+type Suppressions interface {
+	Suppressed(ctx context.Context, customerID, rcpt string) (reason string, ok bool)
 }
 
 // Server serves SMTP on any number of listeners.
@@ -54,6 +66,8 @@ type Server struct {
 	log *slog.Logger
 	m   *metrics
 	srv *smtp.Server
+	// guard is the connection-level protection (listener.go).
+	guard *guard
 
 	mu        sync.Mutex
 	listeners []net.Listener
@@ -68,6 +82,7 @@ func New(o Options) *Server {
 		o.Registerer = prometheus.NewRegistry()
 	}
 	s := &Server{o: o, log: o.Logger, m: newMetrics(o.Registerer)}
+	s.protect()
 	srv := smtp.NewServer(backend{s})
 	srv.Domain = o.Hostname
 	srv.TLSConfig = o.TLS

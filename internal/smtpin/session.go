@@ -2,7 +2,6 @@ package smtpin
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -30,6 +29,9 @@ type session struct {
 	fromSet  bool
 	mailOpts smtp.MailOptions
 	rcpts    []queue.Recipient
+
+	// errors counts the error replies since the session started or last had a message accepted.
+	errors int
 }
 
 // current returns the customer as of the last access reload, so that a status change (deactivation) applies
@@ -53,22 +55,27 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	c := s.current()
 	if !c.MaySend() {
 		s.logRejected(from, nil, smtperr.CustomerDeactivated)
-		return toSMTP(smtperr.CustomerDeactivated, s.log)
+		return s.fail(smtperr.CustomerDeactivated)
 	}
 	if from != "" {
-		_, domain, err := splitAddress(from)
+		canon, _, domain, err := canonicalAddress(from, opts != nil && opts.UTF8)
 		if err != nil {
-			return toSMTP(smtperr.BadAddress.Wrap(err), s.log)
+			return s.fail(err)
 		}
 		if !c.DomainAllowed(domain) {
-			s.logRejected(from, nil, smtperr.SenderNotAllowed)
-			return toSMTP(smtperr.SenderNotAllowed, s.log)
+			s.logRejected(canon, nil, smtperr.SenderNotAllowed)
+			return s.fail(smtperr.SenderNotAllowed)
 		}
+		from = canon
+	}
+	if opts != nil && opts.Size > 0 && opts.Size > s.s.o.MaxMessageSize {
+		return s.fail(smtperr.TooLarge)
+	}
+	// The rate limit comes last, so that refused transactions take no token.
+	if e := s.limitCustomer("messages", s.policy().Limits.MessageRules()); e != nil {
+		return s.fail(e)
 	}
 	if opts != nil {
-		if opts.Size > 0 && opts.Size > s.s.o.MaxMessageSize {
-			return toSMTP(smtperr.TooLarge, s.log)
-		}
 		s.mailOpts = *opts
 	}
 	s.from, s.fromSet = from, true
@@ -77,15 +84,31 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 
 func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if !s.fromSet {
-		return toSMTP(smtperr.New(503, [3]int{5, 5, 1}, "Need MAIL before RCPT"), s.log)
+		return s.fail(smtperr.New(503, [3]int{5, 5, 1}, "Need MAIL before RCPT"))
 	}
 	if len(s.rcpts) >= s.s.o.MaxRecipients {
-		return toSMTP(smtperr.TooManyRecipients, s.log)
+		return s.fail(smtperr.TooManyRecipients)
 	}
-	if _, _, err := splitAddress(to); err != nil {
-		return toSMTP(smtperr.BadAddress.Wrap(err), s.log)
+	canon, local, _, err := canonicalAddress(to, s.mailOpts.UTF8)
+	if err != nil {
+		return s.fail(err)
 	}
-	r := queue.Recipient{Address: to}
+	if err := checkRecipientLocal(local); err != nil {
+		return s.fail(err)
+	}
+	// A recipient on the customer's suppression list is refused at once, so that the customer's server
+	// returns the message itself. Not a session error: a list may hold many of a mailing's recipients.
+	if sp := s.s.o.Suppressions; sp != nil {
+		if reason, ok := sp.Suppressed(context.Background(), s.customer.ID, canon); ok {
+			e := smtperr.New(550, [3]int{5, 1, 1}, "%s", reason)
+			s.logRejected(s.from, []queue.Recipient{{Address: canon}}, e)
+			return toSMTP(e, s.log)
+		}
+	}
+	if e := s.limitCustomer("recipients", s.policy().Limits.RecipientRules()); e != nil {
+		return s.fail(e)
+	}
+	r := queue.Recipient{Address: canon}
 	if opts != nil {
 		var notify []string
 		for _, n := range opts.Notify {
@@ -101,7 +124,20 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 }
 
 func (s *session) Data(r io.Reader) error {
+	cc, hasCC := unwrapClient(s.conn.Conn())
+	if hasCC {
+		cc.beginData(s.s.o.Protection.DataTimeout)
+	}
 	id, err := s.receive(r)
+	if hasCC && cc.endData() && err != nil {
+		// The transfer overran its deadline: the client may still be sending content, which must never be
+		// read as commands. Close after the reply.
+		s.s.m.messages.WithLabelValues("failed").Inc()
+		s.s.guard.pm.closed.WithLabelValues("data_timeout").Inc()
+		s.log.Info("smtp: message transfer timed out; closing the session", "err", errText(err))
+		s.closeAfterReply()
+		return toSMTP(errDataTimeout, nil)
+	}
 	if err != nil {
 		e := smtperr.From(err)
 		if e.Code/100 == 5 {
@@ -109,8 +145,9 @@ func (s *session) Data(r io.Reader) error {
 		} else {
 			s.s.m.messages.WithLabelValues("failed").Inc()
 		}
-		return toSMTP(e, s.log)
+		return s.fail(e)
 	}
+	s.errors = 0
 	s.s.m.messages.WithLabelValues("accepted").Inc()
 	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "Ok: queued as " + id}
 }
@@ -152,26 +189,4 @@ func errText(err error) string {
 		return ""
 	}
 	return err.Error()
-}
-
-// splitAddress splits an address into local part and domain, refusing what cannot be relayed safely.
-func splitAddress(addr string) (local, domain string, err error) {
-	i := strings.LastIndexByte(addr, '@')
-	if i <= 0 || i == len(addr)-1 {
-		return "", "", errors.New("address needs a local part and a domain")
-	}
-	local, domain = addr[:i], addr[i+1:]
-	if strings.HasPrefix(domain, "[") {
-		return "", "", errors.New("address literals are not relayed")
-	}
-	if strings.ContainsAny(domain, " \t\r\n\x00<>()[]\\,;:\"@%!") {
-		return "", "", errors.New("invalid characters in domain")
-	}
-	if strings.ContainsAny(local, "\r\n\x00") {
-		return "", "", errors.New("invalid characters in local part")
-	}
-	if _, err := access.NormalizeDomain(domain); err != nil {
-		return "", "", err
-	}
-	return local, domain, nil
 }

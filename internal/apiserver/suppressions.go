@@ -1,0 +1,91 @@
+package apiserver
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"easymail/internal/api"
+	"easymail/internal/authz"
+	"easymail/internal/bounce"
+)
+
+// suppressions returns the suppression lists, with the configured TTL.
+func (s *server) suppressions() *bounce.List {
+	return bounce.NewList(bounce.ListOptions{DB: s.db, TTL: s.cfg.Suppression.TTL, Logger: s.log})
+}
+
+// bounceError maps the errors of package bounce to API errors.
+func bounceError(err error) error {
+	var ie *bounce.InputError
+	switch {
+	case errors.As(err, &ie):
+		return &api.Error{Status: http.StatusUnprocessableEntity, Message: ie.Error(), Field: ie.Field}
+	case errors.Is(err, bounce.ErrNotFound):
+		return &api.Error{Status: http.StatusNotFound, Message: "this address is not on the customer's suppression list", Field: "address"}
+	}
+	return err
+}
+
+// suppressionCustomer returns the customer of the path, which must exist and be visible to p.
+func (s *server) suppressionCustomer(r *http.Request, p authz.Principal) (string, error) {
+	id := r.PathValue("id")
+	if !p.CanRead(id) {
+		return "", errNotFound
+	}
+	if _, err := s.customers.Get(r.Context(), id); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+func (s *server) listSuppressions(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
+	if _, err := query(r); err != nil {
+		return err
+	}
+	id, err := s.suppressionCustomer(r, p)
+	if err != nil {
+		return err
+	}
+	list, err := s.suppressions().List(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, list)
+	return nil
+}
+
+func (s *server) addSuppression(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
+	id, err := s.suppressionCustomer(r, p)
+	if err != nil {
+		return err
+	}
+	var in api.SuppressionRequest
+	if err := decode(w, r, &in); err != nil {
+		return err
+	}
+	var expires time.Time
+	if in.ExpiresAt != nil {
+		expires = *in.ExpiresAt
+	}
+	e, err := s.suppressions().Add(r.Context(), id, in.Address, in.Reason, expires)
+	if err != nil {
+		return bounceError(err)
+	}
+	s.log.Info("suppression: added", "customer", id, "token", p.TokenID, "expires_at", e.ExpiresAt)
+	writeJSON(w, http.StatusCreated, e)
+	return nil
+}
+
+func (s *server) removeSuppression(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
+	id, err := s.suppressionCustomer(r, p)
+	if err != nil {
+		return err
+	}
+	if err := s.suppressions().Remove(r.Context(), id, r.PathValue("address")); err != nil {
+		return bounceError(err)
+	}
+	s.log.Info("suppression: removed", "customer", id, "token", p.TokenID)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

@@ -1,0 +1,55 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"easymail/internal/config"
+	"easymail/internal/dkimsign"
+	"easymail/internal/resolver"
+	"easymail/internal/store"
+)
+
+// newDKIM builds the mail-authentication manager from the configuration and loads its keys.
+func newDKIM(ctx context.Context, cfg config.Config, db *store.DB, res resolver.Resolver, reg prometheus.Registerer,
+	log *slog.Logger) (*dkimsign.Manager, error) {
+	// The database holds the DKIM private keys: it is made readable by Easymail's user only. SQLite gives
+	// the WAL and shared-memory files it creates later the database file's mode.
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		p := filepath.Join(cfg.DataDir, "easymail.db"+suffix)
+		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("dkim: restricting the key store %s: %w", p, err)
+		}
+	}
+	dk, err := dkimsign.New(dkimsign.Options{
+		DB:            db,
+		Resolver:      res,
+		RSABits:       cfg.DKIM.RSABits,
+		RotateEvery:   cfg.DKIM.RotateEvery,
+		RetireAfter:   cfg.DKIM.RetireAfter,
+		CheckInterval: cfg.DKIM.CheckInterval,
+		Pools:         cfg.Pools,
+		Hostname:      cfg.Hostname,
+		Logger:        log,
+		Registerer:    reg,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dkim: %w", err)
+	}
+	if err := dk.Load(ctx); err != nil {
+		return nil, fmt.Errorf("dkim keys: %w", err)
+	}
+	if cfg.DKIM.RetireAfter < cfg.Delivery.MaxQueueLifetime {
+		log.Warn("dkim.retire_after is shorter than delivery.max_queue_lifetime: a message retried after its key "+
+			"was retired fails DKIM if the key's record has been removed", "retire_after", cfg.DKIM.RetireAfter,
+			"max_queue_lifetime", cfg.Delivery.MaxQueueLifetime)
+	}
+	return dk, nil
+}

@@ -1,0 +1,203 @@
+// Package retention enforces Easymail's personal-data rules on the message log: a job deletes the log rows
+// of messages older than the retention period (6 months by default), in small batches that never hold up
+// traffic, and purges expired suppression entries; and data subjects' records are exported and erased on
+// request (datasubject.go).
+//
+// Message bodies are not kept after delivery to begin with: the queue removes a message's spool file as soon
+// as no recipient is left to deliver. What this package deletes is the metadata: the messages, recipients and
+// attempts rows.
+package retention
+
+import (
+	"context"
+	"database/sql"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"easymail/internal/store"
+)
+
+// Purger deletes expired entries of a list and returns how many. *bounce.List implements it.
+type Purger interface {
+	Purge(ctx context.Context) (int64, error)
+}
+
+// Options configure a Job.
+type Options struct {
+	// DB is the database; required.
+	DB *store.DB
+	// Log is the age after which a finished message's rows are deleted; 0 keeps them.
+	Log time.Duration
+	// Interval is the time between two runs. Default: 24h.
+	Interval time.Duration
+	// Batch is the most messages deleted in one transaction. Default: 1000.
+	Batch int
+	// Pause is the wait between two batches.
+	Pause time.Duration
+	// FirstRun is the wait before the first run after Run starts. Default: 1m.
+	FirstRun time.Duration
+	// Suppressions, if not nil, has its expired entries purged at each run.
+	Suppressions Purger
+	// Now is the clock; nil is time.Now.
+	Now func() time.Time
+	// Logger receives a line per run; nil discards.
+	Logger *slog.Logger
+	// Registerer receives the job's metrics; nil registers nothing.
+	Registerer prometheus.Registerer
+}
+
+// Job is the retention job.
+type Job struct {
+	o       Options
+	log     *slog.Logger
+	deleted *prometheus.CounterVec
+	lastRun prometheus.Gauge
+}
+
+// Result is what one run deleted.
+type Result struct {
+	Messages, Recipients, Attempts, Suppressions int64
+	Batches                                      int
+}
+
+// New returns a retention job; Run runs it periodically, Once runs it now.
+func New(o Options) *Job {
+	if o.Interval <= 0 {
+		o.Interval = 24 * time.Hour
+	}
+	if o.Batch <= 0 {
+		o.Batch = 1000
+	}
+	if o.FirstRun <= 0 {
+		o.FirstRun = time.Minute
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	j := &Job{o: o, log: o.Logger}
+	if j.log == nil {
+		j.log = slog.New(slog.DiscardHandler)
+	}
+	j.deleted = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "easymail_retention_deleted_total",
+		Help: "Rows deleted by the retention job, by table (messages, recipients, attempts, suppressions)."}, []string{"table"})
+	j.lastRun = prometheus.NewGauge(prometheus.GaugeOpts{Name: "easymail_retention_last_run_timestamp_seconds",
+		Help: "When the retention job last completed a run (Unix time)."})
+	if o.Registerer != nil {
+		o.Registerer.MustRegister(j.deleted, j.lastRun)
+	}
+	return j
+}
+
+// Run runs the job after FirstRun, then every Interval, until ctx ends.
+func (j *Job) Run(ctx context.Context) {
+	t := time.NewTimer(j.o.FirstRun)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := j.Once(ctx); err != nil && ctx.Err() == nil {
+			j.log.Error("retention: run failed; the next run continues", "err", err)
+		}
+		t.Reset(j.o.Interval)
+	}
+}
+
+// Once deletes now the rows of the finished messages received before now minus the retention period, a
+// batch at a time, and purges the expired suppression entries. Messages still queued or held are kept
+// whatever their age: their content is still in the spool and their rows are the queue.
+func (j *Job) Once(ctx context.Context) (Result, error) {
+	var res Result
+	start := j.o.Now()
+	if j.o.Suppressions != nil {
+		n, err := j.o.Suppressions.Purge(ctx)
+		if err != nil {
+			return res, err
+		}
+		res.Suppressions = n
+		j.deleted.WithLabelValues("suppressions").Add(float64(n))
+	}
+	if j.o.Log > 0 {
+		cutoff := store.Millis(start.Add(-j.o.Log))
+		for {
+			n, err := j.batch(ctx, cutoff, &res)
+			if err != nil {
+				return res, err
+			}
+			if n < j.o.Batch {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return res, ctx.Err()
+			case <-time.After(j.o.Pause):
+			}
+		}
+	}
+	j.lastRun.Set(float64(j.o.Now().Unix()))
+	j.log.Info("retention: run done", "older_than", j.o.Log, "messages", res.Messages, "recipients", res.Recipients,
+		"attempts", res.Attempts, "suppressions", res.Suppressions, "batches", res.Batches,
+		"took", time.Since(start).Round(time.Millisecond))
+	return res, nil
+}
+
+// batch deletes up to Batch finished messages received before cutoff, with their recipients and attempts,
+// in one small transaction, and returns how many messages it selected.
+func (j *Job) batch(ctx context.Context, cutoff int64, res *Result) (int, error) {
+	rows, err := j.o.DB.R.QueryContext(ctx, `SELECT id FROM messages WHERE received_at < ? AND done_at IS NOT NULL
+		ORDER BY received_at LIMIT ?`, cutoff, j.o.Batch)
+	if err != nil {
+		return 0, err
+	}
+	var ids []any
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(ids) == 0 {
+		return 0, err
+	}
+	in := "(?" + strings.Repeat(", ?", len(ids)-1) + ")"
+	var msgs, rcpts, atts int64
+	err = j.o.DB.Tx(ctx, func(tx *sql.Tx) error {
+		// The messages are checked again inside the transaction: one may have been released meanwhile.
+		for _, d := range []struct {
+			q string
+			n *int64
+		}{
+			{`DELETE FROM attempts WHERE message_id IN (SELECT id FROM messages WHERE id IN ` + in + ` AND done_at IS NOT NULL)`, &atts},
+			{`DELETE FROM recipients WHERE message_id IN (SELECT id FROM messages WHERE id IN ` + in + ` AND done_at IS NOT NULL)`, &rcpts},
+			{`DELETE FROM messages WHERE id IN ` + in + ` AND done_at IS NOT NULL`, &msgs},
+		} {
+			r, err := tx.Exec(d.q, ids...)
+			if err != nil {
+				return err
+			}
+			if *d.n, err = r.RowsAffected(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	res.Messages += msgs
+	res.Recipients += rcpts
+	res.Attempts += atts
+	res.Batches++
+	j.deleted.WithLabelValues("messages").Add(float64(msgs))
+	j.deleted.WithLabelValues("recipients").Add(float64(rcpts))
+	j.deleted.WithLabelValues("attempts").Add(float64(atts))
+	return len(ids), nil
+}
