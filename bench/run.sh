@@ -19,6 +19,12 @@
 #   BENCH_DIR=                    work directory for the spools (default: a new one under /var/tmp); must be
 #                                 a real disk, not tmpfs, or fsync costs nothing
 #   BENCH_KEEP=0                  1: keep the work directory and its logs
+#   BENCH_DKIM=0                  1: Easymail DKIM-signs every message (RSA-2048), as it does by default; the
+#                                 Postfix beside it never signs, so 0 compares like for like
+#   BENCH_SCAN=auto               1: also measure "easymail-scan", a second Easymail scanning every message
+#                                 with a real clamd and rspamd (started on loopback by
+#                                 internal/testkit/scanners/start-scanners.sh); 0: not; auto: 1 when root
+#                                 and clamd and rspamd are installed
 set -Eeuo pipefail
 trap 'echo "bench: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 
@@ -31,6 +37,8 @@ SIZES=${BENCH_SIZES:-"1024:2000 5120:2000 102400:500"}
 SESSIONS=${BENCH_SESSIONS:-20}
 TIMEOUT=${BENCH_TIMEOUT:-300}
 KEEP=${BENCH_KEEP:-0}
+DKIM=${BENCH_DKIM:-0}
+SCAN=${BENCH_SCAN:-auto}
 SENDER=sender@bench.test
 RCPT=rcpt@dest.test
 
@@ -45,6 +53,14 @@ case "$ONLY" in
 easymail | postfix) RELAYS=("$ONLY") ;;
 *) die "BENCH_ONLY must be empty, easymail or postfix, not '$ONLY'" ;;
 esac
+if [[ $SCAN == auto ]]; then
+	SCAN=0
+	[[ $(id -u) == 0 ]] && command -v clamd >/dev/null && command -v rspamd >/dev/null && SCAN=1
+fi
+# The scanning Easymail runs beside the plain one, in the same invocation, so that their ratio holds.
+if [[ $SCAN == 1 && " ${RELAYS[*]} " == *" easymail "* ]]; then
+	RELAYS=(easymail easymail-scan "${RELAYS[@]:1}")
+fi
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "BENCH_RUNS must be a positive integer"
 [[ $SESSIONS =~ ^[1-9][0-9]*$ ]] || die "BENCH_SESSIONS must be a positive integer"
 [[ $TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "BENCH_TIMEOUT must be a positive integer"
@@ -85,9 +101,13 @@ fstype=$(df --output=fstype "$WORK" | tail -n 1)
 
 PIDS=()
 PF_CONF=
+SCANNERS_DIR=
 cleanup() {
 	local rc=$? pid i
 	trap - EXIT INT TERM
+	if [[ -n $SCANNERS_DIR ]]; then
+		"$ROOT/internal/testkit/scanners/start-scanners.sh" stop "$SCANNERS_DIR" >/dev/null 2>&1 || true
+	fi
 	if [[ -n $PF_CONF ]]; then
 		/usr/sbin/postfix -c "$PF_CONF" stop >/dev/null 2>&1 || true
 	fi
@@ -133,6 +153,8 @@ PORT_EM=$(pick_port)
 PORT_API=$(pick_port)
 PORT_DNS=$(pick_port)
 PORT_PF=$(pick_port)
+PORT_EMS=$(pick_port)
+PORT_APIS=$(pick_port)
 
 # wait_port PORT PID NAME LOG: waits until 127.0.0.1:PORT accepts connections while PID lives.
 wait_port() {
@@ -193,24 +215,44 @@ sink_count() {
 now() { echo "$EPOCHREALTIME"; }
 
 RELAY_PID_easymail=
+RELAY_PID_easymail_scan=
 RELAY_PID_postfix=
-relay_port() { if [[ $1 == easymail ]]; then echo "$PORT_EM"; else echo "$PORT_PF"; fi; }
-relay_pid() {
-	if [[ $1 == easymail ]]; then
-		echo "$RELAY_PID_easymail"
-	else
-		sed 1q "$WORK/postfix/queue/pid/master.pid" | tr -d ' '
-	fi
+relay_port() {
+	case $1 in
+	easymail) echo "$PORT_EM" ;;
+	easymail-scan) echo "$PORT_EMS" ;;
+	*) echo "$PORT_PF" ;;
+	esac
 }
-relay_log() { if [[ $1 == easymail ]]; then echo "$WORK/easymail.log"; else echo "$WORK/postfix/maillog"; fi; }
+relay_pid() {
+	case $1 in
+	easymail) echo "$RELAY_PID_easymail" ;;
+	easymail-scan) echo "$RELAY_PID_easymail_scan" ;;
+	*) sed 1q "$WORK/postfix/queue/pid/master.pid" | tr -d ' ' ;;
+	esac
+}
+relay_log() { if [[ $1 == easymail* ]]; then echo "$WORK/$1.log"; else echo "$WORK/postfix/maillog"; fi; }
 
-# one_run RELAY SIZE COUNT: sends COUNT messages, waits for their delivery, prints "accepted delivered cpu_ms".
+# scanner_cpu RELAY: CPU ticks of clamd and rspamd (with its workers) for easymail-scan, 0 for the others.
+CLAMD_PID=
+RSPAMD_PID=
+scanner_cpu() {
+	if [[ $1 != easymail-scan ]]; then
+		echo 0
+		return
+	fi
+	echo $(($(tree_cpu "$CLAMD_PID") + $(tree_cpu "$RSPAMD_PID")))
+}
+
+# one_run RELAY SIZE COUNT: sends COUNT messages, waits for their delivery, prints "accepted delivered cpu_ms
+# scanners_cpu_ms".
 one_run() {
-	local relay=$1 size=$2 count=$3 port pid base c0 t0 t1 t2 c1 got deadline
+	local relay=$1 size=$2 count=$3 port pid base c0 t0 t1 t2 c1 s0 s1 got deadline
 	port=$(relay_port "$relay")
 	pid=$(relay_pid "$relay")
 	base=$(sink_count)
 	c0=$(tree_cpu "$pid")
+	s0=$(scanner_cpu "$relay")
 	[[ $c0 -ge 0 ]] || die "$relay (pid $pid) is not running; see $(relay_log "$relay")"
 	t0=$(now)
 	if ! smtp-source "${SOURCE_FLAGS[@]}" -s "$SESSIONS" -m "$count" -l "$size" -M client.bench.test \
@@ -234,9 +276,10 @@ one_run() {
 	done
 	t2=$(now)
 	c1=$(tree_cpu "$pid")
+	s1=$(scanner_cpu "$relay")
 	[[ $c1 -ge 0 ]] || die "$relay (pid $pid) died during the run; see $(relay_log "$relay")"
-	awk -v n="$count" -v t0="$t0" -v t1="$t1" -v t2="$t2" -v c0="$c0" -v c1="$c1" -v hz="$CLK_TCK" \
-		'BEGIN { printf "%.1f %.1f %.3f\n", n / (t1 - t0), n / (t2 - t0), (c1 - c0) * 1000 / hz / n }'
+	awk -v n="$count" -v t0="$t0" -v t1="$t1" -v t2="$t2" -v c0="$c0" -v c1="$c1" -v s0="$s0" -v s1="$s1" -v hz="$CLK_TCK" \
+		'BEGIN { printf "%.1f %.1f %.3f %.3f\n", n / (t1 - t0), n / (t2 - t0), (c1 - c0) * 1000 / hz / n, (s1 - s0) * 1000 / hz / n }'
 }
 
 # --- the sink ---------------------------------------------------------------------------------------------------
@@ -247,44 +290,55 @@ wait_port "$PORT_SINK" "${PIDS[-1]}" smtp-sink "$WORK/sink.err"
 note "smtp-sink on 127.0.0.1:$PORT_SINK"
 
 # --- Easymail ---------------------------------------------------------------------------------------------------
+# start_easymail [NAME]: NAME is easymail (default) or easymail-scan (scanning with the running scanners).
 start_easymail() {
-	local token data cid code
-	note "building Easymail and the fake DNS"
-	go build -o "$OUT/easymail" ./cmd/easymail || die "go build ./cmd/easymail failed"
-	go build -o "$OUT/dnsfake" ./bench/dnsfake || die "go build ./bench/dnsfake failed"
+	local token data cid code name=${1:-easymail} port=$PORT_EM port_api=$PORT_API scan_conf=
+	if [[ $name == easymail-scan ]]; then
+		port=$PORT_EMS port_api=$PORT_APIS
+		scan_conf="scan: { clamd: \"tcp://$CLAMD_ADDR\", rspamd: \"http://$RSPAMD_ADDR\" }"
+	fi
+	if [[ ! -x $WORK/.built ]]; then
+		note "building Easymail and the fake DNS"
+		go build -o "$OUT/easymail" ./cmd/easymail || die "go build ./cmd/easymail failed"
+		go build -o "$OUT/dnsfake" ./bench/dnsfake || die "go build ./bench/dnsfake failed"
 
-	"$OUT/dnsfake" -listen "127.0.0.1:$PORT_DNS" -mx dest.test=sink.bench.test \
-		-a sink.bench.test=127.0.0.1,relay.bench.test=127.0.0.1 -ptr 127.0.0.1=relay.bench.test \
-		>"$WORK/dnsfake.log" 2>&1 &
-	PIDS+=($!)
-	wait_port "$PORT_DNS" "${PIDS[-1]}" dnsfake "$WORK/dnsfake.log"
+		"$OUT/dnsfake" -listen "127.0.0.1:$PORT_DNS" -mx dest.test=sink.bench.test \
+			-a sink.bench.test=127.0.0.1,relay.bench.test=127.0.0.1 -ptr 127.0.0.1=relay.bench.test \
+			>"$WORK/dnsfake.log" 2>&1 &
+		PIDS+=($!)
+		wait_port "$PORT_DNS" "${PIDS[-1]}" dnsfake "$WORK/dnsfake.log"
+		install -m 755 /dev/null "$WORK/.built"
+	fi
 
-	data=$WORK/easymail
+	data=$WORK/$name
 	mkdir -p "$data"
-	cat >"$OUT/easymail.yaml" <<EOF
+	cat >"$OUT/$name.yaml" <<EOF
 # Written by bench/run.sh.
 hostname: relay.bench.test
 data_dir: $data
-smtp: { listen: ["127.0.0.1:$PORT_EM"] }
-api: { listen: "127.0.0.1:$PORT_API" }
+smtp: { listen: ["127.0.0.1:$port"] }
+api: { listen: "127.0.0.1:$port_api" }
+$scan_conf
 dns: { servers: ["127.0.0.1:$PORT_DNS"] }
 delivery: { port: $PORT_SINK }
 pools: [ { name: default, ips: [ { address: 127.0.0.1, helo: relay.bench.test } ] } ]
 # The benchmark is a sudden spike from a brand new customer: compromise detection would hold it.
 compromise: { enabled: false }
+# Like for like: the Postfix beside it signs nothing. BENCH_DKIM=1 measures with RSA-2048 signing.
+dkim: { sign: $([[ $DKIM == 1 ]] && echo true || echo false) }
 EOF
 	token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
-	EASYMAIL_ADMIN_TOKEN=$token "$OUT/easymail" serve --config "$OUT/easymail.yaml" >"$WORK/easymail.log" 2>&1 &
-	RELAY_PID_easymail=$!
+	EASYMAIL_ADMIN_TOKEN=$token "$OUT/easymail" serve --config "$OUT/$name.yaml" >"$WORK/$name.log" 2>&1 &
+	printf -v "RELAY_PID_${name//-/_}" %s $!
 	PIDS+=($!)
-	wait_port "$PORT_API" "$RELAY_PID_easymail" easymail "$WORK/easymail.log"
-	wait_port "$PORT_EM" "$RELAY_PID_easymail" easymail "$WORK/easymail.log"
+	wait_port "$port_api" "${PIDS[-1]}" "$name" "$WORK/$name.log"
+	wait_port "$port" "${PIDS[-1]}" "$name" "$WORK/$name.log"
 
 	# api METHOD PATH JSON: calls the admin API, fails on a non-2xx status, prints the body.
 	api() {
 		local body=$WORK/api.body code
 		code=$(curl -sS -o "$body" -w '%{http_code}' -X "$1" -H "Authorization: Bearer $token" \
-			-H 'Content-Type: application/json' --data "$3" "http://127.0.0.1:$PORT_API$2") ||
+			-H 'Content-Type: application/json' --data "$3" "http://127.0.0.1:$port_api$2") ||
 			die "API $1 $2: curl failed"
 		[[ $code == 2?? ]] || die "API $1 $2 answered $code: $(cat "$body")"
 		cat "$body"
@@ -294,7 +348,23 @@ EOF
 	[[ -n $cid ]] || die "POST /api/v1/customers returned no id"
 	api POST "/api/v1/customers/$cid/domains" '{"domain":"bench.test"}' >/dev/null
 	api POST "/api/v1/customers/$cid/source-ips" '{"cidr":"127.0.0.0/8"}' >/dev/null
-	note "Easymail (pid $RELAY_PID_easymail) on 127.0.0.1:$PORT_EM, customer $cid"
+	note "Easymail $name (pid ${PIDS[-1]}) on 127.0.0.1:$port, customer $cid"
+}
+
+# start_easymail-scan: clamd and rspamd on loopback (the integration tests' set-up), then an Easymail that
+# scans every message with them.
+start_easymail-scan() {
+	SCANNERS_DIR=$(mktemp -d /tmp/easymail-bench-scanners.XXXXXX)
+	note "starting clamd and rspamd in $SCANNERS_DIR (rspamd's first start compiles for ~15 s)"
+	"$ROOT/internal/testkit/scanners/start-scanners.sh" start "$SCANNERS_DIR" >"$WORK/scanners.env" ||
+		die "the scanners did not start"
+	while IFS== read -r k v; do
+		case $k in
+		CLAMD_ADDR) CLAMD_ADDR=$v ;; RSPAMD_ADDR) RSPAMD_ADDR=$v ;;
+		CLAMD_PID) CLAMD_PID=$v ;; RSPAMD_PID) RSPAMD_PID=$v ;;
+		esac
+	done <"$WORK/scanners.env"
+	start_easymail easymail-scan
 }
 
 # --- Postfix ----------------------------------------------------------------------------------------------------
@@ -403,18 +473,27 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 
 {
 	echo
-	echo "Easymail vs Postfix as a smarthost: medians of $RUNS runs, $SESSIONS smtp-source sessions$([[ ${BENCH_REUSE:-0} == 1 ]] && echo ', connections reused'), spool on $fstype"
-	echo "(load tools share the 2 CPUs with the relay; CPU ms/msg counts the relay's processes only)"
-	printf '%-8s %-10s %8s %14s %15s %11s\n' size relay messages "accepted msg/s" "delivered msg/s" "CPU ms/msg"
+	[[ $SCAN == 1 ]] && echo "easymail-scan: Easymail scanning every message with clamd and rspamd (EMS/EM: its ratio to Easymail without scanning)"
+	echo "Easymail vs Postfix as a smarthost: medians of $RUNS runs, $SESSIONS smtp-source sessions$([[ ${BENCH_REUSE:-0} == 1 ]] && echo ', connections reused'), spool on $fstype, Easymail DKIM signing $([[ $DKIM == 1 ]] && echo on || echo off)"
+	echo "(load tools share the 2 CPUs with the relay; CPU ms/msg counts the relay's processes only, scanners ms/msg"
+	echo " the CPU of clamd and rspamd for easymail-scan)"
+	printf '%-8s %-13s %8s %14s %15s %11s %15s\n' size relay messages "accepted msg/s" "delivered msg/s" "CPU ms/msg" \
+		"scanners ms/msg"
 	for sc in $SIZES; do
 		size=${sc%:*}
 		count=${sc#*:}
 		for r in "${RELAYS[@]}"; do
-			printf '%-8s %-10s %8s %14.1f %15.1f %11.3f\n' "$size" "$r" "$count" \
-				"$(med "$size" "$r" 3)" "$(med "$size" "$r" 4)" "$(med "$size" "$r" 5)"
+			printf '%-8s %-13s %8s %14.1f %15.1f %11.3f %15.3f\n' "$size" "$r" "$count" \
+				"$(med "$size" "$r" 3)" "$(med "$size" "$r" 4)" "$(med "$size" "$r" 5)" "$(med "$size" "$r" 6)"
 		done
-		if [[ ${#RELAYS[@]} == 2 ]]; then
-			printf '%-8s %-10s %8s %14s %15s %11s\n' "$size" "EM/PF" "" \
+		if [[ " ${RELAYS[*]} " == *" easymail-scan "* ]]; then
+			printf '%-8s %-13s %8s %14s %15s %11s\n' "$size" "EMS/EM" "" \
+				"$(ratio "$(med "$size" easymail-scan 3)" "$(med "$size" easymail 3)")" \
+				"$(ratio "$(med "$size" easymail-scan 4)" "$(med "$size" easymail 4)")" \
+				"$(ratio "$(med "$size" easymail-scan 5)" "$(med "$size" easymail 5)")"
+		fi
+		if [[ " ${RELAYS[*]} " == *" easymail "* && " ${RELAYS[*]} " == *" postfix "* ]]; then
+			printf '%-8s %-13s %8s %14s %15s %11s\n' "$size" "EM/PF" "" \
 				"$(ratio "$(med "$size" easymail 3)" "$(med "$size" postfix 3)")" \
 				"$(ratio "$(med "$size" easymail 4)" "$(med "$size" postfix 4)")" \
 				"$(ratio "$(med "$size" easymail 5)" "$(med "$size" postfix 5)")"

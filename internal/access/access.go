@@ -32,6 +32,7 @@ const (
 	StatusActive      = "active"
 	StatusTerminating = "terminating"
 	StatusDeactivated = "deactivated"
+	StatusRemoved     = "removed"
 )
 
 // Customer is what the SMTP side needs to know of a customer.
@@ -42,11 +43,22 @@ type Customer struct {
 	Pool           string
 	TopologyHiding bool
 	AntiSpoofing   bool
-	domains        map[string]bool
+	// DeactivateAt is the scheduled deactivation of a terminating customer (zero: none).
+	DeactivateAt time.Time
+	domains      map[string]bool
 }
 
-// MaySend reports whether the customer's mail is accepted at all (it is refused once deactivated).
-func (c *Customer) MaySend() bool { return c.Status != StatusDeactivated }
+// MaySend reports whether the customer's mail is accepted at all: it is refused once deactivated or
+// removed, and from the scheduled deactivation date on even before the lifecycle scheduler has run.
+func (c *Customer) MaySend() bool {
+	switch c.Status {
+	case StatusDeactivated, StatusRemoved:
+		return false
+	case StatusTerminating:
+		return c.DeactivateAt.IsZero() || time.Now().Before(c.DeactivateAt)
+	}
+	return true
+}
 
 // DomainAllowed reports whether domain (any case, U-label or A-label) is one of the customer's domains or a
 // subdomain of one.
@@ -138,15 +150,19 @@ func (a *Access) Reload(ctx context.Context) error {
 	defer a.mu.Unlock()
 	t := &table{hosts: map[netip.Addr]*Customer{}, byID: map[string]*Customer{}}
 
-	rows, err := a.db.R.QueryContext(ctx, `SELECT id, name, status, pool, topology_hiding, anti_spoofing FROM customers`)
+	rows, err := a.db.R.QueryContext(ctx, `SELECT id, name, status, pool, topology_hiding, anti_spoofing, deactivate_at FROM customers`)
 	if err != nil {
 		return err
 	}
 	for rows.Next() {
 		c := &Customer{domains: map[string]bool{}}
-		if err := rows.Scan(&c.ID, &c.Name, &c.Status, &c.Pool, &c.TopologyHiding, &c.AntiSpoofing); err != nil {
+		var deactivateAt sql.NullInt64
+		if err := rows.Scan(&c.ID, &c.Name, &c.Status, &c.Pool, &c.TopologyHiding, &c.AntiSpoofing, &deactivateAt); err != nil {
 			rows.Close()
 			return err
+		}
+		if deactivateAt.Valid && c.Status == StatusTerminating {
+			c.DeactivateAt = store.Time(deactivateAt.Int64)
 		}
 		t.byID[c.ID] = c
 	}

@@ -8,10 +8,14 @@ import (
 	"time"
 )
 
-// Customer statuses settable through the API.
+// Customer statuses: pending -> active -> terminating -> deactivated -> removed (docs/lifecycle.md). Only
+// pending and active are set through PATCH; the others follow from the termination schedule.
 const (
-	StatusPending = "pending"
-	StatusActive  = "active"
+	StatusPending     = "pending"
+	StatusActive      = "active"
+	StatusTerminating = "terminating"
+	StatusDeactivated = "deactivated"
+	StatusRemoved     = "removed"
 )
 
 // Token roles.
@@ -24,12 +28,23 @@ const (
 // Customer is one business customer with everything registered for it. Its mail leaves from the IPs of
 // Pool, or of FallbackPool ("" for none) when no IP of Pool is usable.
 type Customer struct {
-	ID             string      `json:"id"`
-	Name           string      `json:"name"`
-	ContactEmail   string      `json:"contact_email"`
-	Pool           string      `json:"pool"`
-	FallbackPool   string      `json:"fallback_pool"`
-	Status         string      `json:"status"`
+	ID           string `json:"id"`
+	Name         string `json:"name"`
+	ContactEmail string `json:"contact_email"`
+	Pool         string `json:"pool"`
+	FallbackPool string `json:"fallback_pool"`
+	Status       string `json:"status"`
+	// TechnicalEmail and AdminEmail are the technical and administrative contacts; each defaults to
+	// ContactEmail. Termination notices go to all three (each address once).
+	TechnicalEmail string `json:"technical_email"`
+	AdminEmail     string `json:"admin_email"`
+	// DeactivateAt is the scheduled deactivation (status terminating), DeactivatedAt when it happened,
+	// RemovedAt when the customer's hosts, domains and IPs were removed after the grace period, ActivatedAt
+	// when the customer first became active.
+	DeactivateAt   *time.Time  `json:"deactivate_at,omitempty"`
+	ActivatedAt    *time.Time  `json:"activated_at,omitempty"`
+	DeactivatedAt  *time.Time  `json:"deactivated_at,omitempty"`
+	RemovedAt      *time.Time  `json:"removed_at,omitempty"`
 	TopologyHiding bool        `json:"topology_hiding"`
 	AntiSpoofing   bool        `json:"anti_spoofing"`
 	CreatedAt      time.Time   `json:"created_at"`
@@ -54,6 +69,8 @@ type Customer struct {
 type CustomerCreate struct {
 	Name           string `json:"name"`
 	ContactEmail   string `json:"contact_email"`
+	TechnicalEmail string `json:"technical_email,omitempty"`
+	AdminEmail     string `json:"admin_email,omitempty"`
 	Pool           string `json:"pool,omitempty"`
 	FallbackPool   string `json:"fallback_pool,omitempty"`
 	TopologyHiding *bool  `json:"topology_hiding,omitempty"`
@@ -64,6 +81,8 @@ type CustomerCreate struct {
 type CustomerUpdate struct {
 	Name           *string `json:"name,omitempty"`
 	ContactEmail   *string `json:"contact_email,omitempty"`
+	TechnicalEmail *string `json:"technical_email,omitempty"`
+	AdminEmail     *string `json:"admin_email,omitempty"`
 	Pool           *string `json:"pool,omitempty"`
 	FallbackPool   *string `json:"fallback_pool,omitempty"`
 	Status         *string `json:"status,omitempty"`
@@ -200,6 +219,9 @@ type Message struct {
 	ListUnsubscribePost bool `json:"list_unsubscribe_post"`
 	// Verdict is the content scan verdict ("" when the message was not scanned).
 	Verdict string `json:"verdict"`
+	// Scan is the content scan report: each scanner's verdict and the content rules that matched (null when
+	// the message was not scanned).
+	Scan *ScanReport `json:"scan,omitempty"`
 }
 
 // Recipient is one envelope recipient of a message and where its delivery stands.

@@ -50,6 +50,10 @@ func (s *server) endpoint(need access, h apiHandler) http.Handler {
 			writeError(w, http.StatusForbidden, "the "+p.Role+" role may not do this; an operator token is needed", "")
 			return
 		}
+		if mutating(r) {
+			s.audited(w, r, p, h) // audit.go
+			return
+		}
 		if err := h(w, r, p); err != nil {
 			s.fail(w, r, err)
 		}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"easymail/internal/api"
+	"easymail/internal/authz"
 	"easymail/internal/customer"
 )
 
@@ -40,6 +41,8 @@ type onboardData struct {
 	RelayPort  string
 	SPFInclude string
 	ExpiresAt  time.Time
+	// Activated is set when this visit's checks made the customer active.
+	Activated bool
 	// Checks are the live DNS checks of each domain, in the order of Customer.Domains; empty without DKIM.
 	Checks []domainCheck
 }
@@ -110,8 +113,18 @@ func (s *server) onboardPage(w http.ResponseWriter, r *http.Request) {
 				d.RelayPort = port
 			}
 		}
-		d.SPFInclude = "include:_spf." + operatorDomain(s.cfg.Hostname)
+		d.SPFInclude = "include:" + s.cfg.SPFDomain()
 		d.Checks = s.domainChecks(r.Context(), d.Customer)
+		// The customer becomes active when its first domain verifies, whoever looks (lifecycle.go).
+		for _, c := range d.Checks {
+			if verifiedReadiness(c.Readiness) && d.Customer.Status == api.StatusPending {
+				if err := s.activate(r.Context(), d.Customer, authz.Principal{}); err != nil {
+					s.log.Error("onboarding page: activation", "customer", d.Customer.ID, "err", err)
+					break
+				}
+				d.Customer.Status, d.Activated = api.StatusActive, true
+			}
+		}
 	}
 	var buf bytes.Buffer
 	if err := s.page.Execute(&buf, d); err != nil {

@@ -61,6 +61,11 @@ func TestCustomerIsolation(t *testing.T) {
 		{"DELETE", "/api/v1/queue/QB", "", 403},
 		{"POST", "/api/v1/tokens", `{"role":"customer","customer_id":"` + B + `"}`, 403},
 		{"GET", "/api/v1/tokens", "", 403},
+		{"GET", "/api/v1/customers/" + B + "/check", "", 404},
+		{"POST", "/api/v1/customers/" + B + "/termination", `{"deactivate_at":"2101-01-01T00:00:00Z"}`, 403},
+		{"DELETE", "/api/v1/customers/" + B + "/termination", "", 403},
+		{"GET", "/api/v1/audit?customer=" + B, "", 403},
+		{"GET", "/api/v1/dns/spf", "", 403},
 		{"DELETE", "/api/v1/tokens/" + bTok, "", 403},
 	} {
 		st, _, body := e.call(t, "A", c.method, c.path, c.body)

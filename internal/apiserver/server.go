@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"easymail/internal/config"
 	"easymail/internal/customer"
@@ -59,10 +60,17 @@ type Options struct {
 	Pools Pools
 	// IPCheck runs an outbound IP's DNSBL check on demand (/ips/{address}/check). Optional.
 	IPCheck IPChecker
+	// Quarantine lists, shows, releases and deletes quarantined messages (/quarantine); ScanPolicies are the
+	// customers' scanning policies (/customers/{id}/scan-policy). Optional: without them, those endpoints
+	// answer 404 (the quarantine list is empty).
+	Quarantine   Quarantine
+	ScanPolicies ScanPolicies
 	// RefusePrivateIPs refuses private, loopback and link-local addresses as source IPs and relay hosts
 	// (RFC 1918, RFC 6598, RFC 4193 and the like). By default they are accepted, as test and lab
 	// installations relay from such addresses.
 	RefusePrivateIPs bool
+	// Now is the clock of provisioning (termination dates must be in the future); nil means time.Now.
+	Now func() time.Time
 }
 
 // maxBody bounds a request body.
@@ -82,6 +90,9 @@ type server struct {
 	pools      Pools
 	ipCheck    IPChecker
 	dkim       DKIM
+
+	quarantine   Quarantine
+	scanPolicies ScanPolicies
 }
 
 // New returns the HTTP handler of the API, the onboarding pages, /metrics and /healthz. It loads (or
@@ -96,6 +107,7 @@ func New(o Options) (http.Handler, error) {
 		s.changed = func() {}
 	}
 	s.pools, s.ipCheck = o.Pools, o.IPCheck
+	s.quarantine, s.scanPolicies = o.Quarantine, o.ScanPolicies
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -103,7 +115,7 @@ func New(o Options) (http.Handler, error) {
 	for i, p := range o.Config.Pools {
 		pools[i] = p.Name
 	}
-	s.customers = &customer.Service{DB: o.DB, Pools: pools, AllowPrivate: !o.RefusePrivateIPs}
+	s.customers = &customer.Service{DB: o.DB, Pools: pools, AllowPrivate: !o.RefusePrivateIPs, Now: o.Now}
 	if o.DKIM != nil {
 		s.dkim, s.customers.DKIM = o.DKIM, o.DKIM
 	}
@@ -141,6 +153,11 @@ func (s *server) routes() *http.ServeMux {
 	api("POST /api/v1/customers/{id}/domains/{domain}/dkim/ed25519", operatorOnly, s.addEd25519)
 	api("POST /api/v1/customers/{id}/domains/{domain}/dkim/check", operatorOnly, s.checkDKIM)
 	api("GET /api/v1/customers/{id}/domains/{domain}/readiness", anyRole, s.readiness)
+	api("POST /api/v1/customers/{id}/termination", operatorOnly, s.scheduleTermination)
+	api("DELETE /api/v1/customers/{id}/termination", operatorOnly, s.cancelTermination)
+	api("GET /api/v1/customers/{id}/check", anyRole, s.checkCustomer)
+	api("GET /api/v1/dns/spf", anyRole, staffOnly(s.spfRecords))
+	api("GET /api/v1/audit", anyRole, staffOnly(s.listAudit))
 
 	api("GET /api/v1/messages", anyRole, s.searchMessages)
 	api("GET /api/v1/messages/{id}", anyRole, s.traceMessage)
@@ -151,6 +168,12 @@ func (s *server) routes() *http.ServeMux {
 	api("DELETE /api/v1/customers/{id}/suppressions/{address}", operatorOnly, s.removeSuppression)
 	api("GET /api/v1/data-subjects/{address}", operatorOnly, s.exportSubject)
 	api("DELETE /api/v1/data-subjects/{address}", operatorOnly, s.eraseSubject)
+	api("GET /api/v1/quarantine", anyRole, s.listQuarantine)
+	api("GET /api/v1/quarantine/{id}", anyRole, s.showQuarantined)
+	api("POST /api/v1/quarantine/{id}/release", operatorOnly, s.releaseQuarantined)
+	api("DELETE /api/v1/quarantine/{id}", operatorOnly, s.deleteQuarantined)
+	api("GET /api/v1/customers/{id}/scan-policy", anyRole, s.getScanPolicy)
+	api("PUT /api/v1/customers/{id}/scan-policy", operatorOnly, s.setScanPolicy)
 	api("GET /api/v1/queue", anyRole, s.listQueue)
 	api("POST /api/v1/queue/{id}/retry", operatorOnly, s.queueAction("retry", s.queue.Retry))
 	api("POST /api/v1/queue/{id}/hold", operatorOnly, s.queueAction("hold", s.queue.Hold))
@@ -171,6 +194,8 @@ func (s *server) routes() *http.ServeMux {
 	api("GET /api/v1/tokens", operatorOnly, s.listTokens)
 	api("DELETE /api/v1/tokens/{id}", operatorOnly, s.revokeToken)
 
+	s.debugRoutes(api) // debug.go
+
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path, "")
 	})
@@ -179,6 +204,7 @@ func (s *server) routes() *http.ServeMux {
 		mux.Handle("GET /metrics", s.metrics)
 	}
 	mux.HandleFunc("GET /onboard/{token}", s.onboardPage)
+	mux.HandleFunc("GET /api/v1/openapi.json", serveOpenAPI)
 	return mux
 }
 

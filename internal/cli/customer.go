@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	"easymail/internal/api"
 )
@@ -21,6 +22,8 @@ func commands() []*command {
 	all = append(all, poolCommands()...)
 	all = append(all, tokenCommands()...)
 	all = append(all, analysisCommands()...)
+	all = append(all, scanCommands()...)
+	all = append(all, lifecycleCommands()...)
 	return all
 }
 
@@ -55,6 +58,8 @@ func customerCommands() []*command {
 			setup: func(fs *flag.FlagSet) runFunc {
 				name := fs.String("name", "", "customer name (required)")
 				contact := fs.String("contact", "", "contact e-mail address (required)")
+				technical := fs.String("technical", "", "technical contact (default: --contact)")
+				admin := fs.String("admin", "", "administrative contact (default: --contact)")
 				pool := fs.String("pool", "", "outbound IP pool (default: the first configured pool)")
 				fallback := fs.String("fallback-pool", "", "pool used when no IP of the pool is usable (default: none)")
 				var th, as boolFlag
@@ -64,7 +69,8 @@ func customerCommands() []*command {
 					if *name == "" || *contact == "" {
 						return usagef("--name and --contact are required")
 					}
-					c, err := e.client.CreateCustomer(ctx, api.CustomerCreate{Name: *name, ContactEmail: *contact, Pool: *pool,
+					c, err := e.client.CreateCustomer(ctx, api.CustomerCreate{Name: *name, ContactEmail: *contact,
+						TechnicalEmail: *technical, AdminEmail: *admin, Pool: *pool,
 						FallbackPool: *fallback, TopologyHiding: th.ptr(), AntiSpoofing: as.ptr()})
 					if err != nil {
 						return err
@@ -105,7 +111,7 @@ func customerCommands() []*command {
 				}
 			}},
 		{name: "customer update", args: "ID [--name N] [--contact EMAIL] [--pool P] [--fallback-pool P] [--status S] [--topology-hiding=BOOL] [--anti-spoofing=BOOL]",
-			nargs: 1, summary: "change a customer", help: "Status is active or pending.",
+			nargs: 1, summary: "change a customer", help: "Status is active or pending; a termination is scheduled with customer terminate.",
 			setup: func(fs *flag.FlagSet) runFunc {
 				var in api.CustomerUpdate
 				str := func(dst **string, name, usage string) {
@@ -113,6 +119,8 @@ func customerCommands() []*command {
 				}
 				str(&in.Name, "name", "new name")
 				str(&in.ContactEmail, "contact", "new contact e-mail address")
+				str(&in.TechnicalEmail, "technical", "new technical contact (\"\" for the contact address)")
+				str(&in.AdminEmail, "admin", "new administrative contact (\"\" for the contact address)")
 				str(&in.Pool, "pool", "new outbound IP pool")
 				str(&in.FallbackPool, "fallback-pool", "new fallback pool (\"\" for none)")
 				str(&in.Status, "status", "new status: active or pending")
@@ -244,12 +252,21 @@ func showCustomer(e *env, c *api.Customer) error {
 		return printJSON(e.out, c)
 	}
 	pairs := [][2]string{
-		{"id", c.ID}, {"name", c.Name}, {"contact", c.ContactEmail}, {"pool", c.Pool}, {"fallback_pool", c.FallbackPool}, {"status", c.Status},
+		{"id", c.ID}, {"name", c.Name}, {"contact", c.ContactEmail}, {"technical_contact", c.TechnicalEmail},
+		{"admin_contact", c.AdminEmail}, {"pool", c.Pool}, {"fallback_pool", c.FallbackPool}, {"status", c.Status},
 		{"topology_hiding", strconv.FormatBool(c.TopologyHiding)}, {"anti_spoofing", strconv.FormatBool(c.AntiSpoofing)},
 		{"created", fmtTime(c.CreatedAt)}, {"updated", fmtTime(c.UpdatedAt)},
 	}
 	if c.OnboardingURL != "" {
 		pairs = append(pairs, [2]string{"onboarding_url", c.OnboardingURL})
+	}
+	for _, t := range []struct {
+		k string
+		v *time.Time
+	}{{"activated", c.ActivatedAt}, {"deactivate_at", c.DeactivateAt}, {"deactivated", c.DeactivatedAt}, {"removed", c.RemovedAt}} {
+		if t.v != nil {
+			pairs = append(pairs, [2]string{t.k, fmtTime(*t.v)})
+		}
 	}
 	pairs = append(pairs, limitPairs(c)...)
 	kv(e.out, pairs...)

@@ -138,6 +138,7 @@ func traceRun(ctx context.Context, e *env, a []string) error {
 		pairs = append(pairs, [2]string{"verdict", m.Verdict})
 	}
 	kv(e.out, pairs...)
+	showScan(e.out, m.Scan)
 	section(e.out, "Recipients", len(t.Recipients) == 0, func() {
 		rows := make([][]string, len(t.Recipients))
 		for i, r := range t.Recipients {

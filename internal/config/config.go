@@ -56,6 +56,8 @@ type Config struct {
 	// log rows (docs/analysis.md).
 	Suppression Suppression `yaml:"suppression"`
 	Retention   Retention   `yaml:"retention"`
+	// Lifecycle is the customers' termination schedule and the operator's SPF domain (docs/lifecycle.md).
+	Lifecycle Lifecycle `yaml:"lifecycle"`
 }
 
 // SMTP is the customer-facing SMTP listener.
@@ -260,14 +262,6 @@ var DefaultBlockPatterns = []string{
 	`\bTS0[1-3]\b`,
 }
 
-// Scan names the content scanners.
-type Scan struct {
-	// Clamd is tcp://host:port or unix:///path. Default: "" (no antivirus).
-	Clamd string `yaml:"clamd"`
-	// Rspamd is the rspamd HTTP base URL. Default: "" (no antispam).
-	Rspamd string `yaml:"rspamd"`
-}
-
 // DKIM is DKIM key management: key size and rotation (see docs/dkim.md).
 type DKIM struct {
 	// RSABits is the size of new RSA keys: 1024, 2048, 3072 or 4096. Default: 2048 (RFC 8301 §3.2).
@@ -281,7 +275,14 @@ type DKIM struct {
 	// CheckInterval is how often pending keys' DNS records are checked, retirements and scheduled rotations
 	// done, and keys reloaded. Default: 1h.
 	CheckInterval time.Duration `yaml:"check_interval"`
+	// Sign turns the signing of accepted messages on or off. Off suits customers whose servers sign
+	// themselves: keys are still made and their records shown, so signing can be turned on later. Off also
+	// stops the DMARC alignment records. Default: true.
+	Sign *bool `yaml:"sign"`
 }
+
+// Signing reports whether accepted messages are DKIM-signed (dkim.sign, default true).
+func (d DKIM) Signing() bool { return d.Sign == nil || *d.Sign }
 
 // Log is the process log.
 type Log struct {
@@ -345,6 +346,9 @@ func Default() Config {
 
 		Suppression: DefaultSuppression(),
 		Retention:   DefaultRetention(),
+		Lifecycle:   DefaultLifecycle(),
+
+		Scan: DefaultScan(),
 	}
 }
 
@@ -388,6 +392,7 @@ func (c *Config) fill() {
 		c.API.PublicURL = "http://" + c.API.Listen
 	}
 	c.API.PublicURL = strings.TrimRight(c.API.PublicURL, "/")
+	c.fillLifecycle()
 	for i := range c.Pools {
 		for j := range c.Pools[i].IPs {
 			if c.Pools[i].IPs[j].HELO == "" {
@@ -597,6 +602,12 @@ func (c *Config) Validate() error {
 		return bad("dkim.rotate_every", "must be 0 or at least dkim.check_interval")
 	}
 	if err := c.validateProtection(); err != nil {
+		return err
+	}
+	if err := c.validateLifecycle(); err != nil {
+		return err
+	}
+	if err := c.validateScan(); err != nil {
 		return err
 	}
 	if err := c.validateAnalysis(); err != nil {

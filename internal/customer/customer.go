@@ -71,6 +71,14 @@ func (s *Service) Create(ctx context.Context, in api.CustomerCreate) (*Customer,
 	if err != nil {
 		return nil, err
 	}
+	technical, err := checkOptionalContact("technical_email", in.TechnicalEmail)
+	if err != nil {
+		return nil, err
+	}
+	admin, err := checkOptionalContact("admin_email", in.AdminEmail)
+	if err != nil {
+		return nil, err
+	}
 	pool, err := checkPool(in.Pool, s.Pools)
 	if err != nil {
 		return nil, err
@@ -81,7 +89,7 @@ func (s *Service) Create(ctx context.Context, in api.CustomerCreate) (*Customer,
 	}
 	now := s.now()
 	c := &Customer{
-		ID: newID(), Name: name, ContactEmail: contact, Pool: pool, FallbackPool: fallback, Status: StatusPending,
+		ID: newID(), Name: name, ContactEmail: contact, TechnicalEmail: or(technical, contact), AdminEmail: or(admin, contact), Pool: pool, FallbackPool: fallback, Status: StatusPending,
 		TopologyHiding: in.TopologyHiding == nil || *in.TopologyHiding,
 		AntiSpoofing:   in.AntiSpoofing == nil || *in.AntiSpoofing,
 		CreatedAt:      store.Time(now), UpdatedAt: store.Time(now),
@@ -89,8 +97,9 @@ func (s *Service) Create(ctx context.Context, in api.CustomerCreate) (*Customer,
 	}
 	err = s.DB.Tx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO customers (id, name, contact_email, pool, fallback_pool, status, topology_hiding,
-			anti_spoofing, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			c.ID, c.Name, c.ContactEmail, c.Pool, c.FallbackPool, c.Status, boolInt(c.TopologyHiding), boolInt(c.AntiSpoofing), now, now)
+			anti_spoofing, created_at, updated_at, technical_email, admin_email) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			c.ID, c.Name, c.ContactEmail, c.Pool, c.FallbackPool, c.Status, boolInt(c.TopologyHiding), boolInt(c.AntiSpoofing), now, now,
+			technical, admin)
 		return err
 	})
 	if err != nil {
@@ -102,7 +111,7 @@ func (s *Service) Create(ctx context.Context, in api.CustomerCreate) (*Customer,
 // Get returns one customer with its domains, relay hosts and source IPs.
 func (s *Service) Get(ctx context.Context, id string) (*Customer, error) {
 	row := s.DB.R.QueryRowContext(ctx, `SELECT id, name, contact_email, pool, fallback_pool, status, topology_hiding, anti_spoofing,
-		created_at, updated_at FROM customers WHERE id = ?`, id)
+		created_at, updated_at, `+lifecycleColumns+` FROM customers WHERE id = ?`, id)
 	c, err := scanCustomer(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
@@ -126,7 +135,7 @@ func (s *Service) Get(ctx context.Context, id string) (*Customer, error) {
 // List returns every customer, by name, with its domains, relay hosts and source IPs.
 func (s *Service) List(ctx context.Context) ([]Customer, error) {
 	rows, err := s.DB.R.QueryContext(ctx, `SELECT id, name, contact_email, pool, fallback_pool, status, topology_hiding, anti_spoofing,
-		created_at, updated_at FROM customers ORDER BY name, id`)
+		created_at, updated_at, `+lifecycleColumns+` FROM customers ORDER BY name, id`)
 	if err != nil {
 		return nil, err
 	}
@@ -166,11 +175,13 @@ type scanner interface{ Scan(...any) error }
 func scanCustomer(r scanner) (*Customer, error) {
 	var c Customer
 	var created, updated int64
-	if err := r.Scan(&c.ID, &c.Name, &c.ContactEmail, &c.Pool, &c.FallbackPool, &c.Status, &c.TopologyHiding, &c.AntiSpoofing,
-		&created, &updated); err != nil {
+	var lc lifecycleRow
+	if err := r.Scan(append([]any{&c.ID, &c.Name, &c.ContactEmail, &c.Pool, &c.FallbackPool, &c.Status, &c.TopologyHiding, &c.AntiSpoofing,
+		&created, &updated}, lc.dest()...)...); err != nil {
 		return nil, err
 	}
 	c.CreatedAt, c.UpdatedAt = store.Time(created), store.Time(updated)
+	lc.fill(&c)
 	c.Domains, c.RelayHosts, c.SourceIPs = []Domain{}, []RelayHost{}, []SourceIP{}
 	return &c, nil
 }
@@ -244,7 +255,9 @@ func query(ctx context.Context, db queryer, q string, args []any, fn func(*sql.R
 	return rows.Err()
 }
 
-// Update changes the fields set in in. Status may be set to "pending" or "active".
+// Update changes the fields set in in. Status may be set to "pending" or "active" (an operator forcing the
+// activation), and only while the customer is pending or active: a termination is scheduled and cancelled
+// with ScheduleTermination and CancelTermination.
 func (s *Service) Update(ctx context.Context, id string, in api.CustomerUpdate) (*Customer, error) {
 	var sets []string
 	var args []any
@@ -261,6 +274,19 @@ func (s *Service) Update(ctx context.Context, id string, in api.CustomerUpdate) 
 			return nil, err
 		}
 		sets, args = append(sets, "contact_email = ?"), append(args, v)
+	}
+	for _, f := range []struct {
+		name string
+		v    *string
+	}{{"technical_email", in.TechnicalEmail}, {"admin_email", in.AdminEmail}} {
+		if f.v == nil {
+			continue
+		}
+		v, err := checkOptionalContact(f.name, *f.v)
+		if err != nil {
+			return nil, err
+		}
+		sets, args = append(sets, f.name+" = ?"), append(args, v)
 	}
 	if in.Pool != nil {
 		if *in.Pool == "" {
@@ -287,6 +313,9 @@ func (s *Service) Update(ctx context.Context, id string, in api.CustomerUpdate) 
 				*in.Status, StatusActive, StatusPending)}
 		}
 		sets, args = append(sets, "status = ?"), append(args, *in.Status)
+		if *in.Status == StatusActive {
+			sets, args = append(sets, "activated_at = COALESCE(activated_at, ?)"), append(args, s.now())
+		}
 	}
 	if in.TopologyHiding != nil {
 		sets, args = append(sets, "topology_hiding = ?"), append(args, boolInt(*in.TopologyHiding))
@@ -299,7 +328,13 @@ func (s *Service) Update(ctx context.Context, id string, in api.CustomerUpdate) 
 		return nil, lerr
 	}
 	sets, args = append(sets, "updated_at = ?"), append(args, s.now())
+	var prior string
 	err := s.DB.Tx(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, `SELECT status FROM customers WHERE id = ?`, id).Scan(&prior); errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		} else if err != nil {
+			return err
+		}
 		q := "UPDATE customers SET "
 		for i, set := range sets {
 			if i > 0 {
@@ -313,6 +348,11 @@ func (s *Service) Update(ctx context.Context, id string, in api.CustomerUpdate) 
 		}
 		if err := mustAffect(res); err != nil {
 			return err
+		}
+		if in.Status != nil {
+			if err := checkStatusChange(prior); err != nil {
+				return err
+			}
 		}
 		return checkPoolPair(ctx, tx, id, in.FallbackPool != nil)
 	})
@@ -331,6 +371,7 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 			`DELETE FROM customer_domains WHERE customer_id = ?`,
 			`DELETE FROM relay_hosts WHERE customer_id = ?`,
 			`DELETE FROM source_ips WHERE customer_id = ?`,
+			`DELETE FROM lifecycle_notices WHERE customer_id = ?`,
 		} {
 			if _, err := tx.ExecContext(ctx, q, id); err != nil {
 				return err

@@ -50,6 +50,9 @@ type Options struct {
 	// Hostname is the relay's host name; the SPF include expected in the customers' records is
 	// include:_spf.<Hostname without its first label>.
 	Hostname string
+	// SPFDomain is the operator's SPF domain (config lifecycle.spf_domain): the SPF include expected in the
+	// customers' records is include:<SPFDomain>. Empty: derived from Hostname as above.
+	SPFDomain string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Logger receives the rotation events and errors; nil discards them.

@@ -23,8 +23,12 @@ import (
 const StatsWindow = 30 * 24 * time.Hour
 
 // SPFInclude is the mechanism the customers' SPF records should hold to authorise the operator's IPs:
-// include:_spf.<operator domain>, the operator domain being the relay's host name without its first label.
+// include:<Options.SPFDomain>, by default include:_spf.<operator domain>, the operator domain being the
+// relay's host name without its first label.
 func (m *Manager) SPFInclude() string {
+	if m.o.SPFDomain != "" {
+		return "include:" + m.o.SPFDomain
+	}
 	h := strings.TrimSuffix(m.o.Hostname, ".")
 	if i := strings.IndexByte(h, '.'); i >= 0 && i < len(h)-1 {
 		h = h[i+1:]

@@ -3,6 +3,7 @@ package msglog
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 
 	"easymail/internal/api"
@@ -18,11 +19,12 @@ func Trace(ctx context.Context, db *store.DB, id string) (*MessageTrace, error) 
 	var received, expires int64
 	var done sql.NullInt64
 	var au auth
+	var scanJSON string
 	err := db.R.QueryRowContext(ctx, `SELECT id, node_id, customer_id, sender, header_from, message_id, subject, size,
 		client_ip, helo, tls, status, reason, held, is_dsn, smtputf8, body_type, received_at, expires_at, delay_notified,
-		done_at, verdict, `+authColumns+` FROM messages WHERE id = ?`, id).Scan(append([]any{&m.ID, &m.NodeID, &m.CustomerID,
+		done_at, verdict, scan, `+authColumns+` FROM messages WHERE id = ?`, id).Scan(append([]any{&m.ID, &m.NodeID, &m.CustomerID,
 		&m.Sender, &m.HeaderFrom, &m.MessageID, &m.Subject, &m.Size, &m.ClientIP, &m.HELO, &m.TLS, &m.Status, &m.Reason,
-		&held, &isDSN, &utf8, &m.BodyType, &received, &expires, &notified, &done, &m.Verdict}, au.dest()...)...)
+		&held, &isDSN, &utf8, &m.BodyType, &received, &expires, &notified, &done, &m.Verdict, &scanJSON}, au.dest()...)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -35,6 +37,12 @@ func Trace(ctx context.Context, db *store.DB, id string) (*MessageTrace, error) 
 	}
 	m.ReceivedAt, m.ExpiresAt, m.DoneAt = store.Time(received), store.Time(expires), optTime(done)
 	au.fill(m)
+	if scanJSON != "" {
+		m.Scan = &api.ScanReport{}
+		if err := json.Unmarshal([]byte(scanJSON), m.Scan); err != nil {
+			m.Scan = nil
+		}
+	}
 
 	rows, err := db.R.QueryContext(ctx, `SELECT idx, address, domain, status, attempts, next_attempt_at, last_code,
 		last_enhanced, last_reply, remote_mx, outbound_ip, updated_at, bounce_class FROM recipients WHERE message_id = ? ORDER BY idx`, id)

@@ -14,8 +14,18 @@ import (
 	"easymail/internal/config"
 	"easymail/internal/dkimsign"
 	"easymail/internal/resolver"
+	"easymail/internal/smtpin"
 	"easymail/internal/store"
 )
+
+// signer is what the SMTP server signs accepted messages with: the DKIM manager, or nothing when the
+// configuration turns signing off (dkim.sign: false).
+func signer(cfg config.Config, dk *dkimsign.Manager) smtpin.Authenticator {
+	if !cfg.DKIM.Signing() {
+		return nil
+	}
+	return dk
+}
 
 // newDKIM builds the mail-authentication manager from the configuration and loads its keys.
 func newDKIM(ctx context.Context, cfg config.Config, db *store.DB, res resolver.Resolver, reg prometheus.Registerer,
@@ -37,6 +47,7 @@ func newDKIM(ctx context.Context, cfg config.Config, db *store.DB, res resolver.
 		CheckInterval: cfg.DKIM.CheckInterval,
 		Pools:         cfg.Pools,
 		Hostname:      cfg.Hostname,
+		SPFDomain:     cfg.SPFDomain(),
 		Logger:        log,
 		Registerer:    reg,
 	})

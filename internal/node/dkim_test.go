@@ -379,3 +379,21 @@ func TestReadinessAndOnboardingPage(t *testing.T) {
 		}
 	}
 }
+
+// With dkim.sign: false the keys are still made (and shown), but messages leave as the customer sent them.
+func TestSigningCanBeTurnedOff(t *testing.T) {
+	off := false
+	e := newEnv(t, func(c *config.Config) { c.DKIM.Sign = &off })
+	mx := e.mx(t, "dest.test", 11)
+	rsaKey := e.keyIn(t, "active", "rsa")
+	if rsaKey == nil {
+		t.Fatal("no RSA key made for the domain while signing is off")
+	}
+	e.publishKey(*rsaKey)
+	sendWith(t, e.n.SMTPAddr, "alice@acme.test", []string{"bob@dest.test"}, nil,
+		message("alice@acme.test", "bob@dest.test", "unsigned"))
+	got := mx.WaitMessages(t, 1, 10*time.Second)[0]
+	if h := headerOf(got.Data); strings.Contains(h, "DKIM-Signature:") {
+		t.Fatalf("signed although dkim.sign is false:\n%s", h)
+	}
+}

@@ -35,9 +35,8 @@ import (
 // accessRefresh is how often relay host names are re-resolved.
 const accessRefresh = 5 * time.Minute
 
-// Run starts Easymail with cfg and blocks until ctx ends and everything has shut down, or until a service
-// fails to start. ready, if not nil, is called once every listener is open.
-func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready func()) error {
+// RunWith is Run with hooks replacing parts of the outside world (tests).
+func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(), hooks Hooks) error {
 	if cfg.Database != "" {
 		return errors.New("database: PostgreSQL is not supported by this build yet; leave it empty to use the embedded SQLite")
 	}
@@ -109,6 +108,19 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready func())
 	}
 	// Suppression list, queue state metrics, retention job (analysis.go).
 	an := newAnalysis(cfg, db, reg, log)
+	// Content scanning and the quarantine (scan.go); scanner alerts go to the operator like the IP notices.
+	scn, err := newScanning(ctx, cfg, db, q, reg, log, func(ctx context.Context, subject, body string) {
+		if cfg.OperatorEmail == "" {
+			return
+		}
+		if _, err := q.Submit(ctx, "postmaster@"+cfg.Hostname, cfg.OperatorEmail, subject, body); err != nil {
+			log.Error("scan: operator notice not queued", "err", err)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	an.retention.Also("quarantine", scn.quarantine)
 
 	dk, err := newDKIM(ctx, cfg, db, res, reg, log)
 	if err != nil {
@@ -136,9 +148,11 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready func())
 		WriteTimeout:   cfg.SMTP.WriteTimeout,
 		Logger:         log,
 		Registerer:     reg,
-		DKIM:           dk,
+		DKIM:           signer(cfg, dk),
 		Protection:     protection(cfg, pol),
 		Suppressions:   an.suppressions,
+		Scan:           scn.engine,
+		Quarantine:     scn.quarantine,
 	})
 
 	handler, err := apiserver.New(apiserver.Options{
@@ -156,12 +170,16 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready func())
 				log.Error("abuse: policy reload after a provisioning change failed", "err", err)
 			}
 		},
-		DKIM:    dk,
-		Pools:   out.pools,
-		IPCheck: out.monitor,
-		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
-		Health:  func(ctx context.Context) error { return db.R.PingContext(ctx) },
-		Logger:  log,
+		DKIM:             dk,
+		Quarantine:       scn.quarantine,
+		ScanPolicies:     scn.policies,
+		Pools:            out.pools,
+		IPCheck:          out.monitor,
+		Now:              hooks.Now,
+		RefusePrivateIPs: cfg.Lifecycle.RefusePrivateIPs,
+		Metrics:          promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+		Health:           func(ctx context.Context) error { return db.R.PingContext(ctx) },
+		Logger:           log,
 	})
 	if err != nil {
 		return err
@@ -202,6 +220,11 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready func())
 	defer stopAccess()
 	go acc.Run(actx, accessRefresh)
 	go pol.Run(actx)
+	lctx, stopLifecycle := context.WithCancel(ctx)
+	defer stopLifecycle()
+	wg.Add(1)
+	go func() { defer wg.Done(); newLifecycle(cfg, db, q, acc, reg, log, hooks.Now).Run(lctx) }() // lifecycle.go
+	go scn.run(actx, log)
 	dctx, stopDKIM := context.WithCancel(ctx)
 	defer stopDKIM()
 	wg.Add(1)
@@ -242,6 +265,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready func())
 	}
 	cancel()
 	stopDKIM()
+	stopLifecycle()
 	dk.Close()
 	hctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	httpSrv.Shutdown(hctx)

@@ -157,6 +157,10 @@ type Envelope struct {
 	// Held queues the message held (status "held"): accepted and kept, not delivered until released. Set for
 	// every message of a customer held by compromise detection or by an operator.
 	Held bool
+	// Verdict sums up the content scan (clean, spam, virus, rule, tagged, bypassed; "" when not scanned) and
+	// Scan is its report (JSON api.ScanReport), for the message log.
+	Verdict string
+	Scan    string
 }
 
 // Enqueue records an accepted message whose content is already committed to the spool, in a transaction
@@ -194,17 +198,18 @@ func (q *Queue) insert(tx *sql.Tx, env Envelope, status, reason string) error {
 		status = StatusHeld
 	}
 	_, err := tx.Exec(`INSERT INTO messages (id, node_id, customer_id, sender, header_from, message_id, subject, size,
-		client_ip, helo, tls, status, reason, is_dsn, smtputf8, body_type, dsn_ret, dsn_envid, received_at, expires_at, done_at, prefix, held)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		client_ip, helo, tls, status, reason, is_dsn, smtputf8, body_type, dsn_ret, dsn_envid, received_at, expires_at, done_at, prefix, held,
+		verdict, scan)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		env.ID, q.o.NodeID, env.CustomerID, env.Sender, env.HeaderFrom, env.MessageID, env.Subject, env.Size,
 		env.ClientIP, env.HELO, env.TLS, status, reason, env.IsDSN, env.SMTPUTF8, body, env.DSNRet, env.EnvID,
-		store.Millis(received), store.Millis(received.Add(q.o.MaxLifetime)), done, env.Prefix, held)
+		store.Millis(received), store.Millis(received.Add(q.o.MaxLifetime)), done, env.Prefix, held, env.Verdict, env.Scan)
 	if err != nil {
 		return err
 	}
 	rstatus := StatusQueued
-	if status == StatusRejected {
-		rstatus = StatusRejected
+	if status == StatusRejected || status == StatusQuarantined {
+		rstatus = status
 	}
 	for i, r := range env.Recipients {
 		_, err := tx.Exec(`INSERT INTO recipients (message_id, idx, address, domain, status, next_attempt_at, notify, orcpt, updated_at, last_reply)

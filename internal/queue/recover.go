@@ -35,7 +35,12 @@ func (q *Queue) Recover(ctx context.Context) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	removed, err := q.o.Spool.Sweep(func(id string) bool { return pending[id] })
+	// Quarantined messages keep their content in the spool until released or deleted (quarantine.go).
+	quarantined, err := q.quarantinedIDs(ctx)
+	if err != nil {
+		return err
+	}
+	removed, err := q.o.Spool.Sweep(func(id string) bool { return pending[id] || quarantined[id] })
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package queue
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"mime"
@@ -23,6 +24,14 @@ const maxSubmitBody = 1 << 20
 // leaves from the default pool). It asks for no DSN (NOTIFY=NEVER): a failure is in the log and the message
 // trace. It returns the queue id.
 func (q *Queue) Submit(ctx context.Context, from, to, subject, body string) (string, error) {
+	return q.SubmitWith(ctx, from, to, subject, body, nil)
+}
+
+// SubmitWith is Submit that also runs also (when not nil) inside the transaction that queues the message,
+// with the queue id: the message is queued if and only if also succeeds. It lets a caller record that a
+// notice was sent in the same commit, so that it is never sent twice. When also fails, its error is
+// returned and nothing is queued.
+func (q *Queue) SubmitWith(ctx context.Context, from, to, subject, body string, also func(tx *sql.Tx, id string) error) (string, error) {
 	for _, a := range [][2]string{{"from", from}, {"to", to}} {
 		if err := checkAddr(a[1]); err != nil {
 			return "", fmt.Errorf("queue: submit: %s: %w", a[0], err)
@@ -63,7 +72,21 @@ func (q *Queue) Submit(ctx context.Context, from, to, subject, body string) (str
 		Subject:    subject,
 		Received:   now,
 	}
-	if err := q.Enqueue(ctx, env); err != nil {
+	if also == nil {
+		err = q.Enqueue(ctx, env)
+	} else {
+		err = q.o.DB.Batch(ctx, func(tx *sql.Tx) error {
+			if err := q.insert(tx, env, StatusQueued, ""); err != nil {
+				return err
+			}
+			return also(tx, id)
+		})
+		if err == nil {
+			q.m.enqueued.Inc()
+			q.Kick()
+		}
+	}
+	if err != nil {
 		q.o.Spool.Remove(id)
 		return "", err
 	}

@@ -52,10 +52,20 @@ type Options struct {
 // Job is the retention job.
 type Job struct {
 	o       Options
+	extra   []namedPurger
 	log     *slog.Logger
 	deleted *prometheus.CounterVec
 	lastRun prometheus.Gauge
 }
+
+type namedPurger struct {
+	name string
+	p    Purger
+}
+
+// Also adds a list whose expired entries each run purges (the quarantine), counted in the metrics under
+// name. Call it before Run.
+func (j *Job) Also(name string, p Purger) { j.extra = append(j.extra, namedPurger{name, p}) }
 
 // Result is what one run deleted.
 type Result struct {
@@ -121,6 +131,16 @@ func (j *Job) Once(ctx context.Context) (Result, error) {
 		}
 		res.Suppressions = n
 		j.deleted.WithLabelValues("suppressions").Add(float64(n))
+	}
+	for _, p := range j.extra {
+		n, err := p.p.Purge(ctx)
+		if err != nil {
+			return res, err
+		}
+		j.deleted.WithLabelValues(p.name).Add(float64(n))
+		if n > 0 {
+			j.log.Info("retention: purged", "what", p.name, "deleted", n)
+		}
 	}
 	if j.o.Log > 0 {
 		cutoff := store.Millis(start.Add(-j.o.Log))

@@ -18,6 +18,7 @@ import (
 
 	"easymail/internal/msgid"
 	"easymail/internal/queue"
+	"easymail/internal/scan"
 	"easymail/internal/smtperr"
 )
 
@@ -104,6 +105,7 @@ func (s *session) receive(r io.Reader) (string, error) {
 		hdr.Set("Message-Id", "<"+env.MessageID+">")
 	}
 
+	sc := s.beginScan(c.ID, &hdr)
 	sig := s.beginSigning(c.ID, hdr)
 	w, err := s.s.o.Spool.Create(env.ID)
 	if err != nil {
@@ -118,6 +120,9 @@ func (s *session) receive(r io.Reader) (string, error) {
 		}
 	}()
 	out := sig.writer(w)
+	if sc != nil {
+		out = io.MultiWriter(out, &sc.buf)
+	}
 	if err := textproto.WriteHeader(out, hdr); err != nil {
 		return "", smtperr.LocalError.Wrap(err)
 	}
@@ -127,14 +132,29 @@ func (s *session) receive(r io.Reader) (string, error) {
 	if lc.err != nil {
 		return "", lc.err
 	}
-	// DKIM-Signature fields follow our Received field and precede the content they sign.
-	env.Prefix = s.receivedHeader(env, c.TopologyHiding) + s.finishSigning(sig)
+	outcome := s.finishScan(sc, &env)
+	if e := scanRefusal(outcome); e != nil {
+		if e.Code == 550 {
+			env.Size = w.Size()
+			s.logRefusal(env, e)
+		}
+		return "", e
+	}
+	// DKIM-Signature fields follow our Received field (and the scan's fields) and precede the content they sign.
+	env.Prefix = s.receivedHeader(env, c.TopologyHiding)
+	if outcome != nil {
+		env.Prefix += outcome.Headers
+	}
+	env.Prefix += s.finishSigning(sig)
 	env.Size = w.Size() + int64(len(env.Prefix))
 	commitStart := time.Now()
 	if err := w.Commit(); err != nil {
 		return "", smtperr.LocalError.Wrap(err)
 	}
 	committed = true
+	if outcome != nil && outcome.Action == scan.Quarantine {
+		return s.quarantine(env, outcome, sc)
+	}
 	if err := s.s.o.Queue.Enqueue(context.Background(), env); err != nil {
 		s.s.o.Spool.Remove(env.ID)
 		return "", smtperr.LocalError.Wrap(err)

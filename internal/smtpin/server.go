@@ -52,6 +52,10 @@ type Options struct {
 	Protection Protection
 	// Suppressions, if not nil, refuses recipients on the customer's suppression list at RCPT (550 5.1.1).
 	Suppressions Suppressions
+	// Scan, if not nil, scans every message during DATA, before the reply (scan.go); Quarantine keeps the
+	// messages it quarantines.
+	Scan       Scanner
+	Quarantine Quarantine
 }
 
 // Suppressions tells whether a recipient is on a customer's suppression list, with the text of the refusal.

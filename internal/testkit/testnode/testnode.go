@@ -54,6 +54,8 @@ type Options struct {
 	DataDir string
 	// Configure may change anything else.
 	Configure func(*config.Config)
+	// Now is the clock of the customer lifecycle (node.Hooks); nil means time.Now.
+	Now func() time.Time
 }
 
 // adminToken is the operator token of test nodes.
@@ -97,7 +99,7 @@ func Start(t testing.TB, o Options) *Node {
 	n.cancel = cancel
 	ready := make(chan struct{})
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	go func() { n.done <- node.Run(ctx, cfg, log, func() { close(ready) }) }()
+	go func() { n.done <- node.RunWith(ctx, cfg, log, func() { close(ready) }, node.Hooks{Now: o.Now}) }()
 	select {
 	case <-ready:
 	case err := <-n.done:

@@ -1,0 +1,158 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// TerminationRequest is the body of POST /customers/{id}/termination: the deactivation date (RFC 3339, in
+// the future).
+type TerminationRequest struct {
+	DeactivateAt *time.Time `json:"deactivate_at"`
+}
+
+// CustomerCheck is the answer of GET /customers/{id}/check: what the customer must set up and the live DNS
+// check of each domain. Verified is true when at least one domain passes SPF, DKIM and DMARC; Activated is
+// true when this check moved the customer from pending to active.
+type CustomerCheck struct {
+	CustomerID string `json:"customer_id"`
+	Status     string `json:"status"`
+	// RelayHost and RelayPort are the smarthost to configure on the customer's MTA.
+	RelayHost string `json:"relay_host"`
+	RelayPort string `json:"relay_port"`
+	// Senders is pass when at least one relay host or source IP is registered, else fail.
+	Senders    string        `json:"senders"`
+	SPFInclude string        `json:"spf_include"`
+	Domains    []DomainCheck `json:"domains"`
+	Verified   bool          `json:"verified"`
+	Activated  bool          `json:"activated"`
+	CheckedAt  time.Time     `json:"checked_at"`
+}
+
+// DomainCheck is the onboarding check of one domain. Verified is SPF pass, DKIM pass or warn and DMARC pass
+// or warn; Error says why the check could not be made.
+type DomainCheck struct {
+	Domain   string      `json:"domain"`
+	Verified bool        `json:"verified"`
+	SPF      *SPFCheck   `json:"spf,omitempty"`
+	DKIM     *DKIMCheck  `json:"dkim,omitempty"`
+	DMARC    *DMARCCheck `json:"dmarc,omitempty"`
+	Error    string      `json:"error,omitempty"`
+}
+
+// SPFRecords is the answer of GET /dns/spf: the TXT records to publish for the operator's SPF domain.
+// Records[0] is at Name (_spf.<operator domain>); the others at the names it includes.
+type SPFRecords struct {
+	Name    string      `json:"name"`
+	Include string      `json:"include"`
+	Records []DNSRecord `json:"records"`
+	// Lookups is the number of DNS lookups (RFC 7208 §4.6.4) that evaluating Name costs.
+	Lookups int `json:"lookups"`
+}
+
+// DNSRecord is one DNS record to publish. Strings are the character-strings of a TXT record, each at most
+// 255 octets (RFC 1035 §3.3.14); Value is their concatenation, as SPF reads it (RFC 7208 §3.3).
+type DNSRecord struct {
+	Name    string   `json:"name"`
+	Type    string   `json:"type"`
+	Value   string   `json:"value"`
+	Strings []string `json:"strings"`
+}
+
+// AuditEntry is one change in the audit log.
+type AuditEntry struct {
+	ID            string    `json:"id"`
+	At            time.Time `json:"at"`
+	ActorToken    string    `json:"actor_token"`
+	ActorRole     string    `json:"actor_role"`
+	ActorCustomer string    `json:"actor_customer,omitempty"`
+	Action        string    `json:"action"`
+	Target        string    `json:"target"`
+	CustomerID    string    `json:"customer_id,omitempty"`
+	Status        int       `json:"status"`
+	// Before and After are JSON snapshots of what changed (null when not applicable).
+	Before RawJSON `json:"before"`
+	After  RawJSON `json:"after"`
+}
+
+// RawJSON is a JSON value kept as it is; empty encodes as null.
+type RawJSON []byte
+
+// MarshalJSON returns the value, or null when empty.
+func (r RawJSON) MarshalJSON() ([]byte, error) {
+	if len(r) == 0 {
+		return []byte("null"), nil
+	}
+	return r, nil
+}
+
+// UnmarshalJSON keeps a copy of the value; null gives an empty RawJSON.
+func (r *RawJSON) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*r = nil
+		return nil
+	}
+	*r = append((*r)[:0], b...)
+	return nil
+}
+
+// AuditQuery selects audit entries: every field is optional; Limit defaults to 100 (at most 1000).
+type AuditQuery struct {
+	Customer string
+	Actor    string // token id
+	Action   string // substring of the action
+	Since    time.Time
+	Until    time.Time
+	Limit    int
+}
+
+// ScheduleTermination schedules the customer's deactivation.
+func (c *Client) ScheduleTermination(ctx context.Context, id string, at time.Time) (*Customer, error) {
+	var out Customer
+	return &out, c.do(ctx, http.MethodPost, "/customers/"+esc(id)+"/termination", nil, TerminationRequest{DeactivateAt: &at}, &out)
+}
+
+// CancelTermination cancels a scheduled deactivation and restores the customer's previous status.
+func (c *Client) CancelTermination(ctx context.Context, id string) (*Customer, error) {
+	var out Customer
+	return &out, c.do(ctx, http.MethodDelete, "/customers/"+esc(id)+"/termination", nil, nil, &out)
+}
+
+// CheckCustomer runs the onboarding checks of the customer's setup against live DNS.
+func (c *Client) CheckCustomer(ctx context.Context, id string) (*CustomerCheck, error) {
+	var out CustomerCheck
+	return &out, c.do(ctx, http.MethodGet, "/customers/"+esc(id)+"/check", nil, nil, &out)
+}
+
+// SPFRecords returns the operator's SPF records built from every pool IP.
+func (c *Client) SPFRecords(ctx context.Context) (*SPFRecords, error) {
+	var out SPFRecords
+	return &out, c.do(ctx, http.MethodGet, "/dns/spf", nil, nil, &out)
+}
+
+// Audit searches the audit log, newest first.
+func (c *Client) Audit(ctx context.Context, q AuditQuery) ([]AuditEntry, error) {
+	v := url.Values{}
+	set := func(k, s string) {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	set("customer", q.Customer)
+	set("actor", q.Actor)
+	set("action", q.Action)
+	if !q.Since.IsZero() {
+		v.Set("since", q.Since.Format(time.RFC3339))
+	}
+	if !q.Until.IsZero() {
+		v.Set("until", q.Until.Format(time.RFC3339))
+	}
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	var out []AuditEntry
+	return out, c.do(ctx, http.MethodGet, "/audit", v, nil, &out)
+}

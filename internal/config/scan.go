@@ -1,0 +1,114 @@
+package config
+
+import (
+	"strings"
+	"time"
+
+	"easymail/internal/api"
+	"easymail/internal/contentrules"
+	"easymail/internal/scan"
+)
+
+// Scan is content scanning: the scanners, the default policy of every customer (each may override it
+// through the API), the default content rules and the quarantine (docs/scanning.md).
+type Scan struct {
+	// Clamd is tcp://host:port or unix:///path. Default: "" (no antivirus).
+	Clamd string `yaml:"clamd"`
+	// Rspamd is the rspamd HTTP base URL. Default: "" (no antispam).
+	Rspamd string `yaml:"rspamd"`
+	// Timeout bounds the scanners' work on one message; a scanner slower than this has failed. Default: 30s.
+	Timeout time.Duration `yaml:"timeout"`
+	// ConnectTimeout bounds the connection to a scanner. Default: 5s.
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// MaxConnections is the most connections open at once to each scanner. Default: 16.
+	MaxConnections int `yaml:"max_connections"`
+	// OnFailure is what a scanner that is down or slow does to a message: tempfail (451 4.7.1) or bypass
+	// (accepted, tagged "X-Easymail-Scan: bypassed"). Default: tempfail.
+	OnFailure string `yaml:"on_failure"`
+	// VirusAction is reject (550 5.7.1 naming the virus) or quarantine. Default: reject.
+	VirusAction string `yaml:"virus_action"`
+	// SpamRejectScore, SpamQuarantineScore and SpamTagScore are rspamd score thresholds; 0 turns one off.
+	// Defaults: 15, 0, 6 (rspamd's own reject and add-header scores).
+	SpamRejectScore     float64 `yaml:"spam_reject_score"`
+	SpamQuarantineScore float64 `yaml:"spam_quarantine_score"`
+	SpamTagScore        float64 `yaml:"spam_tag_score"`
+	// Rules are the default content rules (a customer's own list replaces them). Default: executable
+	// attachments refused, also in zip archives and behind a double extension.
+	Rules []ContentRule `yaml:"rules"`
+	// QuarantineRetention is how long a quarantined message is kept before it is deleted. Default: 720h.
+	QuarantineRetention time.Duration `yaml:"quarantine_retention"`
+}
+
+// ContentRule is one content rule (see docs/scanning.md).
+type ContentRule struct {
+	Name     string   `yaml:"name"`
+	Type     string   `yaml:"type"`
+	Values   []string `yaml:"values"`
+	Pattern  string   `yaml:"pattern"`
+	MaxBytes int64    `yaml:"max_bytes"`
+	Action   string   `yaml:"action"`
+	Reason   string   `yaml:"reason"`
+}
+
+// ExecutableExtensions are the file extensions the default rules refuse.
+var ExecutableExtensions = []string{"exe", "scr", "com", "pif", "bat", "cmd", "vbs", "vbe", "js", "jse", "wsf", "wsh",
+	"hta", "cpl", "msi", "msp", "jar", "ps1", "lnk", "reg", "iso", "img"}
+
+// DefaultScan returns the default scanning settings.
+func DefaultScan() Scan {
+	return Scan{
+		Timeout: 30 * time.Second, ConnectTimeout: 5 * time.Second, MaxConnections: 16,
+		OnFailure: api.FailTempfail, VirusAction: api.ActionReject,
+		SpamRejectScore: 15, SpamTagScore: 6,
+		Rules: []ContentRule{
+			{Name: "executable", Type: api.RuleExtension, Values: ExecutableExtensions, Action: api.ActionReject,
+				Reason: "Executable attachments are not accepted"},
+		},
+		QuarantineRetention: 720 * time.Hour,
+	}
+}
+
+// APIRules returns the rules in their wire form.
+func (s Scan) APIRules() []api.ContentRule {
+	out := make([]api.ContentRule, len(s.Rules))
+	for i, r := range s.Rules {
+		out[i] = api.ContentRule(r)
+	}
+	return out
+}
+
+func (c *Config) validateScan() error {
+	bad := func(key, msg string) error { return &KeyError{Key: "scan." + key, Msg: msg} }
+	s := c.Scan
+	if s.Clamd != "" {
+		if _, _, err := scan.ParseClamdAddr(s.Clamd); err != nil {
+			return bad("clamd", "must be tcp://host:port or unix:///path")
+		}
+	}
+	if s.Rspamd != "" && !strings.HasPrefix(s.Rspamd, "http://") && !strings.HasPrefix(s.Rspamd, "https://") {
+		return bad("rspamd", "must be an http:// URL")
+	}
+	switch {
+	case s.Timeout <= 0:
+		return bad("timeout", "must be positive")
+	case s.ConnectTimeout <= 0:
+		return bad("connect_timeout", "must be positive")
+	case s.MaxConnections < 1 || s.MaxConnections > 10000:
+		return bad("max_connections", "must be 1-10000")
+	case s.OnFailure != api.FailTempfail && s.OnFailure != api.FailBypass:
+		return bad("on_failure", "must be tempfail or bypass")
+	case s.VirusAction != api.ActionReject && s.VirusAction != api.ActionQuarantine:
+		return bad("virus_action", "must be reject or quarantine")
+	case s.SpamRejectScore < 0 || s.SpamQuarantineScore < 0 || s.SpamTagScore < 0:
+		return bad("spam_reject_score", "scores must not be negative (0 turns a threshold off)")
+	case s.QuarantineRetention < time.Hour:
+		return bad("quarantine_retention", "must be at least 1h")
+	}
+	if _, err := contentrules.Compile(s.APIRules(), "scan.rules"); err != nil {
+		if e, ok := err.(*contentrules.Error); ok {
+			return &KeyError{Key: e.Field, Msg: e.Msg}
+		}
+		return err
+	}
+	return nil
+}

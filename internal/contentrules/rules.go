@@ -1,0 +1,233 @@
+// Package contentrules checks a message against content rules: forbidden attachment extensions (also as the
+// last of a double extension such as "invoice.pdf.exe", and inside zip archives), forbidden MIME types, a
+// size limit, and regular expressions over the header fields and the text parts. Each rule carries the
+// action to take (reject, quarantine, tag) and the reason given to the client.
+//
+// The MIME walk (walk.go) is built on emersion/go-message and bounded in depth, parts and sizes, so that a
+// hostile message cannot make it use unbounded memory or time.
+package contentrules
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"easymail/internal/api"
+)
+
+// Rule is a content rule (the wire and configuration form).
+type Rule = api.ContentRule
+
+// Hit is a rule that matched.
+type Hit = api.RuleHit
+
+// Set is a compiled list of rules. The zero value has no rules.
+type Set struct {
+	rules []compiled
+	// needsWalk is set when a rule looks inside the message.
+	needsWalk bool
+}
+
+type compiled struct {
+	Rule
+	values map[string]bool
+	re     *regexp.Regexp
+}
+
+// Error is an invalid rule: Field names it ("rules[2].pattern").
+type Error struct {
+	Field string
+	Msg   string
+}
+
+func (e *Error) Error() string { return e.Field + ": " + e.Msg }
+
+// Compile checks and compiles rules. prefix names the list in errors ("scan.rules").
+func Compile(rules []Rule, prefix string) (*Set, error) {
+	s := &Set{}
+	for i, r := range rules {
+		field := func(f string) string { return fmt.Sprintf("%s[%d].%s", prefix, i, f) }
+		c := compiled{Rule: r, values: map[string]bool{}}
+		if c.Name == "" {
+			c.Name = c.Type
+		}
+		switch r.Action {
+		case api.ActionReject, api.ActionQuarantine, api.ActionTag:
+		default:
+			return nil, &Error{field("action"), "must be reject, quarantine or tag"}
+		}
+		if strings.TrimSpace(r.Reason) == "" || strings.ContainsAny(r.Reason, "\r\n") || len(r.Reason) > 200 {
+			return nil, &Error{field("reason"), "must be one line of 1-200 characters"}
+		}
+		switch r.Type {
+		case api.RuleExtension, api.RuleDoubleExtension:
+			if len(r.Values) == 0 {
+				return nil, &Error{field("values"), "needs at least one extension"}
+			}
+			for _, v := range r.Values {
+				v = strings.ToLower(strings.TrimPrefix(strings.TrimSpace(v), "."))
+				if v == "" || strings.ContainsAny(v, "./\\ ") {
+					return nil, &Error{field("values"), fmt.Sprintf("%q is not a file extension", v)}
+				}
+				c.values[v] = true
+			}
+			s.needsWalk = true
+		case api.RuleMIMEType:
+			if len(r.Values) == 0 {
+				return nil, &Error{field("values"), "needs at least one MIME type"}
+			}
+			for _, v := range r.Values {
+				v = strings.ToLower(strings.TrimSpace(v))
+				if t, sub, ok := strings.Cut(v, "/"); !ok || t == "" || sub == "" || strings.ContainsAny(v, " ;") {
+					return nil, &Error{field("values"), fmt.Sprintf("%q is not a MIME type", v)}
+				}
+				c.values[v] = true
+			}
+			s.needsWalk = true
+		case api.RuleHeader, api.RuleBody:
+			re, err := regexp.Compile(r.Pattern)
+			if err != nil || r.Pattern == "" {
+				return nil, &Error{field("pattern"), "must be a regular expression (RE2 syntax)"}
+			}
+			c.re = re
+			s.needsWalk = true
+		case api.RuleSize:
+			if r.MaxBytes <= 0 {
+				return nil, &Error{field("max_bytes"), "must be positive"}
+			}
+		default:
+			return nil, &Error{field("type"), "must be extension, double_extension, mime_type, header, body or size"}
+		}
+		s.rules = append(s.rules, c)
+	}
+	return s, nil
+}
+
+// Len returns the number of rules.
+func (s *Set) Len() int {
+	if s == nil {
+		return 0
+	}
+	return len(s.rules)
+}
+
+// Check returns the rules that msg matches, each once, in rule order.
+func (s *Set) Check(msg []byte) []Hit {
+	if s.Len() == 0 {
+		return nil
+	}
+	hit := make([]*Hit, len(s.rules))
+	mark := func(i int, where string) {
+		if hit[i] == nil {
+			r := s.rules[i]
+			hit[i] = &Hit{Rule: r.Name, Type: r.Type, Action: r.Action, Reason: r.Reason, Where: where}
+		}
+	}
+	for i, r := range s.rules {
+		if r.Type == api.RuleSize && int64(len(msg)) > r.MaxBytes {
+			mark(i, fmt.Sprintf("%d bytes", len(msg)))
+		}
+	}
+	if s.needsWalk {
+		fields, err := Walk(msg, func(p Part) {
+			for i, r := range s.rules {
+				if hit[i] != nil {
+					continue
+				}
+				if where, ok := r.matchPart(p); ok {
+					mark(i, where)
+				}
+			}
+		})
+		if err == nil {
+			for i, r := range s.rules {
+				if r.Type != api.RuleHeader || hit[i] != nil {
+					continue
+				}
+				for _, f := range fields {
+					if r.re.MatchString(f) {
+						name, _, _ := strings.Cut(f, ":")
+						mark(i, name)
+						break
+					}
+				}
+			}
+		}
+	}
+	var out []Hit
+	for _, h := range hit {
+		if h != nil {
+			out = append(out, *h)
+		}
+	}
+	return out
+}
+
+// matchPart tells whether part p matches rule r, and where.
+func (r *compiled) matchPart(p Part) (string, bool) {
+	where := p.Filename
+	if p.Archive != "" {
+		where = p.Archive + ": " + p.Filename
+	}
+	switch r.Type {
+	case api.RuleExtension:
+		if ext := lastExt(p.Filename); ext != "" && r.values[ext] {
+			return where, true
+		}
+	case api.RuleDoubleExtension:
+		if exts := extensions(p.Filename); len(exts) >= 2 && r.values[exts[len(exts)-1]] {
+			return where, true
+		}
+	case api.RuleMIMEType:
+		if p.ContentType != "" && (r.values[p.ContentType] || r.values[topType(p.ContentType)+"/*"]) {
+			if where == "" {
+				return p.ContentType, true
+			}
+			return where + " (" + p.ContentType + ")", true
+		}
+	case api.RuleBody:
+		if p.Text != nil && r.re.Match(p.Text) {
+			return p.ContentType, true
+		}
+	}
+	return "", false
+}
+
+func topType(ct string) string {
+	t, _, _ := strings.Cut(ct, "/")
+	return t
+}
+
+// baseName strips directories (either separator) and the trailing dots and spaces Windows ignores.
+func baseName(name string) string {
+	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
+		name = name[i+1:]
+	}
+	return strings.TrimRight(strings.ToLower(name), ". \t")
+}
+
+// lastExt returns the lower-cased last extension of a file name, without the dot.
+func lastExt(name string) string {
+	exts := extensions(name)
+	if len(exts) == 0 {
+		return ""
+	}
+	return exts[len(exts)-1]
+}
+
+// extensions returns the extensions of a file name in order ("a.pdf.exe" → pdf, exe). A leading dot (a
+// hidden file's) is not an extension separator.
+func extensions(name string) []string {
+	b := strings.TrimLeft(baseName(name), ".")
+	parts := strings.Split(b, ".")
+	if len(parts) < 2 {
+		return nil
+	}
+	var out []string
+	for _, p := range parts[1:] {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,169 @@
+package customer
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"easymail/internal/api"
+	"easymail/internal/store"
+)
+
+// The statuses of a customer's termination (docs/lifecycle.md).
+const (
+	StatusTerminating = api.StatusTerminating
+	StatusDeactivated = api.StatusDeactivated
+	StatusRemoved     = api.StatusRemoved
+)
+
+// lifecycleColumns are the customers columns of the lifecycle, read by scanCustomer after the others.
+const lifecycleColumns = `technical_email, admin_email, deactivate_at, activated_at, deactivated_at, removed_at`
+
+// lifecycleRow receives lifecycleColumns.
+type lifecycleRow struct {
+	technical, admin                    string
+	deactivate, activated, deact, remov sql.NullInt64
+}
+
+func (l *lifecycleRow) dest() []any {
+	return []any{&l.technical, &l.admin, &l.deactivate, &l.activated, &l.deact, &l.remov}
+}
+
+func (l *lifecycleRow) fill(c *Customer) {
+	c.TechnicalEmail, c.AdminEmail = or(l.technical, c.ContactEmail), or(l.admin, c.ContactEmail)
+	c.DeactivateAt, c.ActivatedAt = optTime(l.deactivate), optTime(l.activated)
+	c.DeactivatedAt, c.RemovedAt = optTime(l.deact), optTime(l.remov)
+}
+
+func optTime(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := store.Time(v.Int64)
+	return &t
+}
+
+// or returns a, or b when a is empty.
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// checkOptionalContact validates a technical or administrative contact: "" (use contact_email) or an
+// address, returned as its addr-spec.
+func checkOptionalContact(field, s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	v, err := checkContact(s)
+	if err != nil {
+		var fe *FieldError
+		if errors.As(err, &fe) {
+			fe.Field = field
+		}
+		return "", err
+	}
+	return v, nil
+}
+
+// checkStatusChange refuses a status change through Update when the customer is past active.
+func checkStatusChange(prior string) error {
+	switch prior {
+	case StatusPending, StatusActive:
+		return nil
+	case StatusTerminating:
+		return &ConflictError{Field: "status", Msg: "the customer is terminating: cancel the termination (DELETE .../termination) to restore it"}
+	}
+	return &ConflictError{Field: "status", Msg: fmt.Sprintf("the customer is %s: its status can no longer change", prior)}
+}
+
+// Activate moves a pending customer to active (its first domain verified) and reports whether it did.
+func (s *Service) Activate(ctx context.Context, id string) (bool, error) {
+	var changed bool
+	now := s.now()
+	err := s.DB.Tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE customers SET status = ?, activated_at = COALESCE(activated_at, ?), updated_at = ?
+			WHERE id = ? AND status = ?`, StatusActive, now, now, id, StatusPending)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		changed = n > 0
+		return err
+	})
+	return changed, err
+}
+
+// ScheduleTermination schedules the customer's deactivation at at, which must be in the future: the status
+// becomes terminating (the previous one is kept for a cancellation) and the lifecycle scheduler sends the
+// notices, deactivates and later removes. Scheduling again moves the date.
+func (s *Service) ScheduleTermination(ctx context.Context, id string, at time.Time) (*Customer, error) {
+	if at.IsZero() {
+		return nil, &FieldError{Field: "deactivate_at", Msg: "is required (RFC 3339 date and time)"}
+	}
+	now := s.now()
+	if store.Millis(at) <= now {
+		return nil, &FieldError{Field: "deactivate_at", Msg: fmt.Sprintf("%s is not in the future", at.UTC().Format(time.RFC3339))}
+	}
+	err := s.DB.Tx(ctx, func(tx *sql.Tx) error {
+		var status string
+		err := tx.QueryRowContext(ctx, `SELECT status FROM customers WHERE id = ?`, id).Scan(&status)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		switch status {
+		case StatusPending, StatusActive:
+			_, err = tx.ExecContext(ctx, `UPDATE customers SET status = ?, prior_status = ?, deactivate_at = ?, updated_at = ? WHERE id = ?`,
+				StatusTerminating, status, store.Millis(at), now, id)
+		case StatusTerminating:
+			_, err = tx.ExecContext(ctx, `UPDATE customers SET deactivate_at = ?, updated_at = ? WHERE id = ?`, store.Millis(at), now, id)
+		default:
+			return &ConflictError{Field: "deactivate_at", Msg: "the customer is already " + status}
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.Get(ctx, id)
+}
+
+// CancelTermination cancels a scheduled deactivation before its date: the customer gets its previous status
+// back, with everything registered for it untouched.
+func (s *Service) CancelTermination(ctx context.Context, id string) (*Customer, error) {
+	now := s.now()
+	err := s.DB.Tx(ctx, func(tx *sql.Tx) error {
+		var status, prior string
+		var at sql.NullInt64
+		err := tx.QueryRowContext(ctx, `SELECT status, prior_status, deactivate_at FROM customers WHERE id = ?`, id).Scan(&status, &prior, &at)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if status != StatusTerminating {
+			return &ConflictError{Field: "status", Msg: "no termination to cancel: the customer is " + status}
+		}
+		if at.Valid && at.Int64 <= now {
+			return &ConflictError{Field: "deactivate_at", Msg: "the deactivation date has passed: the termination can no longer be cancelled"}
+		}
+		if prior != StatusPending {
+			prior = StatusActive
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE customers SET status = ?, prior_status = '', deactivate_at = NULL, updated_at = ? WHERE id = ?`,
+			prior, now, id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.Get(ctx, id)
+}

@@ -1,0 +1,52 @@
+package node
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"easymail/internal/access"
+	"easymail/internal/config"
+	"easymail/internal/lifecycle"
+	"easymail/internal/queue"
+	"easymail/internal/store"
+)
+
+// Hooks replace parts of the outside world for tests. The zero value is the real world.
+type Hooks struct {
+	// Now is the clock of the customer lifecycle (termination dates, notices, deactivation, removal); nil
+	// means time.Now.
+	Now func() time.Time
+}
+
+// Run starts Easymail with cfg and blocks until ctx ends and everything has shut down, or until a service
+// fails to start. ready, if not nil, is called once every listener is open.
+func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready func()) error {
+	return RunWith(ctx, cfg, log, ready, Hooks{})
+}
+
+// newLifecycle builds the termination scheduler: notices are queued through q from lifecycle.notice_from,
+// and every deactivation or removal reloads the SMTP access table.
+func newLifecycle(cfg config.Config, db *store.DB, q *queue.Queue, acc *access.Access, reg prometheus.Registerer,
+	log *slog.Logger, now func() time.Time) *lifecycle.Scheduler {
+	return lifecycle.New(lifecycle.Options{
+		DB:         db,
+		Mailer:     q,
+		From:       cfg.NoticeFrom(),
+		Notices:    cfg.Lifecycle.Notices,
+		Grace:      cfg.Lifecycle.Grace,
+		Interval:   cfg.Lifecycle.Interval,
+		Service:    cfg.Hostname,
+		SPFInclude: "include:" + cfg.SPFDomain(),
+		Now:        now,
+		OnChange: func() {
+			if err := acc.Reload(context.Background()); err != nil {
+				log.Error("access: reload after a lifecycle change failed", "err", err)
+			}
+		},
+		Logger:     log,
+		Registerer: reg,
+	})
+}

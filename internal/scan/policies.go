@@ -1,0 +1,200 @@
+package scan
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+
+	"easymail/internal/api"
+	"easymail/internal/contentrules"
+	"easymail/internal/store"
+)
+
+// PolicyError is an invalid policy field.
+type PolicyError struct {
+	Field string
+	Msg   string
+}
+
+func (e *PolicyError) Error() string { return e.Field + ": " + e.Msg }
+
+// Policies are the customers' scanning policies over the configured defaults. The policies are read from
+// the database by Load and kept in memory; Set changes one in both. It is safe for concurrent use.
+type Policies struct {
+	db       *store.DB
+	defaults api.ScanPolicy
+	def      *Policy
+
+	mu  sync.RWMutex
+	raw map[string]api.ScanPolicy
+	pol map[string]*Policy
+}
+
+// NewPolicies returns the policies with defaults, which must have every field set.
+func NewPolicies(db *store.DB, defaults api.ScanPolicy) (*Policies, error) {
+	def, err := resolve(api.ScanPolicy{}, defaults)
+	if err != nil {
+		return nil, err
+	}
+	return &Policies{db: db, defaults: defaults, def: def, raw: map[string]api.ScanPolicy{}, pol: map[string]*Policy{}}, nil
+}
+
+// Defaults returns the configured default policy.
+func (p *Policies) Defaults() api.ScanPolicy { return p.defaults }
+
+// For returns the resolved policy of a customer.
+func (p *Policies) For(customerID string) *Policy {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if pol := p.pol[customerID]; pol != nil {
+		return pol
+	}
+	return p.def
+}
+
+// Load reads every customer's policy from the database.
+func (p *Policies) Load(ctx context.Context) error {
+	rows, err := p.db.R.QueryContext(ctx, `SELECT customer_id, policy FROM scan_policies`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	raw, pol := map[string]api.ScanPolicy{}, map[string]*Policy{}
+	for rows.Next() {
+		var id, js string
+		if err := rows.Scan(&id, &js); err != nil {
+			return err
+		}
+		var sp api.ScanPolicy
+		if err := json.Unmarshal([]byte(js), &sp); err != nil {
+			return fmt.Errorf("scan policy of %s: %w", id, err)
+		}
+		r, err := resolve(sp, p.defaults)
+		if err != nil {
+			return fmt.Errorf("scan policy of %s: %w", id, err)
+		}
+		raw[id], pol[id] = sp, r
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.raw, p.pol = raw, pol
+	p.mu.Unlock()
+	return nil
+}
+
+// Get returns a customer's own policy (null fields take the defaults).
+func (p *Policies) Get(customerID string) api.ScanPolicy {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.raw[customerID]
+}
+
+// Set checks and stores a customer's policy; a policy with every field null removes it.
+func (p *Policies) Set(ctx context.Context, customerID string, sp api.ScanPolicy) error {
+	r, err := resolve(sp, p.defaults)
+	if err != nil {
+		return err
+	}
+	empty := sp == (api.ScanPolicy{})
+	js, err := json.Marshal(sp)
+	if err != nil {
+		return err
+	}
+	err = p.db.Tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM scan_policies WHERE customer_id = ?`, customerID); err != nil {
+			return err
+		}
+		if empty {
+			return nil
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO scan_policies (customer_id, policy, updated_at) VALUES (?, ?, ?)`,
+			customerID, string(js), store.Now())
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if empty {
+		delete(p.raw, customerID)
+		delete(p.pol, customerID)
+	} else {
+		p.raw[customerID], p.pol[customerID] = sp, r
+	}
+	return nil
+}
+
+// resolve checks sp and fills its null fields from def.
+func resolve(sp, def api.ScanPolicy) (*Policy, error) {
+	pick := func(v, d *float64, field string) (float64, error) {
+		if v == nil {
+			v = d
+		}
+		if v == nil {
+			return 0, nil
+		}
+		if *v < 0 || *v > 1000 {
+			return 0, &PolicyError{field, "must be 0 (off) to 1000"}
+		}
+		return *v, nil
+	}
+	var pol Policy
+	var err error
+	if pol.SpamReject, err = pick(sp.SpamRejectScore, def.SpamRejectScore, "spam_reject_score"); err != nil {
+		return nil, err
+	}
+	if pol.SpamQuarantine, err = pick(sp.SpamQuarantineScore, def.SpamQuarantineScore, "spam_quarantine_score"); err != nil {
+		return nil, err
+	}
+	if pol.SpamTag, err = pick(sp.SpamTagScore, def.SpamTagScore, "spam_tag_score"); err != nil {
+		return nil, err
+	}
+	str := func(v, d *string) string {
+		if v != nil {
+			return *v
+		}
+		if d != nil {
+			return *d
+		}
+		return ""
+	}
+	pol.VirusAction = str(sp.VirusAction, def.VirusAction)
+	if pol.VirusAction == "" {
+		pol.VirusAction = api.ActionReject
+	}
+	if pol.VirusAction != api.ActionReject && pol.VirusAction != api.ActionQuarantine {
+		return nil, &PolicyError{"virus_action", "must be reject or quarantine"}
+	}
+	pol.OnFailure = str(sp.OnFailure, def.OnFailure)
+	if pol.OnFailure == "" {
+		pol.OnFailure = api.FailTempfail
+	}
+	if pol.OnFailure != api.FailTempfail && pol.OnFailure != api.FailBypass {
+		return nil, &PolicyError{"on_failure", "must be tempfail or bypass"}
+	}
+	rules := sp.Rules
+	if rules == nil {
+		rules = def.Rules
+	}
+	var list []api.ContentRule
+	if rules != nil {
+		list = *rules
+	}
+	if len(list) > 200 {
+		return nil, &PolicyError{"rules", "at most 200 rules"}
+	}
+	if pol.Rules, err = contentrules.Compile(list, "rules"); err != nil {
+		var ce *contentrules.Error
+		if errors.As(err, &ce) {
+			return nil, &PolicyError{ce.Field, ce.Msg}
+		}
+		return nil, err
+	}
+	return &pol, nil
+}

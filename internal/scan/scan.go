@@ -1,0 +1,376 @@
+// Package scan is the content scanning stage of ingress: it runs the antivirus (clamd, INSTREAM over TCP
+// or a unix socket) and the antispam (rspamd, HTTP /checkv2) in parallel with the content rules of package
+// contentrules, under one deadline, and turns their verdicts into one decision per the customer's policy:
+// accept, tag (add headers), quarantine, reject (550 5.7.1 naming the verdict), or tempfail (451 4.7.1 when a
+// scanner is down and the policy does not bypass it).
+//
+// A scanner failure is counted in a metric, logged, and raised once as an operator event (a notice e-mail
+// through the relay itself when an operator address is configured); its recovery as well. Scans of
+// concurrent sessions run concurrently: nothing here is serialised except the bounded connection slots of
+// each scanner.
+package scan
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"easymail/internal/api"
+	"easymail/internal/contentrules"
+)
+
+// Scanner results (Verdict.Result).
+const (
+	ResultClean = "clean"
+	ResultVirus = "virus"
+	ResultSpam  = "spam"
+	ResultError = "error"
+)
+
+// Decisions (Outcome.Action).
+const (
+	Accept     = "accept"
+	Tag        = api.ActionTag
+	Quarantine = api.ActionQuarantine
+	Reject     = api.ActionReject
+	Tempfail   = "tempfail"
+)
+
+// Envelope is what a scanner is told besides the message.
+type Envelope struct {
+	QueueID    string
+	CustomerID string
+	From       string
+	Rcpts      []string
+	// IP is the SMTP client's address, Helo its HELO name.
+	IP   string
+	Helo string
+	// User is passed to rspamd as the authenticated user: the customer id.
+	User string
+}
+
+// Verdict is one scanner's answer.
+type Verdict struct {
+	Result  string
+	Name    string // virus name
+	Score   float64
+	Action  string
+	Symbols []string
+	// Reason is rspamd's SMTP message, when it gives one.
+	Reason string
+}
+
+// Scanner scans one message. *Clamd and *Rspamd implement it.
+type Scanner interface {
+	Name() string
+	Scan(ctx context.Context, env Envelope, msg []byte) (Verdict, error)
+}
+
+// Policy is a customer's resolved scanning policy.
+type Policy struct {
+	// SpamReject, SpamQuarantine and SpamTag are score thresholds; 0 turns one off.
+	SpamReject, SpamQuarantine, SpamTag float64
+	// VirusAction is reject or quarantine.
+	VirusAction string
+	// OnFailure is tempfail or bypass.
+	OnFailure string
+	// Rules are the content rules.
+	Rules *contentrules.Set
+}
+
+// PolicySource gives the policy of a customer. *Policies implements it.
+type PolicySource interface {
+	For(customerID string) *Policy
+}
+
+// Outcome is the decision about one message.
+type Outcome struct {
+	// Action is accept, tag, quarantine, reject or tempfail.
+	Action string
+	// Reply is the reply text (without code) for reject and tempfail.
+	Reply string
+	// Headers are header fields to add to the message (CRLF-ended), for every accepted outcome.
+	Headers string
+	Report  api.ScanReport
+}
+
+// Options configure an Engine.
+type Options struct {
+	// Scanners run on every message; none is fine (only content rules apply).
+	Scanners []Scanner
+	// Policies gives each customer's policy; required.
+	Policies PolicySource
+	// Timeout bounds the scanners' work on one message. Default: 30s.
+	Timeout time.Duration
+	// Notify, if not nil, is called (in its own goroutine) with an operator notice when a scanner goes
+	// down and when it is back.
+	Notify func(ctx context.Context, subject, body string)
+	// NoticeEvery is the least time between two "down" notices of one scanner. Default: 15m.
+	NoticeEvery time.Duration
+	Logger      *slog.Logger
+	Registerer  prometheus.Registerer
+}
+
+// Engine runs the scanners and applies the policy. It is safe for concurrent use.
+type Engine struct {
+	o   Options
+	log *slog.Logger
+	m   *metrics
+
+	mu     sync.Mutex
+	health map[string]*health
+}
+
+type health struct {
+	down       bool
+	since      time.Time
+	lastNotice time.Time
+	lastErr    string
+}
+
+// New returns an engine.
+func New(o Options) *Engine {
+	if o.Timeout <= 0 {
+		o.Timeout = 30 * time.Second
+	}
+	if o.NoticeEvery <= 0 {
+		o.NoticeEvery = 15 * time.Minute
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Registerer == nil {
+		o.Registerer = prometheus.NewRegistry()
+	}
+	e := &Engine{o: o, log: o.Logger, m: newMetrics(o.Registerer), health: map[string]*health{}}
+	for _, s := range o.Scanners {
+		e.health[s.Name()] = &health{}
+		e.m.up.WithLabelValues(s.Name()).Set(1)
+	}
+	return e
+}
+
+// Active tells whether the engine has anything to do for the customer: a scanner, or content rules.
+func (e *Engine) Active(customerID string) bool {
+	return len(e.o.Scanners) > 0 || e.o.Policies.For(customerID).Rules.Len() > 0
+}
+
+// Check scans msg (the message as the customer sent it, after the relay's header clean-up) and decides.
+func (e *Engine) Check(ctx context.Context, env Envelope, msg []byte) Outcome {
+	pol := e.o.Policies.For(env.CustomerID)
+	ctx, cancel := context.WithTimeout(ctx, e.o.Timeout)
+	defer cancel()
+	type result struct {
+		v   api.ScanVerdict
+		raw Verdict
+		err error
+	}
+	results := make([]result, len(e.o.Scanners))
+	var wg sync.WaitGroup
+	for i, s := range e.o.Scanners {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			v, err := s.Scan(ctx, env, msg)
+			d := time.Since(start)
+			e.m.duration.WithLabelValues(s.Name()).Observe(d.Seconds())
+			results[i] = result{raw: v, err: err, v: api.ScanVerdict{Scanner: s.Name(), Result: v.Result, Name: v.Name,
+				Score: v.Score, Action: v.Action, Symbols: v.Symbols, Millis: d.Milliseconds()}}
+			if err != nil {
+				results[i].v.Result = ResultError
+				results[i].v.Error = err.Error()
+			}
+			e.observe(s.Name(), env, err)
+		}()
+	}
+	hits := pol.Rules.Check(msg)
+	wg.Wait()
+
+	rep := api.ScanReport{Verdict: ResultClean, Action: Accept, Verdicts: []api.ScanVerdict{}, Rules: hits}
+	var rejects, quarantines, tags, failures []string
+	verdictOf := map[string]string{}
+	for _, r := range results {
+		rep.Verdicts = append(rep.Verdicts, r.v)
+		switch {
+		case r.err != nil:
+			failures = append(failures, r.v.Scanner)
+		case r.raw.Result == ResultVirus:
+			why := "Virus found: " + oneLine(r.raw.Name)
+			verdictOf[why] = ResultVirus
+			if pol.VirusAction == Quarantine {
+				quarantines = append(quarantines, why)
+			} else {
+				rejects = append(rejects, why)
+			}
+		case r.v.Scanner == "rspamd":
+			why := spamReason(r.raw)
+			switch {
+			case pol.SpamReject > 0 && r.raw.Score >= pol.SpamReject:
+				rejects = append(rejects, why)
+			case pol.SpamQuarantine > 0 && r.raw.Score >= pol.SpamQuarantine:
+				quarantines = append(quarantines, why)
+			case pol.SpamTag > 0 && r.raw.Score >= pol.SpamTag:
+				tags = append(tags, why)
+			default:
+				continue
+			}
+			verdictOf[why] = ResultSpam
+		}
+	}
+	for _, h := range hits {
+		why := "Content refused: " + h.Reason
+		switch h.Action {
+		case Reject:
+			rejects = append(rejects, why)
+		case Quarantine:
+			quarantines = append(quarantines, why)
+		default:
+			tags = append(tags, why)
+		}
+		verdictOf[why] = "rule"
+		e.m.ruleHits.WithLabelValues(h.Type, h.Action).Inc()
+	}
+	var hdr strings.Builder
+	switch {
+	case len(rejects) > 0:
+		rep.Action, rep.Reason, rep.Verdict = Reject, rejects[0], verdictOf[rejects[0]]
+	case len(failures) > 0 && pol.OnFailure != api.FailBypass:
+		rep.Action, rep.Verdict = Tempfail, "error"
+		rep.Reason = "Content scanner unavailable (" + strings.Join(failures, ", ") + "); try again later"
+	case len(quarantines) > 0:
+		rep.Action, rep.Reason, rep.Verdict = Quarantine, quarantines[0], verdictOf[quarantines[0]]
+	case len(tags) > 0:
+		rep.Action, rep.Verdict = Tag, "tagged"
+	}
+	if rep.Action != Reject && rep.Action != Tempfail {
+		status := rep.Verdict
+		if len(failures) > 0 {
+			status = "bypassed"
+			if rep.Verdict == ResultClean {
+				rep.Verdict = "bypassed"
+			}
+		}
+		fmt.Fprintf(&hdr, "X-Easymail-Scan: %s", status)
+		for _, r := range results {
+			switch {
+			case r.err != nil:
+				fmt.Fprintf(&hdr, "; %s=unavailable", r.v.Scanner)
+			case r.v.Scanner == "rspamd":
+				fmt.Fprintf(&hdr, "; %s=%.2f", r.v.Scanner, r.raw.Score)
+			default:
+				fmt.Fprintf(&hdr, "; %s=%s", r.v.Scanner, r.raw.Result)
+			}
+		}
+		hdr.WriteString("\r\n")
+		for _, r := range results {
+			if r.err == nil && r.v.Scanner == "rspamd" && pol.SpamTag > 0 && r.raw.Score >= pol.SpamTag {
+				fmt.Fprintf(&hdr, "X-Spam-Flag: YES\r\nX-Spam-Score: %.2f\r\n", r.raw.Score)
+			}
+		}
+		for _, h := range hits {
+			if h.Action == Tag {
+				fmt.Fprintf(&hdr, "X-Easymail-Rule: %s: %s\r\n", oneLine(h.Rule), oneLine(h.Reason))
+			}
+		}
+	}
+	e.m.outcomes.WithLabelValues(rep.Action, rep.Verdict).Inc()
+	return Outcome{Action: rep.Action, Reply: rep.Reason, Headers: hdr.String(), Report: rep}
+}
+
+// spamReason names an rspamd verdict for the reply: rspamd's own SMTP message, or its strongest symbols.
+func spamReason(v Verdict) string {
+	what := v.Reason
+	if what == "" {
+		syms := v.Symbols
+		if len(syms) > 3 {
+			syms = syms[:3]
+		}
+		what = strings.Join(syms, ", ")
+	}
+	s := fmt.Sprintf("Spam message (score %.1f)", v.Score)
+	if what != "" {
+		s += ": " + oneLine(what)
+	}
+	return s
+}
+
+// oneLine keeps a reply or header text on one line of printable characters, at most 200 of them.
+func oneLine(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(s) > 200 {
+		s = s[:200]
+	}
+	return s
+}
+
+// observe records a scanner's health, raising an operator event when it goes down or comes back.
+func (e *Engine) observe(name string, env Envelope, err error) {
+	now := time.Now()
+	e.mu.Lock()
+	h := e.health[name]
+	var subject, body string
+	switch {
+	case err != nil:
+		e.m.failures.WithLabelValues(name).Inc()
+		h.lastErr = err.Error()
+		if !h.down {
+			h.down, h.since = true, now
+			e.m.up.WithLabelValues(name).Set(0)
+			e.log.Error("scan: scanner down", "event", "scanner_down", "scanner", name, "queue_id", env.QueueID, "err", err)
+		} else {
+			e.log.Warn("scan: scanner failed", "scanner", name, "queue_id", env.QueueID, "err", err)
+		}
+		if now.Sub(h.lastNotice) >= e.o.NoticeEvery {
+			h.lastNotice = now
+			subject = fmt.Sprintf("Scanner %s unavailable", name)
+			body = fmt.Sprintf("The %s scanner has been failing since %s.\n\nLast error: %s\n\nMessages are answered per the "+
+				"customers' failure mode: 451 4.7.1 (tempfail) or accepted and tagged X-Easymail-Scan: bypassed.\n",
+				name, h.since.UTC().Format(time.RFC3339), err)
+		}
+	case h.down:
+		h.down = false
+		e.m.up.WithLabelValues(name).Set(1)
+		e.log.Info("scan: scanner back", "event", "scanner_up", "scanner", name, "down_for", now.Sub(h.since).Round(time.Second))
+		if !h.lastNotice.IsZero() {
+			subject = fmt.Sprintf("Scanner %s back", name)
+			body = fmt.Sprintf("The %s scanner answers again, after %s.\n", name, now.Sub(h.since).Round(time.Second))
+		}
+		h.lastNotice = time.Time{}
+	}
+	e.mu.Unlock()
+	if subject != "" && e.o.Notify != nil {
+		go e.o.Notify(context.Background(), "[easymail] "+subject, body)
+	}
+}
+
+// Status returns the scanners' state: name → "" when up, or the last error.
+func (e *Engine) Status() map[string]string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := map[string]string{}
+	names := make([]string, 0, len(e.health))
+	for n := range e.health {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if e.health[n].down {
+			out[n] = e.health[n].lastErr
+		} else {
+			out[n] = ""
+		}
+	}
+	return out
+}

@@ -1,0 +1,112 @@
+package smtpin
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+
+	"github.com/emersion/go-message/textproto"
+
+	"easymail/internal/api"
+	"easymail/internal/queue"
+	"easymail/internal/scan"
+	"easymail/internal/smtperr"
+)
+
+// Scanner scans a message during DATA and decides about it. *scan.Engine implements it.
+type Scanner interface {
+	// Active tells whether messages of the customer are scanned at all (a scanner or content rules).
+	Active(customerID string) bool
+	// Check scans msg and decides; it never fails, a scanner failure is part of the outcome.
+	Check(ctx context.Context, env scan.Envelope, msg []byte) scan.Outcome
+}
+
+// Quarantine keeps a quarantined message whose content is committed to the spool. *quarantine.Store
+// implements it.
+type Quarantine interface {
+	Put(ctx context.Context, env queue.Envelope, rep api.ScanReport, msg []byte) error
+}
+
+// scanHeaders are the fields the relay's scan sets; the customer's own copies are removed, so that a
+// receiver never trusts a forged verdict.
+var scanHeaders = []string{"X-Easymail-Scan", "X-Easymail-Rule", "X-Spam-Flag", "X-Spam-Score"}
+
+// scanning is the scan of the message being received: a copy of what is spooled, for the scanners.
+type scanning struct {
+	buf bytes.Buffer
+}
+
+// beginScan returns the scan of a message of customerID, or nil when its messages are not scanned. It
+// removes the customer's scan header fields from hdr.
+func (s *session) beginScan(customerID string, hdr *textproto.Header) *scanning {
+	if s.s.o.Scan == nil || !s.s.o.Scan.Active(customerID) {
+		return nil
+	}
+	for _, k := range scanHeaders {
+		hdr.Del(k)
+	}
+	return &scanning{}
+}
+
+// finishScan runs the scan of the spooled message and records its verdict in env. It returns the outcome,
+// or nil when the message is not scanned.
+func (s *session) finishScan(sc *scanning, env *queue.Envelope) *scan.Outcome {
+	if sc == nil {
+		return nil
+	}
+	rcpts := make([]string, len(env.Recipients))
+	for i, r := range env.Recipients {
+		rcpts[i] = r.Address
+	}
+	out := s.s.o.Scan.Check(context.Background(), scan.Envelope{QueueID: env.ID, CustomerID: env.CustomerID,
+		From: env.Sender, Rcpts: rcpts, IP: env.ClientIP, Helo: env.HELO, User: env.CustomerID}, sc.buf.Bytes())
+	env.Verdict = out.Report.Verdict
+	if b, err := json.Marshal(out.Report); err == nil {
+		env.Scan = string(b)
+	}
+	level := slog.LevelDebug
+	if out.Action != scan.Accept {
+		level = slog.LevelInfo
+	}
+	s.log.Log(context.Background(), level, "smtp: scanned", "queue_id", env.ID, "action", out.Action,
+		"verdict", out.Report.Verdict, "reason", out.Report.Reason, "rules", len(out.Report.Rules))
+	return &out
+}
+
+// scanRefusal returns the reply of an outcome that refuses the message, or nil.
+func scanRefusal(o *scan.Outcome) *smtperr.Error {
+	if o == nil {
+		return nil
+	}
+	switch o.Action {
+	case scan.Reject:
+		return smtperr.New(550, [3]int{5, 7, 1}, "%s", o.Reply)
+	case scan.Tempfail:
+		return smtperr.New(451, [3]int{4, 7, 1}, "%s", o.Reply)
+	}
+	return nil
+}
+
+// logRefusal records a message refused after its content was read, for the message log.
+func (s *session) logRefusal(env queue.Envelope, e *smtperr.Error) {
+	if err := s.s.o.Queue.LogRejected(context.Background(), env, e.Reply()); err != nil {
+		s.log.Warn("smtp: could not log a refusal", "err", err)
+	}
+}
+
+// quarantine records a committed message as quarantined and answers 250: the customer's server has handed
+// it over, and the quarantine is the relay's responsibility now.
+func (s *session) quarantine(env queue.Envelope, o *scan.Outcome, sc *scanning) (string, error) {
+	if s.s.o.Quarantine == nil {
+		s.s.o.Spool.Remove(env.ID)
+		return "", smtperr.LocalError
+	}
+	if err := s.s.o.Quarantine.Put(context.Background(), env, o.Report, sc.buf.Bytes()); err != nil {
+		s.s.o.Spool.Remove(env.ID)
+		return "", smtperr.LocalError.Wrap(err)
+	}
+	s.log.Info("smtp: quarantined", "queue_id", env.ID, "from", env.Sender, "rcpts", len(env.Recipients),
+		"size", env.Size, "reason", o.Report.Reason)
+	return env.ID, nil
+}
