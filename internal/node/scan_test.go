@@ -66,15 +66,17 @@ func apiAs(t *testing.T, base, token, method, path string, body any, want int, o
 // TestScanningEndToEnd runs SMTP sessions through a whole node with a real clamd and a real rspamd: clean
 // mail is delivered, EICAR, GTUBE and an executable in a zip are refused in the session with 550 5.7.1
 // naming the verdict, GTUBE is quarantined under a quarantine policy and then released (and delivered) or
-// deleted, customers see only their own quarantine, and with clamd stopped the reply is 451 4.7.1 (or the
-// message is accepted and tagged under a bypass policy).
+// deleted, customers see only their own quarantine, and with clamd stopped the reply is 451 4.7.1 and the
+// operator is told (or the message is accepted and tagged under a bypass policy).
 func TestScanningEndToEnd(t *testing.T) {
 	sc := scanners.Start(t)
 	e := newEnv(t, func(c *config.Config) {
 		c.Scan.Clamd, c.Scan.Rspamd = sc.Clamd, sc.Rspamd
 		c.Scan.Timeout = 20 * time.Second
+		c.OperatorEmail = "noc@ops.test"
 	})
 	mx := e.mx(t, "dest.test", 21)
+	noc := e.mx(t, "ops.test", 22)
 	send1 := func(msg string) (string, error) {
 		return send(t, e.n.SMTPAddr, "127.0.0.1", "alice@acme.test", []string{"bob@dest.test"}, msg)
 	}
@@ -185,6 +187,11 @@ func TestScanningEndToEnd(t *testing.T) {
 		!strings.Contains(m, `easymail_scan_scanner_up{scanner="clamd"} 0`) {
 		t.Fatalf("scan metrics:\n%s", grepLines(m, "easymail_scan_"))
 	}
+	// The operator is told, once.
+	notice := noc.WaitMessages(t, 1, 20*time.Second)[0]
+	if !bytes.Contains(notice.Data, []byte("Subject: [easymail] Scanner clamd unavailable")) || notice.To[0] != "noc@ops.test" {
+		t.Fatalf("operator notice:\n%s", notice.Data)
+	}
 	e.n.API(t, "PUT", "/customers/"+e.custID+"/scan-policy", map[string]any{"on_failure": "bypass"}, 200, nil)
 	reply, err = send1(scanMsg("Bypassed", "Hi Bob"))
 	if err != nil {
@@ -194,6 +201,9 @@ func TestScanningEndToEnd(t *testing.T) {
 	msgs = mx.Messages()
 	if !bytes.Contains(msgs[len(msgs)-1].Data, []byte("X-Easymail-Scan: bypassed; clamd=unavailable")) {
 		t.Fatalf("bypassed message:\n%s", msgs[len(msgs)-1].Data)
+	}
+	if n := len(noc.Messages()); n != 1 {
+		t.Fatalf("%d operator notices, want 1", n)
 	}
 }
 

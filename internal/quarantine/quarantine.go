@@ -70,6 +70,14 @@ func (s *Store) Put(ctx context.Context, env queue.Envelope, rep api.ScanReport,
 		ret = 30 * 24 * time.Hour
 	}
 	now := s.now()
+	if env.Scan == "" {
+		if b, err := json.Marshal(rep); err == nil {
+			env.Scan = string(b)
+		}
+	}
+	if env.Verdict == "" {
+		env.Verdict = rep.Verdict
+	}
 	header, preview := Extract(msg)
 	return s.Queue.EnqueueQuarantined(ctx, env, rep.Reason, func(tx *sql.Tx) error {
 		_, err := tx.Exec(`INSERT INTO quarantine (id, customer_id, reason, verdict, header, preview, created_at, expires_at)

@@ -92,7 +92,7 @@ func New(o Options) *Job {
 		j.log = slog.New(slog.DiscardHandler)
 	}
 	j.deleted = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "easymail_retention_deleted_total",
-		Help: "Rows deleted by the retention job, by table (messages, recipients, attempts, suppressions)."}, []string{"table"})
+		Help: "Rows deleted by the retention job, by table (messages, recipients, attempts, suppressions, quarantine)."}, []string{"table"})
 	j.lastRun = prometheus.NewGauge(prometheus.GaugeOpts{Name: "easymail_retention_last_run_timestamp_seconds",
 		Help: "When the retention job last completed a run (Unix time)."})
 	if o.Registerer != nil {

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"easymail/internal/store"
 )
 
@@ -205,5 +207,36 @@ func TestSubjectHashIsCaseInsensitive(t *testing.T) {
 	a, b := SubjectHash("Bob@Example.COM"), SubjectHash("bob@example.com")
 	if a != b || len(a) != 64 {
 		t.Fatalf("%s %s", a, b)
+	}
+}
+
+// TestAlsoPurgersRun: a list added with Also (the quarantine) is purged at each run, counted under its name.
+func TestAlsoPurgersRun(t *testing.T) {
+	db := openDB(t)
+	reg := prometheus.NewRegistry()
+	q := &fakePurger{}
+	j := New(Options{DB: db, Registerer: reg, Now: func() time.Time { return now }})
+	j.Also("quarantine", q)
+	for range 2 {
+		if _, err := j.Once(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if q.calls != 2 {
+		t.Fatalf("quarantine purged %d times, want 2", q.calls)
+	}
+	mfs, _ := reg.Gather()
+	var got float64
+	for _, mf := range mfs {
+		for _, m := range mf.Metric {
+			for _, l := range m.Label {
+				if mf.GetName() == "easymail_retention_deleted_total" && l.GetValue() == "quarantine" {
+					got = m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	if got != 14 {
+		t.Fatalf("quarantine deletions counted %v, want 14", got)
 	}
 }

@@ -15,13 +15,26 @@ import (
 // clamdChunk is the size of the INSTREAM chunks sent to clamd.
 const clamdChunk = 64 << 10
 
-// Clamd is a clamd client: INSTREAM over TCP or a unix socket. At most MaxConns scans run at once (the
-// others wait for a slot, within their context); each scan uses its own connection, as clamd closes a
-// connection after each "z" command.
+// Clamd is a clamd client: INSTREAM over TCP or a unix socket. Connections are pooled: each one is a clamd
+// session (IDSESSION), which clamd keeps open between commands, so that a scan does not pay for a new
+// connection. At most MaxConns scans run at once (the others wait for a slot, within their context); an idle
+// connection is reused for at most idleReuse, under clamd's own IdleTimeout (30 s by default).
 type Clamd struct {
 	network, addr string
 	dialTimeout   time.Duration
 	slots         chan struct{}
+	idle          chan *clamdConn
+}
+
+// idleReuse is how long an idle pooled connection is reused.
+const idleReuse = 10 * time.Second
+
+// clamdConn is a connection in session mode.
+type clamdConn struct {
+	net.Conn
+	r    *bufio.Reader
+	w    *bufio.Writer
+	used time.Time
 }
 
 // NewClamd returns a client for addr, "tcp://host:port" or "unix:///path", with at most maxConns
@@ -37,7 +50,8 @@ func NewClamd(addr string, maxConns int, dialTimeout time.Duration) (*Clamd, err
 	if dialTimeout <= 0 {
 		dialTimeout = 5 * time.Second
 	}
-	return &Clamd{network: network, addr: a, dialTimeout: dialTimeout, slots: make(chan struct{}, maxConns)}, nil
+	return &Clamd{network: network, addr: a, dialTimeout: dialTimeout, slots: make(chan struct{}, maxConns),
+		idle: make(chan *clamdConn, maxConns)}, nil
 }
 
 // ParseClamdAddr splits "tcp://host:port" or "unix:///path" into a network and an address.
@@ -65,7 +79,8 @@ func ParseClamdAddr(s string) (network, addr string, err error) {
 func (c *Clamd) Name() string { return "clamd" }
 
 // Scan sends msg to clamd with INSTREAM and returns its verdict. The context's deadline bounds the whole
-// exchange, including the wait for a connection slot.
+// exchange, including the wait for a connection slot. A pooled connection that clamd has closed meanwhile is
+// replaced by a new one, once.
 func (c *Clamd) Scan(ctx context.Context, _ Envelope, msg []byte) (Verdict, error) {
 	select {
 	case c.slots <- struct{}{}:
@@ -73,32 +88,89 @@ func (c *Clamd) Scan(ctx context.Context, _ Envelope, msg []byte) (Verdict, erro
 	case <-ctx.Done():
 		return Verdict{}, fmt.Errorf("clamd: no connection slot: %w", ctx.Err())
 	}
-	d := net.Dialer{Timeout: c.dialTimeout}
-	conn, err := d.DialContext(ctx, c.network, c.addr)
-	if err != nil {
-		return Verdict{}, fmt.Errorf("clamd: %w", err)
+	for attempt := 0; ; attempt++ {
+		conn, pooled, err := c.get(ctx)
+		if err != nil {
+			return Verdict{}, fmt.Errorf("clamd: %w", err)
+		}
+		reply, err := c.exchange(ctx, conn, msg)
+		if err != nil {
+			conn.Close()
+			if pooled && attempt == 0 && ctx.Err() == nil {
+				continue
+			}
+			return Verdict{}, fmt.Errorf("clamd: %w", err)
+		}
+		v, err := parseClamdReply(reply)
+		if err != nil {
+			// An ERROR reply (size limit, ...) may come with clamd closing the session.
+			conn.Close()
+			return v, err
+		}
+		conn.used = time.Now()
+		select {
+		case c.idle <- conn:
+		default:
+			conn.Close()
+		}
+		return v, nil
 	}
-	defer conn.Close()
+}
+
+// get returns an idle pooled connection, or a new one in session mode.
+func (c *Clamd) get(ctx context.Context) (*clamdConn, bool, error) {
+	for {
+		select {
+		case conn := <-c.idle:
+			if time.Since(conn.used) < idleReuse {
+				return conn, true, nil
+			}
+			conn.Close()
+			continue
+		default:
+		}
+		break
+	}
+	d := net.Dialer{Timeout: c.dialTimeout}
+	nc, err := d.DialContext(ctx, c.network, c.addr)
+	if err != nil {
+		return nil, false, err
+	}
+	conn := &clamdConn{Conn: nc, r: bufio.NewReader(nc), w: bufio.NewWriterSize(nc, clamdChunk+4)}
+	if _, err := conn.w.WriteString("zIDSESSION\x00"); err != nil {
+		nc.Close()
+		return nil, false, err
+	}
+	return conn, false, nil
+}
+
+// exchange runs one INSTREAM command on conn, within ctx.
+func (c *Clamd) exchange(ctx context.Context, conn *clamdConn, msg []byte) (string, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(dl)
+	} else {
+		conn.SetDeadline(time.Time{})
 	}
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
 	defer stop()
 	reply, err := instream(conn, msg)
 	if err != nil {
-		return Verdict{}, fmt.Errorf("clamd: %w", err)
+		return "", err
 	}
-	return parseClamdReply(reply)
+	// In a session every reply starts with the command's number: "1: stream: OK".
+	if i := strings.Index(reply, ": "); i > 0 && strings.Trim(reply[:i], "0123456789") == "" {
+		reply = reply[i+2:]
+	}
+	return reply, nil
 }
 
 // instream runs one INSTREAM exchange on conn. When clamd stops reading (its StreamMaxLength) it still
 // answers, so the reply is read even after a write error.
-func instream(conn net.Conn, msg []byte) (string, error) {
-	w := bufio.NewWriterSize(conn, clamdChunk+4)
+func instream(conn *clamdConn, msg []byte) (string, error) {
 	var werr error
 	write := func(b []byte) {
 		if werr == nil {
-			_, werr = w.Write(b)
+			_, werr = conn.w.Write(b)
 		}
 	}
 	write([]byte("zINSTREAM\x00"))
@@ -112,14 +184,16 @@ func instream(conn net.Conn, msg []byte) (string, error) {
 	}
 	write([]byte{0, 0, 0, 0})
 	if werr == nil {
-		werr = w.Flush()
+		werr = conn.w.Flush()
 	}
-	reply, rerr := bufio.NewReader(conn).ReadString(0)
-	if rerr != nil && reply == "" {
-		if werr != nil {
+	reply, rerr := conn.r.ReadString(0)
+	if rerr != nil {
+		if werr != nil && reply == "" {
 			return "", werr
 		}
-		return "", rerr
+		if reply == "" {
+			return "", rerr
+		}
 	}
 	return strings.TrimRight(reply, "\x00\r\n"), nil
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,8 +30,8 @@ func msg(body string) []byte {
 const clean = "Hi Bob,\n\nhere are the notes from today's meeting. We agreed to move the review to\nThursday.\n\nAlice"
 
 // unixProxy serves a unix socket that forwards each connection to the TCP address, so that the unix://
-// transport is tested against the real clamd.
-func unixProxy(t *testing.T, to string) string {
+// transport is tested against the real clamd. It counts the connections it accepted.
+func unixProxy(t *testing.T, to string, conns *atomic.Int32) string {
 	path := filepath.Join(t.TempDir(), "clamd.sock")
 	l, err := net.Listen("unix", path)
 	if err != nil {
@@ -43,6 +44,7 @@ func unixProxy(t *testing.T, to string) string {
 			if err != nil {
 				return
 			}
+			conns.Add(1)
 			go func() {
 				defer c.Close()
 				u, err := net.Dial("tcp", to)
@@ -63,7 +65,8 @@ func TestRealScanners(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	for _, addr := range []string{sc.Clamd, unixProxy(t, sc.ClamdAddr)} {
+	var conns atomic.Int32
+	for _, addr := range []string{sc.Clamd, unixProxy(t, sc.ClamdAddr, &conns)} {
 		c, err := scan.NewClamd(addr, 2, time.Second)
 		if err != nil {
 			t.Fatal(err)
@@ -76,6 +79,10 @@ func TestRealScanners(t *testing.T) {
 		if err != nil || v.Result != scan.ResultVirus || v.Name != "Eicar-Test-Signature.UNOFFICIAL" {
 			t.Fatalf("%s EICAR: %+v %v", addr, v, err)
 		}
+	}
+	// Sequential scans reuse one pooled connection (a clamd session).
+	if n := conns.Load(); n != 1 {
+		t.Errorf("%d connections for 2 scans through the unix socket, want 1", n)
 	}
 	// A message bigger than one INSTREAM chunk, with the virus at its end.
 	c, _ := scan.NewClamd(sc.Clamd, 2, time.Second)
