@@ -1,6 +1,6 @@
 #!/bin/bash
 # Start a real clamd and a real rspamd on 127.0.0.1 for Easymail's integration tests and make bench-scan,
-# offline, as root, on Debian 12 (apt-get install clamav-daemon rspamd).
+# offline, as root or as any user, on Debian 12 (apt-get install clamav-daemon rspamd).
 #
 #   start-scanners.sh [start] DIR   start both, wait until they answer, print
 #                                   KEY=VALUE lines (also saved in DIR/scanners.env)
@@ -13,7 +13,8 @@
 #   DNS_STUB_PORT=10053         UDP port of the NXDOMAIN DNS stub for rspamd
 #   RSPAMD_DNS=                 host:port of your own DNS server (on loopback);
 #                               when set, no stub is started
-#   RSPAMD_HS_CACHE=/var/tmp/rspamd-hs-cache   keep it between runs
+#   RSPAMD_HS_CACHE=/var/tmp/rspamd-hs-cache   keep it between runs (-UID appended for a user other
+#                               than root: a cache written by another user cannot be reused)
 #   READY_TIMEOUT=120           seconds to wait for each daemon
 # shellcheck disable=SC2016 # the bash -c scripts take their arguments as $0 and $1
 set -euo pipefail
@@ -25,7 +26,11 @@ RSPAMD_PORT=${RSPAMD_PORT:-11333}
 RSPAMD_CONTROLLER_PORT=${RSPAMD_CONTROLLER_PORT:-11334}
 DNS_STUB_PORT=${DNS_STUB_PORT:-10053}
 RSPAMD_DNS=${RSPAMD_DNS:-}
-RSPAMD_HS_CACHE=${RSPAMD_HS_CACHE:-/var/tmp/rspamd-hs-cache}
+if [ "$(id -u)" -eq 0 ]; then
+	RSPAMD_HS_CACHE=${RSPAMD_HS_CACHE:-/var/tmp/rspamd-hs-cache}
+else
+	RSPAMD_HS_CACHE=${RSPAMD_HS_CACHE:-/var/tmp/rspamd-hs-cache-$(id -u)}
+fi
 READY_TIMEOUT=${READY_TIMEOUT:-120}
 
 die() { echo "start-scanners: $*" >&2; exit 1; }
@@ -147,7 +152,6 @@ if [ "$cmd" = status ]; then
 fi
 
 # ---- start ----
-[ "$(id -u)" -eq 0 ] || die "run as root"
 [ ! -f "$ENVFILE" ] || die "$ENVFILE exists: run '$0 stop $DIR' first"
 want() { case " $SCANNERS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 ms_since() { echo $(((${EPOCHREALTIME//[.,]/} - $1) / 1000)); }
