@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,6 +20,12 @@ type Hooks struct {
 	// Now is the clock of the customer lifecycle (termination dates, notices, deactivation, removal); nil
 	// means time.Now.
 	Now func() time.Time
+	// SMTPListeners, when not empty, are accepted on instead of opening cfg.SMTP.Listen, and APIListener, when
+	// not nil, instead of cfg.API.Listen: tests bind port 0 themselves and pass the listeners in, so that no
+	// port is chosen free and bound later. RunWith closes them once it has served; if it fails before, the
+	// caller does.
+	SMTPListeners []net.Listener
+	APIListener   net.Listener
 }
 
 // Run starts Easymail with cfg and blocks until ctx ends and everything has shut down, or until a service

@@ -191,7 +191,11 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 			l.Close()
 		}
 	}
-	for _, addr := range cfg.SMTP.Listen {
+	smtpAddrs := cfg.SMTP.Listen
+	if len(hooks.SMTPListeners) > 0 {
+		smtpListeners, smtpAddrs = append(smtpListeners, hooks.SMTPListeners...), nil
+	}
+	for _, addr := range smtpAddrs {
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			closeAll()
@@ -199,10 +203,13 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 		}
 		smtpListeners = append(smtpListeners, l)
 	}
-	apiListener, err := net.Listen("tcp", cfg.API.Listen)
-	if err != nil {
-		closeAll()
-		return fmt.Errorf("api.listen %s: %w", cfg.API.Listen, err)
+	apiListener := hooks.APIListener
+	if apiListener == nil {
+		apiListener, err = net.Listen("tcp", cfg.API.Listen)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("api.listen %s: %w", cfg.API.Listen, err)
+		}
 	}
 	httpSrv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 

@@ -94,6 +94,13 @@ func NewMX(t testing.TB, addr string) *MX {
 	if err != nil {
 		t.Fatalf("testkit: fake MX cannot listen on %s: %v", addr, err)
 	}
+	return NewMXOn(t, ln)
+}
+
+// NewMXOn starts a fake MX that accepts on ln (see MXPort) and closes ln, with all the MX's connections,
+// when the test ends.
+func NewMXOn(t testing.TB, ln net.Listener) *MX {
+	t.Helper()
 	m := &MX{
 		ln:          ln,
 		done:        make(chan struct{}),

@@ -1,4 +1,4 @@
-// Package testnode starts a whole Easymail node in-process for tests, on free loopback ports, with a
+// Package testnode starts a whole Easymail node in-process for tests, on loopback ports the kernel picks, with a
 // temporary data directory and the fake DNS of package testkit, and provisions customers through its API.
 // It is used only from tests.
 package testnode
@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -34,6 +33,9 @@ type Node struct {
 }
 
 // FreePort returns a TCP port that was free on 127.0.0.1 a moment ago.
+//
+// Deprecated: another test may take the port before it is bound again. Bind port 0 and pass the listener
+// (Start does for the node's own listeners), or hold a port for fake MX hosts with testkit.ReserveMXPort.
 func FreePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -44,9 +46,21 @@ func FreePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// listen opens a TCP listener on a port of 127.0.0.1 the kernel picks; it is closed when the test ends if the
+// node has not closed it before.
+func listen(t testing.TB) net.Listener {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
 // Options adjust the node's configuration before it starts.
 type Options struct {
-	// DeliveryPort is the port of the fake MX hosts (config delivery.port).
+	// DeliveryPort is the port of the fake MX hosts (config delivery.port), e.g. testkit.ReserveMXPort's.
 	DeliveryPort int
 	// DNS is the fake DNS to use; a new one is started when nil.
 	DNS *testkit.DNS
@@ -73,8 +87,10 @@ func Start(t testing.TB, o Options) *Node {
 	cfg := config.Default()
 	cfg.Hostname = "relay.easymail.test"
 	cfg.DataDir = o.DataDir
-	cfg.SMTP.Listen = []string{fmt.Sprintf("127.0.0.1:%d", FreePort(t))}
-	cfg.API.Listen = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+	// The listeners are bound here, on port 0, and handed to the node: no port is picked and bound later.
+	smtpLn, apiLn := listen(t), listen(t)
+	cfg.SMTP.Listen = []string{smtpLn.Addr().String()}
+	cfg.API.Listen = apiLn.Addr().String()
 	cfg.DNS.Servers = []string{o.DNS.Addr()}
 	cfg.DNS.Timeout = 2 * time.Second
 	cfg.Delivery.Port = o.DeliveryPort
@@ -99,7 +115,10 @@ func Start(t testing.TB, o Options) *Node {
 	n.cancel = cancel
 	ready := make(chan struct{})
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	go func() { n.done <- node.RunWith(ctx, cfg, log, func() { close(ready) }, node.Hooks{Now: o.Now}) }()
+	go func() {
+		n.done <- node.RunWith(ctx, cfg, log, func() { close(ready) }, node.Hooks{Now: o.Now,
+			SMTPListeners: []net.Listener{smtpLn}, APIListener: apiLn})
+	}()
 	select {
 	case <-ready:
 	case err := <-n.done:
