@@ -72,17 +72,38 @@ func StartPostfix(t testing.TB, o PostfixOptions) *Postfix {
 		}
 		t.Fatalf("testkit: Postfix is required when CI is set: %v", err)
 	}
-	addr, err := postfixListenAddr(o.ListenAddr)
-	if err != nil {
+	if _, err := postfixListenAddr(o.ListenAddr); err != nil {
 		t.Fatalf("testkit: PostfixOptions.ListenAddr: %v", err)
 	}
 	if o.RelayHost == "" && o.Transport == "" && !postfixRoutesItself(o.Extra) {
 		t.Fatalf("testkit: PostfixOptions needs RelayHost or Transport (or relayhost, default_transport or " +
 			"transport_maps in Extra); without them Postfix would look up MX records in public DNS")
 	}
+	// Postfix's master binds the smtpd's port itself. A port of 0 is replaced by one free a moment before;
+	// should another program take it first, the master fails to bind and the start is tried again on
+	// another port.
+	for attempt := 1; ; attempt++ {
+		addr, err := postfixListenAddr(o.ListenAddr)
+		if err != nil {
+			t.Fatalf("testkit: PostfixOptions.ListenAddr: %v", err)
+		}
+		p, inUse, msg := startPostfixOn(t, o, addr)
+		if p != nil {
+			return p
+		}
+		if !inUse || attempt == 5 || !strings.HasSuffix(o.ListenAddr, ":0") {
+			t.Fatal(msg)
+		}
+		t.Logf("testkit: Postfix could not bind %s (taken meanwhile); trying another port", addr)
+	}
+}
 
+// startPostfixOn configures and starts an instance whose smtpd listens on addr. It returns the running
+// instance, or why it did not start and whether the reason is the address being in use.
+func startPostfixOn(t testing.TB, o PostfixOptions, addr string) (p *Postfix, inUse bool, msg string) {
+	t.Helper()
 	base := postfixBaseDir(t)
-	p := &Postfix{
+	p = &Postfix{
 		t:        t,
 		dir:      base,
 		confDir:  filepath.Join(base, "conf"),
@@ -92,46 +113,49 @@ func StartPostfix(t testing.TB, o PostfixOptions) *Postfix {
 	dataDir := filepath.Join(base, "data")
 	for _, d := range []string{p.confDir, p.queueDir, dataDir} {
 		if err := os.Mkdir(d, 0o755); err != nil {
-			t.Fatalf("testkit: %v", err)
+			return nil, false, fmt.Sprintf("testkit: %v", err)
 		}
 		// The process umask may have narrowed the mode; the postfix user must traverse these.
 		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatalf("testkit: %v", err)
+			return nil, false, fmt.Sprintf("testkit: %v", err)
 		}
 	}
 	// The master opens data_directory/master.lock as the mail owner, so the data directory is the postfix
 	// user's (postfix check warns otherwise).
 	if err := chownToPostfix(dataDir); err != nil {
-		t.Fatalf("testkit: %v", err)
+		return nil, false, fmt.Sprintf("testkit: %v", err)
 	}
 	mainCF, err := postfixMainCF(o, addr, base, p.queueDir, dataDir)
 	if err != nil {
-		t.Fatalf("testkit: %v", err)
+		return nil, false, fmt.Sprintf("testkit: %v", err)
 	}
 	if err := os.WriteFile(filepath.Join(p.confDir, "main.cf"), []byte(mainCF), 0o644); err != nil {
-		t.Fatalf("testkit: %v", err)
+		return nil, false, fmt.Sprintf("testkit: %v", err)
 	}
 	if err := os.WriteFile(filepath.Join(p.confDir, "master.cf"), []byte(postfixMasterCF(addr)), 0o644); err != nil {
-		t.Fatalf("testkit: %v", err)
+		return nil, false, fmt.Sprintf("testkit: %v", err)
 	}
 
 	// Early configuration errors are printed only when stderr is a terminal (logging is not set up yet),
 	// hence the pseudo-terminal.
 	if out, err := postfixRunTTY(postfixCommand, "-c", p.confDir, "check"); err != nil {
-		t.Fatalf("testkit: postfix -c %s check: %v\n%s\nmaillog:\n%s", p.confDir, err, postfixClip(out), postfixClip(p.Log()))
+		return nil, false, fmt.Sprintf("testkit: postfix -c %s check: %v\n%s\nmaillog:\n%s", p.confDir, err, postfixClip(out), postfixClip(p.Log()))
 	}
 	// The master daemon keeps no terminal; a plain file takes whatever the start script prints, so that
-	// nothing waits for the daemon to close a pipe.
+	// nothing waits for the daemon to close a pipe. "postfix start" runs the master with -w: it returns
+	// once the master has opened its sockets, and fails if it could not.
 	out, err := postfixRunToFile(filepath.Join(base, "start.out"), postfixCommand, "-c", p.confDir, "start")
 	if err != nil {
 		p.stop()
-		t.Fatalf("testkit: postfix -c %s start: %v\n%s\nmaillog:\n%s", p.confDir, err, postfixClip(out), postfixClip(p.Log()))
+		log := p.Log()
+		return nil, strings.Contains(out+log, "Address already in use"),
+			fmt.Sprintf("testkit: postfix -c %s start: %v\n%s\nmaillog:\n%s", p.confDir, err, postfixClip(out), postfixClip(log))
 	}
 	t.Cleanup(p.stop)
 	if err := postfixWaitTCP(addr, 10*time.Second); err != nil {
-		t.Fatalf("testkit: Postfix started but %v\nmaillog:\n%s", err, postfixClip(p.Log()))
+		return nil, false, fmt.Sprintf("testkit: Postfix started but %v\nmaillog:\n%s", err, postfixClip(p.Log()))
 	}
-	return p
+	return p, false, ""
 }
 
 // Dir returns the instance's directory: conf/ (main.cf, master.cf), queue/, data/ and maillog.

@@ -36,6 +36,12 @@ func startPostfixTestSink(t *testing.T, addr string) *postfixTestSink {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startPostfixTestSinkOn(t, l)
+}
+
+// startPostfixTestSinkOn serves the sink on l.
+func startPostfixTestSinkOn(t *testing.T, l net.Listener) *postfixTestSink {
+	t.Helper()
 	s := &postfixTestSink{addr: l.Addr().String(), msgs: make(chan postfixTestMessage, 16)}
 	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
 		return &postfixTestSession{sink: s}, nil
@@ -113,20 +119,6 @@ func postfixSwaks(t *testing.T, addr, from, to, subject string) {
 	}
 }
 
-// postfixFreeAddr reserves a free port on ip and releases it, for a server started later.
-func postfixFreeAddr(t *testing.T, ip string) string {
-	t.Helper()
-	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := l.Addr().String()
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return a
-}
-
 func postfixPort(t *testing.T, addr string) string {
 	t.Helper()
 	_, p, err := net.SplitHostPort(addr)
@@ -171,19 +163,30 @@ func TestPostfixRelayChain(t *testing.T) {
 
 	a.WaitQueueEmpty(t, 10*time.Second)
 	b.WaitQueueEmpty(t, 10*time.Second)
-	if !strings.Contains(a.Log(), "relay=127.0.0.51[127.0.0.51]:"+postfixPort(t, b.Addr())) {
-		t.Errorf("A's log shows no relay through B:\n%s", a.Log())
-	}
-	if !strings.Contains(b.Log(), "relay=127.0.0.1[127.0.0.1]:"+postfixPort(t, sink.addr)) ||
-		!strings.Contains(b.Log(), "status=sent") {
-		t.Errorf("B's log shows no delivery to the sink:\n%s", b.Log())
+	// postlogd writes the log lines it is sent a little later than they happen: wait for them.
+	postfixWaitLog(t, a, "relay=127.0.0.51[127.0.0.51]:"+postfixPort(t, b.Addr()))
+	postfixWaitLog(t, b, "relay=127.0.0.1[127.0.0.1]:"+postfixPort(t, sink.addr))
+	postfixWaitLog(t, b, "status=sent")
+}
+
+// postfixWaitLog waits until the instance's maillog contains substr.
+func postfixWaitLog(t *testing.T, p *Postfix, substr string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(p.Log(), substr) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the maillog of %s has no %q:\n%s", p.Addr(), substr, p.Log())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
 func TestPostfixRetryAndFlush(t *testing.T) {
 	t.Parallel()
-	// Nothing listens on the destination at first: the message is deferred.
-	dest := postfixFreeAddr(t, "127.0.0.1")
+	// Nothing listens on the destination at first (its port is held, refusing connections, until the sink
+	// listens on it): the message is deferred.
+	destPort := ReserveMXPort(t, "127.0.0.1")
+	dest := destPort.Addr("127.0.0.1")
 	p := StartPostfix(t, PostfixOptions{
 		ListenAddr: "127.0.0.52:0",
 		Transport:  "smtp:[127.0.0.1]:" + postfixPort(t, dest),
@@ -202,7 +205,7 @@ func TestPostfixRetryAndFlush(t *testing.T) {
 		t.Fatalf("queue empty while the message is deferred:\n%s", p.Log())
 	}
 
-	sink := startPostfixTestSink(t, dest)
+	sink := startPostfixTestSinkOn(t, destPort.Listen(t, "127.0.0.1"))
 	p.Flush()
 	m := sink.wait(t, 20*time.Second, p)
 	if !bytes.Contains(m.data, []byte("Subject: retry-91c2")) {

@@ -40,7 +40,8 @@ func Dir() string {
 	return filepath.Dir(file)
 }
 
-// Start starts clamd and rspamd on free loopback ports and stops them when the test ends.
+// Start starts clamd and rspamd on free loopback ports and stops them when the test ends. A start that
+// fails, as when another program takes one of the ports first, is tried again on new ports (three times).
 func Start(t testing.TB) *Scanners {
 	t.Helper()
 	for _, bin := range []string{"clamd", "rspamd", "perl"} {
@@ -49,25 +50,46 @@ func Start(t testing.TB) *Scanners {
 				"(apt-get install -y --no-install-recommends clamav-daemon rspamd; .ci/run does it)", bin)
 		}
 	}
-	// Under /tmp: Debian's AppArmor profile of clamd allows it there.
-	dir, err := os.MkdirTemp("/tmp", "easymail-scanners-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(filepath.Join(Dir(), "start-scanners.sh"), "start", dir)
-	cmd.Env = append(os.Environ(),
-		"CLAMD_PORT="+strconv.Itoa(freePort(t, "tcp")),
-		"RSPAMD_PORT="+strconv.Itoa(freePort(t, "tcp")),
-		"RSPAMD_CONTROLLER_PORT="+strconv.Itoa(freePort(t, "tcp")),
-		"DNS_STUB_PORT="+strconv.Itoa(freePort(t, "udp")),
+	// The daemons bind their ports themselves: the ports are picked free here and may be taken by another
+	// program before the daemons bind them. The script then fails (a daemon that cannot bind exits, and a
+	// port found in use is refused), so a failed start is tried again on new ports.
+	var (
+		dir  string
+		out  []byte
+		errs []string
 	)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	// The daemons' own output goes to files in dir, so Output returns once they answer.
-	out, err := cmd.Output()
-	if err != nil {
-		os.RemoveAll(dir)
-		t.Fatalf("starting clamd and rspamd: %v\n%s", err, stderr.String())
+	for attempt := 1; ; attempt++ {
+		// Under /tmp: Debian's AppArmor profile of clamd allows it there.
+		d, err := os.MkdirTemp("/tmp", "easymail-scanners-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(filepath.Join(Dir(), "start-scanners.sh"), "start", d)
+		cmd.Env = append(os.Environ(),
+			"CLAMD_PORT="+strconv.Itoa(freePort(t, "tcp")),
+			"RSPAMD_PORT="+strconv.Itoa(freePort(t, "tcp")),
+			"RSPAMD_CONTROLLER_PORT="+strconv.Itoa(freePort(t, "tcp")),
+			"DNS_STUB_PORT="+strconv.Itoa(freePort(t, "udp")),
+		)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		// The daemons' own output goes to files in d, so Output returns once they answer.
+		out, err = cmd.Output()
+		if err == nil {
+			dir = d
+			break
+		}
+		os.RemoveAll(d)
+		errs = append(errs, fmt.Sprintf("attempt %d: %v\n%s", attempt, err, stderr.String()))
+		// A port taken shows as a port in use or a daemon that exited; a daemon that is only slow is not
+		// helped by another try.
+		taken := strings.Contains(stderr.String(), "already in use") || strings.Contains(stderr.String(), ") exited")
+		if attempt == 3 || !taken {
+			t.Fatalf("starting clamd and rspamd:\n%s", strings.Join(errs, "\n"))
+		}
+	}
+	if len(errs) > 0 {
+		t.Logf("clamd and rspamd started after failed attempts (a port taken meanwhile?):\n%s", strings.Join(errs, "\n"))
 	}
 	s := &Scanners{dir: dir, env: map[string]string{}}
 	for _, l := range strings.Split(string(out), "\n") {
