@@ -16,7 +16,6 @@ import (
 	"easymail/internal/api"
 	"easymail/internal/resolver"
 	"easymail/internal/testkit"
-	"easymail/internal/testkit/testnode"
 )
 
 // dkimKeys returns a domain's keys, through the CLI.
@@ -89,9 +88,8 @@ func TestPostfixRelaysSignedMessages(t *testing.T) {
 		t.Fatalf("keys after the check %+v, want two active", keys)
 	}
 
-	pfAddr := fmt.Sprintf("127.0.0.50:%d", testnode.FreePort(t))
-	testkit.StartPostfix(t, testkit.PostfixOptions{
-		ListenAddr: pfAddr,
+	pf := testkit.StartPostfix(t, testkit.PostfixOptions{
+		ListenAddr: "127.0.0.50:0",
 		RelayHost:  "[127.0.0.1]:" + strings.Split(r.smtpAddr, ":")[1],
 		Extra:      map[string]string{"smtp_bind_address": "127.0.0.50", "smtp_tls_security_level": "may"},
 	})
@@ -100,7 +98,7 @@ func TestPostfixRelaysSignedMessages(t *testing.T) {
 		"8-bit body: Grüße aus Luxemburg — ✓",
 	}
 	for i, body := range bodies {
-		out, err := swaks(t, "--server", pfAddr, "--from", "alice@acme.test", "--to", fmt.Sprintf("user%d@dest.test", i),
+		out, err := swaks(t, "--server", pf.Addr(), "--from", "alice@acme.test", "--to", fmt.Sprintf("user%d@dest.test", i),
 			"--h-From", "Alice <alice@acme.test>", "--h-Subject", fmt.Sprint("signed via postfix ", i),
 			"--add-header", "MIME-Version: 1.0", "--add-header", "Content-Type: text/plain; charset=utf-8",
 			"--body", body)

@@ -6,17 +6,16 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"easymail/internal/testkit"
-	"easymail/internal/testkit/testnode"
 )
 
 var binary string
@@ -48,38 +47,56 @@ type relay struct {
 	config   string
 	smtpAddr string
 	apiURL   string
-	log      *bytes.Buffer
+	log      *syncBuffer
+}
+
+// syncBuffer is the process's output: written by the goroutine that copies it, read by the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
 
 // world is the fake Internet around a relay: DNS and a port shared by the fake MX hosts.
 type world struct {
-	dns  *testkit.DNS
-	port int
+	dns *testkit.DNS
+	mxp *testkit.MXPort
 }
 
 func newWorld(t *testing.T) *world {
-	return &world{dns: testkit.NewDNS(t), port: testnode.FreePort(t)}
+	return &world{dns: testkit.NewDNS(t), mxp: testkit.ReserveMXPort(t)}
 }
 
 // mx starts a fake MX for domain on 127.0.0.<x>.
 func (w *world) mx(t *testing.T, domain string, x int) *testkit.MX {
 	ip := fmt.Sprintf("127.0.0.%d", x)
-	m := testkit.NewMX(t, fmt.Sprintf("%s:%d", ip, w.port))
+	m := w.mxp.NewMX(t, ip)
 	w.dns.AddMX(domain, "mx."+domain, 10)
 	w.dns.AddA("mx."+domain, ip)
 	return m
 }
 
-// writeConfig writes a configuration for a relay in dataDir.
-func (w *world) writeConfig(t *testing.T, dataDir string) (path, smtpAddr, apiURL string) {
-	smtpAddr = fmt.Sprintf("127.0.0.1:%d", testnode.FreePort(t))
-	api := fmt.Sprintf("127.0.0.1:%d", testnode.FreePort(t))
+// writeConfig writes a configuration for a relay in dataDir. The relay listens on ports the kernel picks
+// (port 0) and says which in its "easymail ready" log line, so that no port is picked free here and bound
+// later by the relay.
+func (w *world) writeConfig(t *testing.T, dataDir string) (path string) {
 	cfg := fmt.Sprintf(`hostname: relay.e2e.test
 data_dir: %s
 smtp:
-  listen: ["%s"]
+  listen: ["127.0.0.1:0"]
 api:
-  listen: "%s"
+  listen: "127.0.0.1:0"
 dns:
   servers: ["%s"]
 delivery:
@@ -92,19 +109,35 @@ pools:
       - { address: 127.0.0.3, helo: out3.e2e.test }
 log:
   level: debug
-`, dataDir, smtpAddr, api, w.dns.Addr(), w.port)
+  format: json
+`, dataDir, w.dns.Addr(), w.mxp.Port())
 	path = filepath.Join(dataDir, "easymail.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return path, smtpAddr, "http://" + api
+	return path
+}
+
+// readyLine finds the relay's "easymail ready" log line (JSON) and returns the addresses it listens on.
+func readyLine(log string) (smtpAddr, apiAddr string, ok bool) {
+	for _, l := range strings.Split(log, "\n") {
+		var rec struct {
+			Msg  string   `json:"msg"`
+			SMTP []string `json:"smtp"`
+			API  string   `json:"api"`
+		}
+		if json.Unmarshal([]byte(l), &rec) == nil && rec.Msg == "easymail ready" && len(rec.SMTP) > 0 && rec.API != "" {
+			return rec.SMTP[0], rec.API, true
+		}
+	}
+	return "", "", false
 }
 
 // start runs easymail serve with the configuration in dataDir (writing one if needed).
 func (w *world) start(t *testing.T, dataDir string) *relay {
 	t.Helper()
-	r := &relay{dataDir: dataDir, log: &bytes.Buffer{}}
-	r.config, r.smtpAddr, r.apiURL = w.writeConfig(t, dataDir)
+	r := &relay{dataDir: dataDir, log: &syncBuffer{}}
+	r.config = w.writeConfig(t, dataDir)
 	r.cmd = exec.Command(binary, "serve", "--config", r.config)
 	r.cmd.Env = append(os.Environ(), "EASYMAIL_ADMIN_TOKEN="+token)
 	r.cmd.Stdout, r.cmd.Stderr = r.log, r.log
@@ -117,19 +150,18 @@ func (w *world) start(t *testing.T, dataDir string) *relay {
 			t.Logf("easymail log:\n%s", lastLines(r.log.String(), 60))
 		}
 	})
+	// The line is logged once every listener is open.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		c, err := net.DialTimeout("tcp", r.smtpAddr, time.Second)
-		if err == nil {
-			c.Close()
-			break
+		if smtpAddr, apiAddr, ok := readyLine(r.log.String()); ok {
+			r.smtpAddr, r.apiURL = smtpAddr, "http://"+apiAddr
+			return r
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("easymail did not listen on %s: %s", r.smtpAddr, r.log)
+			t.Fatalf("easymail did not say it was ready within 20s:\n%s", r.log)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return r
 }
 
 func (r *relay) stop() {

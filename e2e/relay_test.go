@@ -13,7 +13,6 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"easymail/internal/testkit"
-	"easymail/internal/testkit/testnode"
 )
 
 func swaks(t *testing.T, args ...string) (string, error) {
@@ -80,14 +79,13 @@ func TestPostfixAsCustomerServer(t *testing.T) {
 	mx := w.mx(t, "dest.test", 11)
 	r := w.start(t, t.TempDir())
 	r.customer(t, "Acme", "acme.test", "127.0.0.50")
-	pfAddr := fmt.Sprintf("127.0.0.50:%d", testnode.FreePort(t))
-	testkit.StartPostfix(t, testkit.PostfixOptions{
-		ListenAddr: pfAddr,
+	pf := testkit.StartPostfix(t, testkit.PostfixOptions{
+		ListenAddr: "127.0.0.50:0",
 		RelayHost:  "[127.0.0.1]:" + strings.Split(r.smtpAddr, ":")[1],
 		Extra:      map[string]string{"smtp_bind_address": "127.0.0.50", "smtp_tls_security_level": "may"},
 	})
 	for i := range 3 {
-		out, err := swaks(t, "--server", pfAddr, "--from", "alice@acme.test", "--to", fmt.Sprintf("user%d@dest.test", i),
+		out, err := swaks(t, "--server", pf.Addr(), "--from", "alice@acme.test", "--to", fmt.Sprintf("user%d@dest.test", i),
 			"--h-From", "alice@acme.test", "--h-Subject", fmt.Sprint("via postfix ", i))
 		if err != nil {
 			t.Fatalf("swaks to postfix: %v\n%s", err, out)
@@ -136,20 +134,23 @@ func TestCrashLosesNoAcknowledgedMessage(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(1500 * time.Millisecond)
+	// Crash once enough messages have been acknowledged for the test to prove something (however long the
+	// machine takes to get there), while the clients go on sending.
+	acks := func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
+	deadline := time.Now().Add(60 * time.Second)
+	for acks() < 20 {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d messages acknowledged within 60s; the test would prove nothing", acks())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	r.kill()
-	time.Sleep(300 * time.Millisecond)
 	close(stop)
 	wg.Wait()
-	mu.Lock()
-	n := len(acked)
-	mu.Unlock()
-	if n < 10 {
-		t.Fatalf("only %d messages acknowledged before the crash; the test proves nothing", n)
-	}
+	n := acks()
 
 	w.start(t, dir)
-	deadline := time.Now().Add(90 * time.Second)
+	deadline = time.Now().Add(90 * time.Second)
 	for {
 		arrived := map[string]bool{}
 		for _, m := range mx.Messages() {

@@ -93,7 +93,7 @@ func TestDeliverMXPreference(t *testing.T) {
 func TestDeliverFallsBackToNextMX(t *testing.T) {
 	t.Run("connection refused", func(t *testing.T) {
 		e := newEnv(t)
-		e.dns.setIP("mx1.dest.example", "127.0.0.11") // nothing listens there
+		e.dns.setIP("mx1.dest.example", "127.0.0.11") // nothing listens there (the port is held: refused)
 		m2 := e.mx("mx2.dest.example", "127.0.0.12")
 		e.dns.setMX("dest.example", mx1, mx2)
 		res := e.deliverer(nil).Deliver(context.Background(), job("dest.example", "x@dest.example"))
@@ -118,10 +118,11 @@ func TestDeliverFallsBackToNextMX(t *testing.T) {
 	t.Run("slow server", func(t *testing.T) {
 		e := newEnv(t)
 		m1 := e.mx("mx1.dest.example", "127.0.0.11")
-		m1.SetDelay(3 * time.Second)
+		// mx1 answers far later than the command timeout, which mx2 meets with ease on a busy machine.
+		m1.SetDelay(10 * time.Second)
 		m2 := e.mx("mx2.dest.example", "127.0.0.12")
 		e.dns.setMX("dest.example", mx1, mx2)
-		d := e.deliverer(func(o *Options) { o.CommandTimeout = 300 * time.Millisecond })
+		d := e.deliverer(func(o *Options) { o.CommandTimeout = 2 * time.Second })
 		res := d.Deliver(context.Background(), job("dest.example", "x@dest.example"))
 		wantOK(t, res)
 		if res.RemoteMX != "mx2.dest.example" || len(m2.Messages()) != 1 || len(m1.Messages()) != 0 {
@@ -155,7 +156,7 @@ func TestDeliverFallsBackToNextMX(t *testing.T) {
 	})
 	t.Run("554 greeting", func(t *testing.T) {
 		e := newEnv(t)
-		refusingServer(t, fmt.Sprintf("127.0.0.11:%d", e.port), "554 5.3.2 No service here")
+		refusingServer(t, e.mxp.Listen(t, "127.0.0.11"), "554 5.3.2 No service here")
 		e.dns.setIP("mx1.dest.example", "127.0.0.11")
 		m2 := e.mx("mx2.dest.example", "127.0.0.12")
 		e.dns.setMX("dest.example", mx1, mx2)
@@ -167,13 +168,9 @@ func TestDeliverFallsBackToNextMX(t *testing.T) {
 	})
 }
 
-// refusingServer listens on addr and greets every connection with greeting, then closes it.
-func refusingServer(t *testing.T, addr, greeting string) {
+// refusingServer greets every connection accepted on ln with greeting, then closes it.
+func refusingServer(t *testing.T, ln net.Listener, greeting string) {
 	t.Helper()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var wg sync.WaitGroup
 	t.Cleanup(func() { ln.Close(); wg.Wait() })
 	wg.Go(func() {
@@ -208,7 +205,7 @@ func TestDeliverNoHostReached(t *testing.T) {
 	})
 	t.Run("greeting refusal kept", func(t *testing.T) {
 		e := newEnv(t)
-		refusingServer(t, fmt.Sprintf("127.0.0.11:%d", e.port), "554 5.3.2 No service here")
+		refusingServer(t, e.mxp.Listen(t, "127.0.0.11"), "554 5.3.2 No service here")
 		e.dns.setIP("mx1.dest.example", "127.0.0.11")
 		e.dns.setMX("dest.example", mx1)
 		res := e.deliverer(nil).Deliver(context.Background(), job("dest.example", "x@dest.example"))
@@ -243,7 +240,7 @@ func TestDeliverUsesOnlySourceFamily(t *testing.T) {
 		}
 	})
 	wantOK(t, d.Deliver(context.Background(), job("dest.example", "x@dest.example")))
-	want := []string{fmt.Sprintf("tcp4 127.0.0.2 127.0.0.11:%d", e.port)}
+	want := []string{fmt.Sprintf("tcp4 127.0.0.2 127.0.0.11:%d", e.mxp.Port())}
 	if !slices.Equal(dialed, want) || len(m.Messages()) != 1 {
 		t.Fatalf("dialed %q, want %q", dialed, want)
 	}

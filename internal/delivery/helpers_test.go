@@ -88,28 +88,23 @@ func (r *fakeResolver) LookupPTR(ctx context.Context, ip net.IP) ([]string, erro
 // errServFail stands for a DNS answer that did not come.
 var errServFail = errors.New("SERVFAIL")
 
-// env is one test's world: a port shared by the fake MX hosts on 127.0.0.x, and the DNS.
+// env is one test's world: a port shared by the fake MX hosts on 127.0.0.x (held on every address, so that
+// an address without a fake MX refuses connections), and the DNS.
 type env struct {
-	t    *testing.T
-	port int
-	dns  *fakeResolver
+	t   *testing.T
+	mxp *testkit.MXPort
+	dns *fakeResolver
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	return &env{t: t, port: port, dns: newFakeResolver()}
+	return &env{t: t, mxp: testkit.ReserveMXPort(t), dns: newFakeResolver()}
 }
 
 // mx starts a fake MX named host on ip and publishes its address.
 func (e *env) mx(host, ip string) *testkit.MX {
 	e.t.Helper()
-	m := testkit.NewMX(e.t, fmt.Sprintf("%s:%d", ip, e.port))
+	m := e.mxp.NewMX(e.t, ip)
 	e.dns.setIP(host, ip)
 	return m
 }
@@ -118,7 +113,7 @@ func (e *env) mx(host, ip string) *testkit.MX {
 func (e *env) deliverer(mod func(*Options)) *Deliverer {
 	o := Options{
 		Resolver:       e.dns,
-		Port:           e.port,
+		Port:           e.mxp.Port(),
 		ConnectTimeout: 2 * time.Second,
 		CommandTimeout: 5 * time.Second,
 		IdleTimeout:    5 * time.Second,

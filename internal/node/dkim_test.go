@@ -330,8 +330,22 @@ func TestDKIMRotationEndToEnd(t *testing.T) {
 	if s := sendAndCheck("after the switch"); s != next.Selector {
 		t.Fatalf("signed with %s after the switch, want %s", s, next.Selector)
 	}
-	e.waitKey(t, old.Selector, "retiring")
+	// The old key was retiring (published, no longer signing) for retire_after from the switch, then retired.
+	// Its timestamps say so; watching for the retiring state itself would race the one-second delay.
 	e.waitKey(t, old.Selector, "retired")
+	var oldK, nextK api.DKIMKey
+	for _, k := range e.domainDKIM(t).Keys {
+		switch k.Selector {
+		case old.Selector:
+			oldK = k
+		case next.Selector:
+			nextK = k
+		}
+	}
+	if nextK.ActivatedAt == nil || oldK.RetireAt == nil || oldK.RetiredAt == nil ||
+		!oldK.RetireAt.Equal(nextK.ActivatedAt.Add(time.Second)) || oldK.RetiredAt.Before(*oldK.RetireAt) {
+		t.Fatalf("old key %+v after the switch to %+v, want retiring for 1s from the switch, then retired", oldK, nextK)
+	}
 }
 
 func TestReadinessAndOnboardingPage(t *testing.T) {

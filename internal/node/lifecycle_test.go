@@ -40,14 +40,14 @@ func (c *fakeClock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t
 type lifecycleNode struct {
 	n       *testnode.Node
 	dns     *testkit.DNS
-	port    int
+	mxp     *testkit.MXPort
 	dataDir string
 	clk     *fakeClock
 }
 
 func (l *lifecycleNode) start(t *testing.T) {
 	t.Helper()
-	l.n = testnode.Start(t, testnode.Options{DNS: l.dns, DeliveryPort: l.port, DataDir: l.dataDir, Now: l.clk.Now,
+	l.n = testnode.Start(t, testnode.Options{DNS: l.dns, DeliveryPort: l.mxp.Port(), DataDir: l.dataDir, Now: l.clk.Now,
 		Configure: func(c *config.Config) {
 			dkimConfig(c)
 			c.Lifecycle.Interval = 20 * time.Millisecond
@@ -132,13 +132,13 @@ func noticeCount(mx *testkit.MX) map[string]int {
 // domain's MX exactly once each across a restart, refusal from the date, removal after the grace period.
 func TestCustomerLifecycle(t *testing.T) {
 	clk := &fakeClock{t: time.Now().UTC().Truncate(time.Second)}
-	l := &lifecycleNode{dns: testkit.NewDNS(t), port: testnode.FreePort(t), dataDir: t.TempDir(), clk: clk}
+	l := &lifecycleNode{dns: testkit.NewDNS(t), mxp: testkit.ReserveMXPort(t), dataDir: t.TempDir(), clk: clk}
 	l.start(t)
 	d := l.dns
-	dest := testkit.NewMX(t, fmt.Sprintf("127.0.0.11:%d", l.port))
+	dest := l.mxp.NewMX(t, "127.0.0.11")
 	d.AddMX("dest.test", "mx.dest.test", 10)
 	d.AddA("mx.dest.test", "127.0.0.11")
-	contactMX := testkit.NewMX(t, fmt.Sprintf("127.0.0.12:%d", l.port))
+	contactMX := l.mxp.NewMX(t, "127.0.0.12")
 	d.AddMX("acme.test", "mx.acme.test", 10)
 	d.AddA("mx.acme.test", "127.0.0.12")
 

@@ -21,16 +21,16 @@ import (
 type env struct {
 	n      *testnode.Node
 	dns    *testkit.DNS
-	port   int
+	mxp    *testkit.MXPort
 	custID string
 }
 
 func newEnv(t *testing.T, configure func(*config.Config)) *env {
 	t.Helper()
 	dns := testkit.NewDNS(t)
-	port := testnode.FreePort(t)
-	n := testnode.Start(t, testnode.Options{DNS: dns, DeliveryPort: port, Configure: configure})
-	e := &env{n: n, dns: dns, port: port}
+	mxp := testkit.ReserveMXPort(t)
+	n := testnode.Start(t, testnode.Options{DNS: dns, DeliveryPort: mxp.Port(), Configure: configure})
+	e := &env{n: n, dns: dns, mxp: mxp}
 	e.custID = n.AddCustomer(t, "Acme", "acme.test", "127.0.0.1")
 	return e
 }
@@ -39,7 +39,7 @@ func newEnv(t *testing.T, configure func(*config.Config)) *env {
 func (e *env) mx(t *testing.T, domain string, x int) *testkit.MX {
 	t.Helper()
 	ip := fmt.Sprintf("127.0.0.%d", x)
-	m := testkit.NewMX(t, fmt.Sprintf("%s:%d", ip, e.port))
+	m := e.mxp.NewMX(t, ip)
 	host := "mx." + domain
 	e.dns.AddMX(domain, host, 10)
 	e.dns.AddA(host, ip)
@@ -364,8 +364,10 @@ func TestNullMXBouncesAtOnce(t *testing.T) {
 }
 
 func TestExpiryBouncesAndDelayNotice(t *testing.T) {
+	// The delay notice is due at the first retry after a second; the lifetime leaves several seconds more for
+	// it, however late the retries run on a busy machine.
 	e := newEnv(t, func(c *config.Config) {
-		c.Delivery.MaxQueueLifetime = 4 * time.Second
+		c.Delivery.MaxQueueLifetime = 6 * time.Second
 		c.Delivery.DelayNotice = time.Second
 		c.Delivery.Retry = []time.Duration{700 * time.Millisecond}
 	})
@@ -454,9 +456,9 @@ func TestQueueOperations(t *testing.T) {
 
 func TestQueueSurvivesRestart(t *testing.T) {
 	dns := testkit.NewDNS(t)
-	port := testnode.FreePort(t)
+	mxp := testkit.ReserveMXPort(t)
 	dir := t.TempDir()
-	n := testnode.Start(t, testnode.Options{DNS: dns, DeliveryPort: port, DataDir: dir})
+	n := testnode.Start(t, testnode.Options{DNS: dns, DeliveryPort: mxp.Port(), DataDir: dir})
 	n.AddCustomer(t, "Acme", "acme.test", "127.0.0.1")
 	// No MX listening yet: the messages wait in the queue.
 	dns.AddMX("dest.test", "mx.dest.test", 10)
@@ -468,8 +470,8 @@ func TestQueueSurvivesRestart(t *testing.T) {
 		}
 	}
 	n.Stop(t)
-	mx := testkit.NewMX(t, fmt.Sprintf("127.0.0.11:%d", port))
-	testnode.Start(t, testnode.Options{DNS: dns, DeliveryPort: port, DataDir: dir})
+	mx := mxp.NewMX(t, "127.0.0.11")
+	testnode.Start(t, testnode.Options{DNS: dns, DeliveryPort: mxp.Port(), DataDir: dir})
 	got := mx.WaitMessages(t, 5, 20*time.Second)
 	if len(got) != 5 {
 		t.Fatalf("%d messages after restart, want 5", len(got))

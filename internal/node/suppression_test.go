@@ -25,7 +25,8 @@ type suppressionEntry struct {
 // suppresses the address for the customer; the next message to it is refused at RCPT with 550 5.1.1 naming
 // the suppression, until the suppression expires.
 func TestHardBounceSuppressesRecipient(t *testing.T) {
-	const ttl = 5 * time.Second
+	// Long enough for the refusal below to come well within it on a busy machine.
+	const ttl = 8 * time.Second
 	e := newEnv(t, func(c *config.Config) { c.Suppression.TTL = ttl })
 	mx := e.mx(t, "dest.test", 11)
 	e.mx(t, "acme.test", 12) // takes the DSN

@@ -38,16 +38,18 @@ func blackhole(t *testing.T) string {
 	return pc.LocalAddr().String()
 }
 
-// deadAddr returns a loopback address where nothing listens (UDP gets "connection refused").
+// deadAddr returns a loopback address where nothing answers and UDP gets "connection refused". The port is
+// held until the test ends by a socket connected to another address (the discard port, which sends
+// nothing): datagrams from anywhere else match no socket and are refused, and no other program can bind
+// the port meanwhile, as it could one that was closed.
 func deadAddr(t *testing.T) string {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	hold, err := net.DialUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9})
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := pc.LocalAddr().String()
-	pc.Close()
-	return addr
+	t.Cleanup(func() { hold.Close() })
+	return hold.LocalAddr().String()
 }
 
 // serveUDP runs a UDP DNS server answering with handler, for answers the test kit does not give.
@@ -451,7 +453,8 @@ func TestServerFallback(t *testing.T) {
 		{"no answer", blackhole(t)},
 		{"SERVFAIL", failing.Addr()},
 	} {
-		r, err := New([]string{tc.first, good.Addr()}, 300*time.Millisecond)
+		// Long enough for the good server to answer however busy the machine; the blackhole costs it once.
+		r, err := New([]string{tc.first, good.Addr()}, 2*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -17,6 +17,7 @@ import (
 	"easymail/internal/api"
 	"easymail/internal/contentrules"
 	"easymail/internal/scan"
+	"easymail/internal/testkit"
 	"easymail/internal/testkit/scanners"
 )
 
@@ -127,11 +128,8 @@ func TestEngineDecisions(t *testing.T) {
 	sc := scanners.Start(t)
 	clamd, _ := scan.NewClamd(sc.Clamd, 4, time.Second)
 	rspamd, _ := scan.NewRspamd(sc.Rspamd, 4, time.Second)
-	// A closed port: connection refused at once.
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	deadAddr := l.Addr().String()
-	l.Close()
-	dead, _ := scan.NewClamd("tcp://"+deadAddr, 1, time.Second)
+	// A port held but not listening: connection refused at once.
+	dead, _ := scan.NewClamd("tcp://"+testkit.RefusedAddr(t), 1, time.Second)
 
 	notices := make(chan string, 10)
 	newEngine := func(p policies, s ...scan.Scanner) (*scan.Engine, *prometheus.Registry) {
