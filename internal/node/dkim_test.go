@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -195,6 +196,11 @@ func TestDKIMSignaturesVerifyAtTheMX(t *testing.T) {
 	e.n.API(t, "POST", "/customers/"+e.custID+"/domains/acme.test/dkim/ed25519", nil, 409, nil)
 	e.publishKey(*ed)
 	e.waitKey(t, ed.Selector, "active")
+	// The rotation loop activates the key in the database, then loads the keys it signs with, then counts
+	// them (easymail_dkim_keys): two active keys counted means they sign.
+	waitFor(t, "two active DKIM keys loaded", func() bool {
+		return strings.Contains(metricsText(t, e.n), `easymail_dkim_keys{state="active"} 2`+"\n")
+	})
 
 	custSig := "DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=acme.test; s=corp;\r\n" +
 		" h=From:Subject; bh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=; b=Y29ycG9yYXRlIHNpZ25hdHVyZQ=="
@@ -327,8 +333,19 @@ func TestDKIMRotationEndToEnd(t *testing.T) {
 	// Published: the switch happens; the old key retires after retire_after.
 	e.publishKey(*next)
 	e.waitKey(t, next.Selector, "active")
-	if s := sendAndCheck("after the switch"); s != next.Selector {
-		t.Fatalf("signed with %s after the switch, want %s", s, next.Selector)
+	// The loop loads the keys it signs with a moment after it records the switch: a message sent in between
+	// is still signed with the old key (it verifies, its record is still published); the next ones with the
+	// new key.
+	deadline := time.Now().Add(15 * time.Second)
+	for i := 0; ; i++ {
+		s := sendAndCheck(fmt.Sprint("after the switch ", i))
+		if s == next.Selector {
+			break
+		}
+		if s != old.Selector || time.Now().After(deadline) {
+			t.Fatalf("signed with %s after the switch, want %s", s, next.Selector)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	// The old key was retiring (published, no longer signing) for retire_after from the switch, then retired.
 	// Its timestamps say so; watching for the retiring state itself would race the one-second delay.

@@ -93,7 +93,8 @@ func (h *hostile) closedByServer() bool {
 func TestHostileSessions(t *testing.T) {
 	e := newEnv(t, func(c *config.Config) {
 		c.SMTP.MaxRecipients = 3
-		c.SMTP.PregreetDelay = 200 * time.Millisecond
+		// The early talker writes as soon as it is connected: half a second leaves it room on a busy machine.
+		c.SMTP.PregreetDelay = 500 * time.Millisecond
 		c.SMTP.DataTimeout = 1500 * time.Millisecond
 		c.SMTP.SessionTimeout = 6 * time.Second
 		c.SMTP.MaxErrors = 5
