@@ -459,8 +459,8 @@ func (c *Config) Validate() error {
 	if c.SMTP.MaxReceived < 1 {
 		return bad("smtp.max_received", "must be at least 1")
 	}
-	if c.SMTP.MaxHeaderSize < 1024 || int64(c.SMTP.MaxHeaderSize) > c.SMTP.MaxMessageSize {
-		return bad("smtp.max_header_size", "must be at least 1024 bytes and at most smtp.max_message_size")
+	if c.SMTP.MaxHeaderSize < 1024 {
+		return bad("smtp.max_header_size", "must be at least 1024 bytes")
 	}
 	if c.SMTP.MaxHeaderFields < 1 {
 		return bad("smtp.max_header_fields", "must be at least 1")
