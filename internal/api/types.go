@@ -174,6 +174,8 @@ type MessageSummary struct {
 	Pending int `json:"pending"`
 	// NextAttemptAt is the earliest next attempt among the pending recipients.
 	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
+	// Stage is, for a rejected message, the SMTP stage of the refusal: mail, rcpt or data.
+	Stage string `json:"stage,omitempty"`
 }
 
 // Message is the whole record of one message.
@@ -222,6 +224,9 @@ type Message struct {
 	// Scan is the content scan report: each scanner's verdict and the content rules that matched (null when
 	// the message was not scanned).
 	Scan *ScanReport `json:"scan,omitempty"`
+	// Stage is, for a rejected message, the SMTP stage of the refusal: "mail" (the sender, the size
+	// declared, the customer's status), "rcpt" (that recipient) or "data" (the content); empty otherwise.
+	Stage string `json:"stage,omitempty"`
 }
 
 // Recipient is one envelope recipient of a message and where its delivery stands.

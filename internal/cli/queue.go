@@ -131,6 +131,9 @@ func traceRun(ctx context.Context, e *env, a []string) error {
 	if m.Reason != "" {
 		pairs = append(pairs, [2]string{"reason", m.Reason})
 	}
+	if m.Stage != "" {
+		pairs = append(pairs, [2]string{"stage", m.Stage})
+	}
 	if m.IsDSN {
 		pairs = append(pairs, [2]string{"dsn", "true"})
 	}

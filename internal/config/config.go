@@ -78,6 +78,12 @@ type SMTP struct {
 	WriteTimeout time.Duration `yaml:"write_timeout"`
 	// MaxReceived is the number of Received headers from which a message is refused as a loop. Default: 50.
 	MaxReceived int `yaml:"max_received"`
+	// MaxHeaderSize is the largest header section accepted, in bytes; a larger one is refused with "552
+	// 5.3.4". Default: 102400 (Postfix's header_size_limit: a next hop running Postfix keeps every field whole).
+	MaxHeaderSize int `yaml:"max_header_size"`
+	// MaxHeaderFields is the most header fields a message may have; more are refused with "552 5.3.4".
+	// Default: 1000.
+	MaxHeaderFields int `yaml:"max_header_fields"`
 
 	// MaxConnections is the most SMTP sessions open at once; a client over it is answered "421 4.7.0" at
 	// connect. 0 is no cap. Default: 1000.
@@ -309,6 +315,9 @@ func Default() Config {
 			WriteTimeout:   time.Minute,
 			MaxReceived:    50,
 
+			MaxHeaderSize:   102400,
+			MaxHeaderFields: 1000,
+
 			MaxConnections:      1000,
 			MaxConnectionsPerIP: 50,
 			ConnectionRatePerIP: "0",
@@ -449,6 +458,12 @@ func (c *Config) Validate() error {
 	}
 	if c.SMTP.MaxReceived < 1 {
 		return bad("smtp.max_received", "must be at least 1")
+	}
+	if c.SMTP.MaxHeaderSize < 1024 {
+		return bad("smtp.max_header_size", "must be at least 1024 bytes")
+	}
+	if c.SMTP.MaxHeaderFields < 1 {
+		return bad("smtp.max_header_fields", "must be at least 1")
 	}
 	if _, _, err := net.SplitHostPort(c.API.Listen); err != nil {
 		return bad("api.listen", "%v", err)

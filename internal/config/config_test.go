@@ -62,6 +62,8 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 	cases := []struct{ yaml, key string }{
 		{"smtp: {listen: [nocolon]}", "smtp.listen[0]"},
 		{"smtp: {max_message_size: 10}", "smtp.max_message_size"},
+		{"smtp: {max_header_size: 100}", "smtp.max_header_size"},
+		{"smtp: {max_header_fields: 0}", "smtp.max_header_fields"},
 		{"delivery: {port: 70000}", "delivery.port"},
 		{"delivery: {retry: [1m, -1s]}", "delivery.retry[1]"},
 		{"pools: [{name: a, ips: [{address: not-an-ip}]}]", "pools[0].ips[0].address"},

@@ -50,7 +50,7 @@ var ErrNotFound = errors.New("no such message")
 
 // summaryColumns selects a MessageSummary from messages m, pending recipients counted.
 const summaryColumns = `m.id, m.customer_id, m.sender, m.header_from, m.message_id, m.subject, m.size,
-	CASE WHEN m.held = 1 THEN 'held' ELSE m.status END, m.reason, m.received_at, m.done_at,
+	CASE WHEN m.held = 1 THEN 'held' ELSE m.status END, m.reason, m.stage, m.received_at, m.done_at,
 	(SELECT COUNT(*) FROM recipients r WHERE r.message_id = m.id AND r.status IN ('queued', 'deferred')),
 	(SELECT MIN(r.next_attempt_at) FROM recipients r WHERE r.message_id = m.id AND r.status IN ('queued', 'deferred'))`
 
@@ -100,7 +100,7 @@ func summaries(ctx context.Context, db *store.DB, q string, args []any) ([]Messa
 		var received int64
 		var done, next sql.NullInt64
 		if err := rows.Scan(&m.ID, &m.CustomerID, &m.Sender, &m.HeaderFrom, &m.MessageID, &m.Subject, &m.Size,
-			&m.Status, &m.Reason, &received, &done, &m.Pending, &next); err != nil {
+			&m.Status, &m.Reason, &m.Stage, &received, &done, &m.Pending, &next); err != nil {
 			rows.Close()
 			return nil, err
 		}

@@ -21,10 +21,10 @@ func Trace(ctx context.Context, db *store.DB, id string) (*MessageTrace, error) 
 	var au auth
 	var scanJSON string
 	err := db.R.QueryRowContext(ctx, `SELECT id, node_id, customer_id, sender, header_from, message_id, subject, size,
-		client_ip, helo, tls, status, reason, held, is_dsn, smtputf8, body_type, received_at, expires_at, delay_notified,
+		client_ip, helo, tls, status, reason, stage, held, is_dsn, smtputf8, body_type, received_at, expires_at, delay_notified,
 		done_at, verdict, scan, `+authColumns+` FROM messages WHERE id = ?`, id).Scan(append([]any{&m.ID, &m.NodeID, &m.CustomerID,
 		&m.Sender, &m.HeaderFrom, &m.MessageID, &m.Subject, &m.Size, &m.ClientIP, &m.HELO, &m.TLS, &m.Status, &m.Reason,
-		&held, &isDSN, &utf8, &m.BodyType, &received, &expires, &notified, &done, &m.Verdict, &scanJSON}, au.dest()...)...)
+		&m.Stage, &held, &isDSN, &utf8, &m.BodyType, &received, &expires, &notified, &done, &m.Verdict, &scanJSON}, au.dest()...)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}

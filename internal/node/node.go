@@ -153,6 +153,9 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 		Suppressions:   an.suppressions,
 		Scan:           scn.engine,
 		Quarantine:     scn.quarantine,
+
+		MaxHeaderSize:   cfg.SMTP.MaxHeaderSize,
+		MaxHeaderFields: cfg.SMTP.MaxHeaderFields,
 	})
 
 	handler, err := apiserver.New(apiserver.Options{

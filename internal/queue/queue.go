@@ -161,7 +161,16 @@ type Envelope struct {
 	// Scan is its report (JSON api.ScanReport), for the message log.
 	Verdict string
 	Scan    string
+	// Stage is, for a refused message, the SMTP stage of the refusal: StageMail, StageRcpt or StageData.
+	Stage string
 }
+
+// Stages of the SMTP session at which a message is refused (Envelope.Stage, the message log's stage).
+const (
+	StageMail = "mail" // the MAIL command: sender, size, customer status
+	StageRcpt = "rcpt" // a RCPT command: that recipient only
+	StageData = "data" // the content, at or after the end of DATA
+)
 
 // Enqueue records an accepted message whose content is already committed to the spool, in a transaction
 // shared with concurrent callers. When it returns nil the message is durably queued and 250 may be sent.
@@ -199,11 +208,12 @@ func (q *Queue) insert(tx *sql.Tx, env Envelope, status, reason string) error {
 	}
 	_, err := tx.Exec(`INSERT INTO messages (id, node_id, customer_id, sender, header_from, message_id, subject, size,
 		client_ip, helo, tls, status, reason, is_dsn, smtputf8, body_type, dsn_ret, dsn_envid, received_at, expires_at, done_at, prefix, held,
-		verdict, scan)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		verdict, scan, stage)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		env.ID, q.o.NodeID, env.CustomerID, env.Sender, env.HeaderFrom, env.MessageID, env.Subject, env.Size,
 		env.ClientIP, env.HELO, env.TLS, status, reason, env.IsDSN, env.SMTPUTF8, body, env.DSNRet, env.EnvID,
-		store.Millis(received), store.Millis(received.Add(q.o.MaxLifetime)), done, env.Prefix, held, env.Verdict, env.Scan)
+		store.Millis(received), store.Millis(received.Add(q.o.MaxLifetime)), done, env.Prefix, held, env.Verdict, env.Scan,
+		stage(status, env.Stage))
 	if err != nil {
 		return err
 	}
@@ -221,6 +231,14 @@ func (q *Queue) insert(tx *sql.Tx, env Envelope, status, reason string) error {
 		}
 	}
 	return nil
+}
+
+// stage is the stage recorded for a message of status: a refused message's, empty for any other.
+func stage(status, s string) string {
+	if status != StatusRejected {
+		return ""
+	}
+	return s
 }
 
 // domainOf returns the lower-cased domain of an address.

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/emersion/go-message"
-	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-message/textproto"
 	"github.com/emersion/go-smtp"
 
@@ -22,11 +20,16 @@ import (
 	"easymail/internal/smtperr"
 )
 
-// maxHeaderBytes bounds the header section of a message, which is held in memory.
-const maxHeaderBytes = 1 << 20
+// Default bounds of the header section, which is held in memory and parsed (Options.MaxHeaderSize and
+// MaxHeaderFields; docs/protection.md says why these values).
+const (
+	defaultMaxHeaderSize   = 102400
+	defaultMaxHeaderFields = 1000
+)
 
 var (
 	errHeaderTooLarge = smtperr.New(552, [3]int{5, 3, 4}, "Header section too large")
+	errHeaderFields   = smtperr.New(552, [3]int{5, 3, 4}, "Too many header fields")
 	errBadHeader      = smtperr.New(554, [3]int{5, 6, 0}, "Malformed header section")
 	errNoFrom         = smtperr.New(550, [3]int{5, 7, 1}, "Message has no header From")
 	errBadFrom        = smtperr.New(550, [3]int{5, 7, 1}, "Header From cannot be parsed")
@@ -39,22 +42,15 @@ func newQueueID() string { return msgid.New() }
 
 // receive reads a message from r, checks it, writes it to the spool with our Received header, commits it
 // durably and queues it. It returns the queue id.
-func (s *session) receive(r io.Reader) (string, error) {
+//
+// Every permanent refusal is logged once, here, as a message rejected at the data stage, with what was
+// learnt of the message before it (its size is what was read of it).
+func (s *session) receive(r io.Reader) (_ string, err error) {
 	if !s.fromSet || len(s.rcpts) == 0 {
 		return "", errNoRecipients
 	}
 	started := time.Now()
 	lc := &lineChecker{r: r}
-	br := bufio.NewReaderSize(lc, 64<<10)
-
-	rawHeader, err := readHeaderSection(br)
-	if err != nil {
-		return "", s.dataError(lc, err)
-	}
-	hdr, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(rawHeader)))
-	if err != nil {
-		return "", errBadHeader.Wrap(err)
-	}
 	c := s.current()
 	env := queue.Envelope{
 		ID:         newQueueID(),
@@ -72,27 +68,36 @@ func (s *session) receive(r io.Reader) (string, error) {
 	if s.tls {
 		env.TLS = tlsDescription(s.conn)
 	}
-	mh := mail.Header{Header: message.Header{Header: hdr}}
+	defer func() {
+		if e := smtperr.From(err); e != nil && !e.Temporary() {
+			if env.Size == 0 {
+				env.Size = lc.n
+			}
+			env.Stage = queue.StageData
+			s.logRefusal(env, e)
+		}
+	}()
+	br := bufio.NewReaderSize(lc, 64<<10)
+	rawHeader, err := readHeaderSection(br, s.s.o.MaxHeaderSize, s.s.o.MaxHeaderFields)
+	if err != nil {
+		return "", s.dataError(lc, err)
+	}
+	hdr, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(rawHeader)))
+	if err != nil {
+		return "", errBadHeader.Wrap(err)
+	}
 	env.MessageID = strings.Trim(strings.TrimSpace(hdr.Get("Message-Id")), "<>")
 	env.Subject = decodeHeader(hdr.Get("Subject"))
 	env.HeaderFrom = decodeHeader(hdr.Get("From"))
 
 	if n := len(hdr.Values("Received")); n >= s.s.o.MaxReceived {
-		s.logRejected(s.from, s.rcpts, smtperr.MailLoop)
 		return "", smtperr.MailLoop
 	}
 	if !c.MaySend() {
 		return "", smtperr.CustomerDeactivated
 	}
-	if c.AntiSpoofing {
-		if err := checkHeaderFrom(mh, c.DomainAllowed); err != nil {
-			e := smtperr.From(err)
-			env.Size = int64(len(rawHeader))
-			if lerr := s.s.o.Queue.LogRejected(context.Background(), env, e.Reply()); lerr != nil {
-				s.log.Warn("smtp: could not log a refusal", "err", lerr)
-			}
-			return "", e
-		}
+	if err := checkOriginators(hdr, c.AntiSpoofing, c.DomainAllowed); err != nil {
+		return "", err
 	}
 	if c.TopologyHiding {
 		hdr.Del("Received")
@@ -134,10 +139,7 @@ func (s *session) receive(r io.Reader) (string, error) {
 	}
 	outcome := s.finishScan(sc, &env)
 	if e := scanRefusal(outcome); e != nil {
-		if e.Code == 550 {
-			env.Size = w.Size()
-			s.logRefusal(env, e)
-		}
+		env.Size = w.Size()
 		return "", e
 	}
 	// DKIM-Signature fields follow our Received field (and the scan's fields) and precede the content they sign.
@@ -177,8 +179,6 @@ func (s *session) dataError(lc *lineChecker, err error) error {
 		return smtperr.TooLarge
 	case errors.Is(err, smtp.ErrTooLongLine):
 		return errLineTooLong
-	case errors.Is(err, errHeaderTooLarge):
-		return errHeaderTooLarge
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return errClientGone.Wrap(err)
 	}
@@ -190,21 +190,28 @@ func (s *session) dataError(lc *lineChecker, err error) error {
 }
 
 // readHeaderSection reads up to and including the blank line that ends the header section (or to the end
-// of a message that has no body).
-func readHeaderSection(br *bufio.Reader) ([]byte, error) {
+// of a message that has no body). A header section over maxBytes, or with more than maxFields fields, is
+// refused as soon as the limit is passed, before it is parsed: parsing and signing cost grows with the
+// number of fields.
+func readHeaderSection(br *bufio.Reader, maxBytes, maxFields int) ([]byte, error) {
 	var buf bytes.Buffer
+	fields := 0
+	lineStart := true
 	for {
 		line, err := br.ReadSlice('\n')
-		if errors.Is(err, bufio.ErrBufferFull) {
-			buf.Write(line)
-			if buf.Len() > maxHeaderBytes {
-				return nil, errHeaderTooLarge
+		// A field starts on a line that does not start with white space (RFC 5322 §2.2.3: folding).
+		if lineStart && len(line) > 0 && line[0] != ' ' && line[0] != '\t' && line[0] != '\r' {
+			if fields++; fields > maxFields {
+				return nil, errHeaderFields.Wrap(fmt.Errorf("more than %d fields", maxFields))
 			}
-			continue
 		}
+		lineStart = !errors.Is(err, bufio.ErrBufferFull)
 		buf.Write(line)
-		if buf.Len() > maxHeaderBytes {
-			return nil, errHeaderTooLarge
+		if buf.Len() > maxBytes {
+			return nil, errHeaderTooLarge.Wrap(fmt.Errorf("more than %d bytes", maxBytes))
+		}
+		if !lineStart {
+			continue
 		}
 		if err == io.EOF {
 			if buf.Len() > 0 && !bytes.HasSuffix(buf.Bytes(), []byte("\r\n")) {
@@ -220,25 +227,6 @@ func readHeaderSection(br *bufio.Reader) ([]byte, error) {
 			return buf.Bytes(), nil
 		}
 	}
-}
-
-// checkHeaderFrom refuses a message whose header From is missing, unparsable, or names a domain that is
-// not the customer's (anti-spoofing). Every address of a multi-address From must pass.
-func checkHeaderFrom(h mail.Header, allowed func(string) bool) error {
-	if !h.Has("From") {
-		return errNoFrom
-	}
-	addrs, err := h.AddressList("From")
-	if err != nil || len(addrs) == 0 {
-		return errBadFrom.Wrap(err)
-	}
-	for _, a := range addrs {
-		i := strings.LastIndexByte(a.Address, '@')
-		if i < 0 || !allowed(a.Address[i+1:]) {
-			return smtperr.HeaderFromNotAllowed
-		}
-	}
-	return nil
 }
 
 // receivedHeader is our trace field (RFC 5321 §4.4). With topology hiding the client's name and address are
@@ -300,6 +288,8 @@ type lineChecker struct {
 	r      io.Reader
 	prevCR bool
 	err    *smtperr.Error
+	// n counts the bytes read.
+	n int64
 }
 
 func (l *lineChecker) Read(p []byte) (int, error) {
@@ -307,6 +297,7 @@ func (l *lineChecker) Read(p []byte) (int, error) {
 		return 0, l.err
 	}
 	n, err := l.r.Read(p)
+	l.n += int64(n)
 	for i := 0; i < n; {
 		if l.prevCR {
 			if p[i] != '\n' {

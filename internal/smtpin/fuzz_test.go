@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-message/textproto"
 
@@ -148,6 +147,10 @@ func FuzzMessage(f *testing.F) {
 		"From:\r\n\r\n",
 		"no header at all",
 		"From: (comment) <@route.test:alice@acme.test>\r\n\r\n\x00",
+		"From: alice@acme.test\r\nFrom: ceo@other.test\r\n\r\n",
+		"From\t: alice@acme.test\r\nFROM: ceo@other.test\r\n\r\n",
+		"From: alice@acme.test\r\nSender: ceo@other.test\r\nResent-From: a@acme.test\r\nResent-Sender: x@other.test\r\n\r\n",
+		"From: alice@acme.test\r\nReply-To: anyone@other.test\r\nResent-From: a@acme.test\r\nResent-From: b@acme.test\r\n\r\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -161,7 +164,7 @@ func FuzzMessage(f *testing.F) {
 		} else if lc.err == nil {
 			t.Fatalf("read error without a refusal: %v", err)
 		}
-		raw, err := readHeaderSection(bufio.NewReaderSize(bytes.NewReader(in), 64<<10))
+		raw, err := readHeaderSection(bufio.NewReaderSize(bytes.NewReader(in), 64<<10), defaultMaxHeaderSize, defaultMaxHeaderFields)
 		if err != nil {
 			return
 		}
@@ -169,17 +172,24 @@ func FuzzMessage(f *testing.F) {
 		if err != nil {
 			return
 		}
-		mh := mail.Header{Header: message.Header{Header: hdr}}
 		_ = decodeHeader(hdr.Get("Subject"))
-		err = checkHeaderFrom(mh, func(d string) bool { return strings.EqualFold(d, "acme.test") })
-		if err == nil {
-			addrs, aerr := mh.AddressList("From")
-			if aerr != nil || len(addrs) == 0 {
-				t.Fatalf("From accepted but does not parse: %v", aerr)
-			}
-			for _, a := range addrs {
-				if !strings.HasSuffix(strings.ToLower(a.Address), "@acme.test") {
-					t.Fatalf("From %q accepted for acme.test", a.Address)
+		err = checkOriginators(hdr, true, func(d string) bool { return strings.EqualFold(d, "acme.test") })
+		if err != nil {
+			return
+		}
+		if len(hdr.Values("From")) != 1 || len(hdr.Values("Sender")) > 1 {
+			t.Fatalf("accepted with %d From and %d Sender fields", len(hdr.Values("From")), len(hdr.Values("Sender")))
+		}
+		for _, f := range originatorFields {
+			for _, v := range hdr.Values(f) {
+				addrs, aerr := mail.ParseAddressList(v)
+				if aerr != nil || len(addrs) == 0 {
+					t.Fatalf("%s accepted but does not parse: %v", f, aerr)
+				}
+				for _, a := range addrs {
+					if !strings.HasSuffix(strings.ToLower(a.Address), "@acme.test") {
+						t.Fatalf("%s %q accepted for acme.test", f, a.Address)
+					}
 				}
 			}
 		}

@@ -131,6 +131,15 @@ type clientConn struct {
 
 	// closeAfterReply makes the next Write (go-smtp's next reply) the last one.
 	closeAfterReply atomic.Bool
+
+	// The STARTTLS check (starttls.go): the TLS state, the input not yet handed to go-smtp before TLS
+	// (rbuf[rpos:wpos]), the head of the line go-smtp reads, and whether the greeting was written. Only
+	// go-smtp's connection goroutine reads and writes these, except tlsState.
+	tlsState   atomic.Int32
+	rbuf       []byte
+	rpos, wpos int
+	line       lineHead
+	greeted    bool
 }
 
 // clamp returns deadline t brought forward to the session and data deadlines.
@@ -182,7 +191,14 @@ func (c *clientConn) endData() (expired bool) {
 
 // Write writes a reply; after a reply marked as the last one it closes the connection.
 func (c *clientConn) Write(p []byte) (int, error) {
-	n, err := c.Conn.Write(p)
+	out, send := c.startTLSReply(p)
+	if !send {
+		return len(p), nil
+	}
+	n, err := c.Conn.Write(out)
+	if len(out) != len(p) && err == nil {
+		n = len(p)
+	}
 	if c.closeAfterReply.Load() {
 		if tc, ok := c.Conn.(*net.TCPConn); ok {
 			tc.CloseWrite()

@@ -56,6 +56,10 @@ type Options struct {
 	// messages it quarantines.
 	Scan       Scanner
 	Quarantine Quarantine
+	// MaxHeaderSize bounds the header section in bytes and MaxHeaderFields its number of fields; over
+	// either the message is refused with "552 5.3.4". 0 means the default (102400 bytes, 1000 fields).
+	MaxHeaderSize   int
+	MaxHeaderFields int
 }
 
 // Suppressions tells whether a recipient is on a customer's suppression list, with the text of the refusal.
@@ -84,6 +88,12 @@ func New(o Options) *Server {
 	}
 	if o.Registerer == nil {
 		o.Registerer = prometheus.NewRegistry()
+	}
+	if o.MaxHeaderSize <= 0 {
+		o.MaxHeaderSize = defaultMaxHeaderSize
+	}
+	if o.MaxHeaderFields <= 0 {
+		o.MaxHeaderFields = defaultMaxHeaderFields
 	}
 	s := &Server{o: o, log: o.Logger, m: newMetrics(o.Registerer)}
 	s.protect()

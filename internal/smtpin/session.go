@@ -32,7 +32,19 @@ type session struct {
 
 	// errors counts the error replies since the session started or last had a message accepted.
 	errors int
+	// overshoot counts the recipients of the transaction refused over MaxRecipients.
+	overshoot int
 }
+
+// recipientOvershoot is how many recipients over the limit a transaction may send before each further one
+// counts as a session error, as Postfix's smtpd_recipient_overshoot_limit (1000). The ones below are not
+// errors: a client that has more recipients than the limit sends them all, gets 452 for the excess (RFC
+// 5321 §4.5.3.1.10), sends the message to those accepted and the rest in another transaction.
+const recipientOvershoot = 1000
+
+// errNestedMail refuses MAIL inside a transaction (RFC 5321 §4.1.4: MAIL starts a transaction when none is in
+// progress). go-smtp leaves the check to the session.
+var errNestedMail = smtperr.New(503, [3]int{5, 5, 1}, "Nested MAIL command: a transaction is already in progress; use RSET")
 
 // current returns the customer as of the last access reload, so that a status change (deactivation) applies
 // to sessions already open.
@@ -46,34 +58,49 @@ func (s *session) current() *access.Customer {
 func (s *session) Reset() {
 	s.from, s.fromSet, s.rcpts = "", false, nil
 	s.mailOpts = smtp.MailOptions{}
+	s.overshoot = 0
 }
 
 func (s *session) Logout() error { return nil }
 
+// Mail starts a transaction. Its permanent refusals are logged as messages rejected at the mail stage;
+// the temporary ones (rate limits) are only counted, since the client retries them.
 func (s *session) Mail(from string, opts *smtp.MailOptions) error {
+	if s.fromSet {
+		return s.fail(errNestedMail)
+	}
 	s.Reset()
+	if e := s.mail(from, opts); e != nil {
+		if !e.Temporary() {
+			s.logRejected(queue.StageMail, logAddress(from), nil, e)
+		}
+		return s.fail(e)
+	}
+	return nil
+}
+
+// mail checks the sender and the customer, and takes a message token.
+func (s *session) mail(from string, opts *smtp.MailOptions) *smtperr.Error {
 	c := s.current()
 	if !c.MaySend() {
-		s.logRejected(from, nil, smtperr.CustomerDeactivated)
-		return s.fail(smtperr.CustomerDeactivated)
+		return smtperr.CustomerDeactivated
 	}
 	if from != "" {
 		canon, _, domain, err := canonicalAddress(from, opts != nil && opts.UTF8)
 		if err != nil {
-			return s.fail(err)
+			return smtperr.From(err)
 		}
 		if !c.DomainAllowed(domain) {
-			s.logRejected(canon, nil, smtperr.SenderNotAllowed)
-			return s.fail(smtperr.SenderNotAllowed)
+			return smtperr.SenderNotAllowed
 		}
 		from = canon
 	}
 	if opts != nil && opts.Size > 0 && opts.Size > s.s.o.MaxMessageSize {
-		return s.fail(smtperr.TooLarge)
+		return smtperr.TooLarge
 	}
 	// The rate limit comes last, so that refused transactions take no token.
 	if e := s.limitCustomer("messages", s.policy().Limits.MessageRules()); e != nil {
-		return s.fail(e)
+		return e
 	}
 	if opts != nil {
 		s.mailOpts = *opts
@@ -82,26 +109,35 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	return nil
 }
 
+// Rcpt adds a recipient. Its permanent refusals are logged as messages rejected at the rcpt stage, for that
+// recipient.
 func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if !s.fromSet {
 		return s.fail(smtperr.New(503, [3]int{5, 5, 1}, "Need MAIL before RCPT"))
 	}
 	if len(s.rcpts) >= s.s.o.MaxRecipients {
-		return s.fail(smtperr.TooManyRecipients)
+		if s.overshoot++; s.overshoot > recipientOvershoot {
+			return s.fail(smtperr.TooManyRecipients)
+		}
+		if s.overshoot == 1 {
+			s.log.Info("smtp: recipients over the limit are deferred", "reply", smtperr.TooManyRecipients.Reply(),
+				"limit", s.s.o.MaxRecipients)
+		}
+		return toSMTP(smtperr.TooManyRecipients, nil)
 	}
 	canon, local, _, err := canonicalAddress(to, s.mailOpts.UTF8)
 	if err != nil {
-		return s.fail(err)
+		return s.refuseRcpt(logAddress(to), smtperr.From(err))
 	}
 	if err := checkRecipientLocal(local); err != nil {
-		return s.fail(err)
+		return s.refuseRcpt(canon, smtperr.From(err))
 	}
 	// A recipient on the customer's suppression list is refused at once, so that the customer's server
 	// returns the message itself. Not a session error: a list may hold many of a mailing's recipients.
 	if sp := s.s.o.Suppressions; sp != nil {
 		if reason, ok := sp.Suppressed(context.Background(), s.customer.ID, canon); ok {
 			e := smtperr.New(550, [3]int{5, 1, 1}, "%s", reason)
-			s.logRejected(s.from, []queue.Recipient{{Address: canon}}, e)
+			s.logRejected(queue.StageRcpt, s.from, []queue.Recipient{{Address: canon}}, e)
 			return toSMTP(e, s.log)
 		}
 	}
@@ -152,8 +188,17 @@ func (s *session) Data(r io.Reader) error {
 	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "Ok: queued as " + id}
 }
 
-// logRejected records a refused transaction in the message log, so that traces show refusals too.
-func (s *session) logRejected(from string, rcpts []queue.Recipient, e *smtperr.Error) {
+// refuseRcpt logs and answers the permanent refusal of recipient rcpt.
+func (s *session) refuseRcpt(rcpt string, e *smtperr.Error) error {
+	if !e.Temporary() {
+		s.logRejected(queue.StageRcpt, s.from, []queue.Recipient{{Address: rcpt}}, e)
+	}
+	return s.fail(e)
+}
+
+// logRejected records a transaction refused at stage (queue.StageMail or StageRcpt) in the message log, so
+// that traces, searches and statistics show refusals too. Refusals of the content are logged by receive.
+func (s *session) logRejected(stage, from string, rcpts []queue.Recipient, e *smtperr.Error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	env := queue.Envelope{
@@ -164,10 +209,27 @@ func (s *session) logRejected(from string, rcpts []queue.Recipient, e *smtperr.E
 		ClientIP:   s.ip.String(),
 		HELO:       s.conn.Hostname(),
 		Received:   time.Now(),
+		Stage:      stage,
 	}
 	if err := s.s.o.Queue.LogRejected(ctx, env, e.Reply()); err != nil {
 		s.log.Warn("smtp: could not log a refusal", "err", err)
 	}
+}
+
+// logAddress returns an address as the client sent it, fit for the message log: valid UTF-8, without control
+// characters, at most 320 bytes.
+func logAddress(a string) string {
+	a = strings.ToValidUTF8(a, "\uFFFD")
+	a = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, a)
+	if len(a) > 320 {
+		a = strings.ToValidUTF8(a[:320], "")
+	}
+	return a
 }
 
 // toSMTP converts err into the only error type go-smtp turns into a proper reply. Errors with no SMTP

@@ -18,11 +18,17 @@ import (
 	"easymail/internal/store"
 )
 
-// memQueue is a Queue in memory that records what was enqueued.
+// memQueue is a Queue in memory that records what was enqueued and what was logged as refused.
 type memQueue struct {
 	mu       sync.Mutex
 	enqueued []queue.Envelope
-	rejected int
+	rejected []rejection
+}
+
+// rejection is one refusal logged.
+type rejection struct {
+	env    queue.Envelope
+	reason string
 }
 
 func (q *memQueue) Enqueue(_ context.Context, env queue.Envelope) error {
@@ -32,11 +38,18 @@ func (q *memQueue) Enqueue(_ context.Context, env queue.Envelope) error {
 	return nil
 }
 
-func (q *memQueue) LogRejected(context.Context, queue.Envelope, string) error {
+func (q *memQueue) LogRejected(_ context.Context, env queue.Envelope, reason string) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.rejected++
+	q.rejected = append(q.rejected, rejection{env, reason})
 	return nil
+}
+
+// refusals returns the refusals logged.
+func (q *memQueue) refusals() []rejection {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return append([]rejection(nil), q.rejected...)
 }
 
 func (q *memQueue) all() []queue.Envelope {
