@@ -68,7 +68,7 @@ func TestQuarantineAndScanPolicyCommands(t *testing.T) {
 		env := queue.Envelope{ID: qid, CustomerID: id, Sender: "a@acme.example", Subject: "Offer " + qid,
 			Recipients: []queue.Recipient{{Address: "b@dest.example"}}, Verdict: "spam"}
 		if err := qs.Put(ctx, env, api.ScanReport{Verdict: "spam", Action: "quarantine", Reason: "Spam message (score 12.0)",
-			Verdicts: []api.ScanVerdict{{Scanner: "rspamd", Result: "spam", Score: 12, Action: "add header"}}}, []byte(msg)); err != nil {
+			Verdicts: []api.ScanVerdict{{Scanner: "rspamd", Result: "spam", Score: 12, Action: "add header"}}}, strings.NewReader(msg), int64(len(msg))); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -12,6 +12,11 @@ import (
 	"easymail/internal/api"
 )
 
+// check runs s on msg with the default limits and returns the hits.
+func check(s *Set, msg []byte) []Hit {
+	return s.Check(bytes.NewReader(msg), int64(len(msg)), Limits{}).Hits
+}
+
 func seed(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", name))
@@ -57,7 +62,7 @@ func TestCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := map[string]string{}
-	for _, h := range s.Check(seed(t, "multipart.eml")) {
+	for _, h := range check(s, seed(t, "multipart.eml")) {
 		got[h.Rule] = h.Where
 	}
 	want := map[string]string{
@@ -76,7 +81,7 @@ func TestCheck(t *testing.T) {
 			t.Errorf("rule %s: where %q, want %q", k, got[k], v)
 		}
 	}
-	if h := s.Check(seed(t, "plain.eml")); len(h) != 0 {
+	if h := check(s, seed(t, "plain.eml")); len(h) != 0 {
 		t.Fatalf("plain message hits %v", h)
 	}
 }
@@ -96,7 +101,7 @@ func TestArchives(t *testing.T) {
 		{zipMessage(t, "run.exe. "), "exe:files.zip: run.exe. "},
 		{seed(t, "nested-zip.eml"), "exe:docs.zip/nested.zip: deep/run.exe"},
 	} {
-		hits := s.Check(c.msg)
+		hits := check(s, c.msg)
 		got := ""
 		if len(hits) > 0 {
 			got = hits[0].Rule + ":" + hits[0].Where
@@ -151,16 +156,24 @@ func FuzzWalk(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		parts := 0
-		Walk(msg, func(p Part) {
+		lim := Limits{}.withDefaults()
+		walked, err := Walk(bytes.NewReader(msg), Limits{}, func(p Part) bool {
 			parts++
 			if len(p.Text) > maxTextBytes {
 				t.Fatalf("text part of %d bytes", len(p.Text))
 			}
+			return true
 		})
-		if parts > maxParts*10+maxParts {
-			t.Fatalf("%d parts", parts)
+		if err != nil {
+			t.Fatalf("walk of a message in memory failed: %v", err)
 		}
-		for _, h := range s.Check(msg) {
+		st := walked.Stats
+		if parts > lim.MaxParts+lim.MaxArchiveEntries || st.Parts > lim.MaxParts+1 || st.Entries > lim.MaxArchiveEntries+1 ||
+			st.Depth > lim.MaxDepth || st.Decompressed > lim.MaxDecompressedBytes {
+			t.Fatalf("%d parts, stats %+v", parts, st)
+		}
+		res := s.Check(bytes.NewReader(msg), int64(len(msg)), Limits{})
+		for _, h := range res.Hits {
 			if h.Reason == "" || h.Action == "" {
 				t.Fatalf("hit without reason or action: %+v", h)
 			}
@@ -177,7 +190,7 @@ func TestEncodedNames(t *testing.T) {
 	for _, disp := range []string{`filename="=?utf-8?q?inv=2Eexe?="`, `filename*=utf-8''a%2Eexe`, `filename="b.EXE "`} {
 		m := "From: a@b\r\nContent-Type: multipart/mixed; boundary=q\r\n\r\n--q\r\nContent-Type: application/octet-stream\r\n" +
 			"Content-Disposition: attachment; " + disp + "\r\n\r\nx\r\n--q--\r\n"
-		if hits := s.Check([]byte(m)); len(hits) != 1 {
+		if hits := check(s, []byte(m)); len(hits) != 1 {
 			t.Errorf("%s: hits %v", disp, hits)
 		}
 	}

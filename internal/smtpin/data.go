@@ -106,6 +106,7 @@ func (s *session) receive(r io.Reader) (string, error) {
 	}
 
 	sc := s.beginScan(c.ID, &hdr)
+	defer sc.close()
 	sig := s.beginSigning(c.ID, hdr)
 	w, err := s.s.o.Spool.Create(env.ID)
 	if err != nil {
@@ -120,9 +121,6 @@ func (s *session) receive(r io.Reader) (string, error) {
 		}
 	}()
 	out := sig.writer(w)
-	if sc != nil {
-		out = io.MultiWriter(out, &sc.buf)
-	}
 	if err := textproto.WriteHeader(out, hdr); err != nil {
 		return "", smtperr.LocalError.Wrap(err)
 	}
@@ -132,9 +130,12 @@ func (s *session) receive(r io.Reader) (string, error) {
 	if lc.err != nil {
 		return "", lc.err
 	}
-	outcome := s.finishScan(sc, &env)
+	outcome, err := s.finishScan(sc, w, &env)
+	if err != nil {
+		return "", err
+	}
 	if e := scanRefusal(outcome); e != nil {
-		if e.Code == 550 {
+		if e.Code >= 500 {
 			env.Size = w.Size()
 			s.logRefusal(env, e)
 		}
