@@ -32,7 +32,8 @@ type Scan struct {
 	SpamRejectScore     float64 `yaml:"spam_reject_score"`
 	SpamQuarantineScore float64 `yaml:"spam_quarantine_score"`
 	SpamTagScore        float64 `yaml:"spam_tag_score"`
-	// Rules are the default content rules (a customer's own list replaces them). Default: executable
+	// Rules are the default content rules (a customer's own rules add to them, unless its policy sets
+	// replace_defaults). Default: executable
 	// attachments refused, also in zip archives and behind a double extension.
 	Rules []ContentRule `yaml:"rules"`
 	// QuarantineRetention is how long a quarantined message is kept before it is deleted. Default: 720h.
