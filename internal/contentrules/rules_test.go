@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"easymail/internal/api"
+	"easymail/internal/contentrules/contentrulestest"
 )
 
 // check runs s on msg with the default limits and returns the hits.
@@ -150,6 +151,10 @@ func FuzzWalk(f *testing.F) {
 		f.Add(seed(f, n))
 	}
 	f.Add(zipMessage(f, "a.pdf.exe", "b.zip"))
+	// Hostile archives, built here: a small zip bomb, a deep nesting, many entries.
+	f.Add(contentrulestest.Message("a@acme.test", "bomb.zip", contentrulestest.ZipBomb(3, 4, 64<<10)))
+	f.Add(contentrulestest.Message("a@acme.test", "deep.zip", contentrulestest.Nested(20, "run.exe", true)))
+	f.Add(contentrulestest.Message("a@acme.test", "many.zip", contentrulestest.ManyEntries(50)))
 	s, err := Compile(testRules, "rules")
 	if err != nil {
 		f.Fatal(err)
