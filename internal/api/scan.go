@@ -66,8 +66,27 @@ type ScanPolicy struct {
 	VirusAction *string `json:"virus_action"`
 	// OnFailure is tempfail or bypass.
 	OnFailure *string `json:"on_failure"`
-	// Rules replaces the configured content rules when not null (an empty list: no rules).
+	// Rules are the customer's own content rules. They apply in addition to the configured ones, unless
+	// ReplaceDefaults is set: then only they apply (null or empty: no content rules at all).
 	Rules *[]ContentRule `json:"rules"`
+	// ReplaceDefaults makes Rules replace the configured content rules instead of adding to them.
+	ReplaceDefaults bool `json:"replace_defaults"`
+}
+
+// Origins of an effective content rule (EffectiveRule.Origin).
+const (
+	// OriginDefault is a rule of the configuration (scan.rules), which applies to every customer whose
+	// policy does not replace the defaults.
+	OriginDefault = "default"
+	// OriginCustomer is a rule of the customer's own policy.
+	OriginCustomer = "customer"
+)
+
+// EffectiveRule is a content rule in force for a customer, with where it comes from.
+type EffectiveRule struct {
+	ContentRule
+	// Origin is default or customer.
+	Origin string `json:"origin"`
 }
 
 // ScanVerdict is what one scanner said about a message.
@@ -143,9 +162,11 @@ type QuarantineAction struct {
 }
 
 // CustomerScanPolicy is a customer's scanning policy as the API shows it: its own settings (null fields
-// take the defaults) beside the configured defaults.
+// take the defaults) beside the configured defaults, and the content rules in force for it, in the order
+// they are checked: the defaults (unless the policy replaces them), then the customer's.
 type CustomerScanPolicy struct {
-	CustomerID string     `json:"customer_id"`
-	Policy     ScanPolicy `json:"policy"`
-	Defaults   ScanPolicy `json:"defaults"`
+	CustomerID     string          `json:"customer_id"`
+	Policy         ScanPolicy      `json:"policy"`
+	Defaults       ScanPolicy      `json:"defaults"`
+	EffectiveRules []EffectiveRule `json:"effective_rules"`
 }

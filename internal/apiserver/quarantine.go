@@ -24,6 +24,8 @@ type Quarantine interface {
 type ScanPolicies interface {
 	Get(customerID string) api.ScanPolicy
 	Defaults() api.ScanPolicy
+	// Effective returns the content rules in force for the customer (defaults and its own, by origin).
+	Effective(customerID string) []api.EffectiveRule
 	Set(ctx context.Context, customerID string, p api.ScanPolicy) error
 }
 
@@ -116,12 +118,18 @@ func (s *server) scanPolicyCustomer(r *http.Request, p authz.Principal) (string,
 	return s.suppressionCustomer(r, p)
 }
 
+// customerScanPolicy is the answer of GET and PUT /customers/{id}/scan-policy.
+func (s *server) customerScanPolicy(id string) api.CustomerScanPolicy {
+	return api.CustomerScanPolicy{CustomerID: id, Policy: s.scanPolicies.Get(id), Defaults: s.scanPolicies.Defaults(),
+		EffectiveRules: s.scanPolicies.Effective(id)}
+}
+
 func (s *server) getScanPolicy(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
 	id, err := s.scanPolicyCustomer(r, p)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, api.CustomerScanPolicy{CustomerID: id, Policy: s.scanPolicies.Get(id), Defaults: s.scanPolicies.Defaults()})
+	writeJSON(w, http.StatusOK, s.customerScanPolicy(id))
 	return nil
 }
 
@@ -142,6 +150,6 @@ func (s *server) setScanPolicy(w http.ResponseWriter, r *http.Request, p authz.P
 		return err
 	}
 	s.log.Info("api: scan policy changed", "audit", true, "customer", id, "token", p.TokenID)
-	writeJSON(w, http.StatusOK, api.CustomerScanPolicy{CustomerID: id, Policy: s.scanPolicies.Get(id), Defaults: s.scanPolicies.Defaults()})
+	writeJSON(w, http.StatusOK, s.customerScanPolicy(id))
 	return nil
 }

@@ -80,8 +80,34 @@ func scanCommands() []*command {
 			func(c *api.Client) func(context.Context, string) error { return c.ReleaseQuarantined }),
 		action("delete", "delete a quarantined message without delivering it",
 			func(c *api.Client) func(context.Context, string) error { return c.DeleteQuarantined }),
+		{name: "scan-policy rules", args: "CUSTOMER", nargs: 1,
+			summary: "list the content rules in force for a customer: the defaults and its own, by origin",
+			setup: func(fs *flag.FlagSet) runFunc {
+				return func(ctx context.Context, e *env, a []string) error {
+					p, err := e.client.GetScanPolicy(ctx, a[0])
+					if err != nil {
+						return err
+					}
+					if e.json {
+						return printJSON(e.out, p.EffectiveRules)
+					}
+					rows := make([][]string, len(p.EffectiveRules))
+					for i, r := range p.EffectiveRules {
+						match := strings.Join(r.Values, ",")
+						switch {
+						case r.Pattern != "":
+							match = r.Pattern
+						case r.MaxBytes > 0:
+							match = strconv.FormatInt(r.MaxBytes, 10) + " bytes"
+						}
+						rows[i] = []string{r.Origin, r.Name, r.Type, truncate(match, 50), r.Action, truncate(r.Reason, 50)}
+					}
+					table(e.out, []string{"ORIGIN", "NAME", "TYPE", "MATCH", "ACTION", "REASON"}, rows)
+					return nil
+				}
+			}},
 		{name: "scan-policy show", args: "CUSTOMER", nargs: 1,
-			summary: "show a customer's scanning policy and the defaults it falls back on",
+			summary: "show a customer's scanning policy, the defaults it falls back on, and the content rules in force",
 			setup: func(fs *flag.FlagSet) runFunc {
 				return func(ctx context.Context, e *env, a []string) error {
 					p, err := e.client.GetScanPolicy(ctx, a[0])
@@ -94,7 +120,8 @@ func scanCommands() []*command {
 		{name: "scan-policy set", args: "CUSTOMER FILE", nargs: 2,
 			summary: "replace a customer's scanning policy with the JSON in FILE (- for standard input)",
 			help: "FILE holds a JSON object with any of spam_reject_score, spam_quarantine_score, spam_tag_score,\n" +
-				"virus_action (reject, quarantine), on_failure (tempfail, bypass) and rules (a list of content rules);\n" +
+				"virus_action (reject, quarantine), on_failure (tempfail, bypass), rules (a list of content rules, which\n" +
+				"apply in addition to the configured ones) and replace_defaults (true: the configured rules do not apply);\n" +
 				"a field left out or null takes the configured default. {} returns the customer to the defaults.\n" +
 				"See docs/scanning.md.",
 			setup: func(fs *flag.FlagSet) runFunc {

@@ -68,7 +68,7 @@ func TestQuarantineAndScanPolicyCommands(t *testing.T) {
 		env := queue.Envelope{ID: qid, CustomerID: id, Sender: "a@acme.example", Subject: "Offer " + qid,
 			Recipients: []queue.Recipient{{Address: "b@dest.example"}}, Verdict: "spam"}
 		if err := qs.Put(ctx, env, api.ScanReport{Verdict: "spam", Action: "quarantine", Reason: "Spam message (score 12.0)",
-			Verdicts: []api.ScanVerdict{{Scanner: "rspamd", Result: "spam", Score: 12, Action: "add header"}}}, []byte(msg)); err != nil {
+			Verdicts: []api.ScanVerdict{{Scanner: "rspamd", Result: "spam", Score: 12, Action: "add header"}}}, strings.NewReader(msg), int64(len(msg))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -97,5 +97,19 @@ func TestQuarantineAndScanPolicyCommands(t *testing.T) {
 	if code, _, errs := e.run(t, "scan-policy", "set", id, f); code == 0 || !strings.Contains(errs, "rules[0].pattern") {
 		t.Fatalf("bad rule: exit %d, %s", code, errs)
 	}
-	mustContain(t, e.ok(t, "scan-policy", "show", id), `"spam_quarantine_score": 8`)
+	mustContain(t, e.ok(t, "scan-policy", "show", id), `"spam_quarantine_score": 8`, `"effective_rules"`, `"origin": "default"`)
+
+	// A customer's own rule adds to the defaults; with replace_defaults it replaces them. rules shows both.
+	os.WriteFile(f, []byte(`{"rules": [{"name": "scam", "type": "header", "pattern": "(?i)^subject: overdue", "action": "reject", "reason": "Scam"}]}`), 0o600)
+	e.ok(t, "scan-policy", "set", id, f)
+	if n := pols.For(id).Rules.Len(); n != 2 {
+		t.Fatalf("%d rules in force, want the default and the customer's", n)
+	}
+	out = e.ok(t, "scan-policy", "rules", id)
+	mustContain(t, out, "ORIGIN", "default", "executable", "customer", "scam", "(?i)^subject: overdue")
+	os.WriteFile(f, []byte(`{"replace_defaults": true, "rules": [{"name": "scam", "type": "header", "pattern": "(?i)^subject: overdue", "action": "reject", "reason": "Scam"}]}`), 0o600)
+	mustContain(t, e.ok(t, "scan-policy", "set", id, f), `"replace_defaults": true`)
+	if out := e.ok(t, "scan-policy", "rules", id); strings.Contains(out, "executable") || !strings.Contains(out, "scam") {
+		t.Fatalf("rules with replace_defaults:\n%s", out)
+	}
 }

@@ -32,11 +32,39 @@ type Scan struct {
 	SpamRejectScore     float64 `yaml:"spam_reject_score"`
 	SpamQuarantineScore float64 `yaml:"spam_quarantine_score"`
 	SpamTagScore        float64 `yaml:"spam_tag_score"`
-	// Rules are the default content rules (a customer's own list replaces them). Default: executable
+	// Rules are the default content rules (a customer's own rules add to them, unless its policy sets
+	// replace_defaults). Default: executable
 	// attachments refused, also in zip archives and behind a double extension.
 	Rules []ContentRule `yaml:"rules"`
 	// QuarantineRetention is how long a quarantined message is kept before it is deleted. Default: 720h.
 	QuarantineRetention time.Duration `yaml:"quarantine_retention"`
+	// ContentLimits bound the content rules' work on one message (zip bombs, deep nesting).
+	ContentLimits ContentLimits `yaml:"content_limits"`
+}
+
+// ContentLimits bound the MIME and archive walk of the content rules on one message; a message over one of
+// them is refused (552 5.3.4) or quarantined, and counted in easymail_contentrules_budget_exceeded_total.
+type ContentLimits struct {
+	// MaxDepth bounds the nesting of multiparts, attached messages and archives. Default: 16.
+	MaxDepth int `yaml:"max_depth"`
+	// MaxParts bounds the MIME parts of a message. Default: 1000.
+	MaxParts int `yaml:"max_parts"`
+	// MaxArchiveEntries bounds the files listed in a message's archives, all together. Default: 10000.
+	MaxArchiveEntries int `yaml:"max_archive_entries"`
+	// MaxDecompressedBytes bounds the bytes inflated from archives (to open archives inside archives) for
+	// one message. Default: 67108864 (64 MiB).
+	MaxDecompressedBytes int64 `yaml:"max_decompressed_bytes"`
+	// MaxTime bounds the time of the walk of one message. Default: 5s.
+	MaxTime time.Duration `yaml:"max_time"`
+	// Action is what happens to a message over a limit: reject (552 5.3.4) or quarantine. Default: reject.
+	Action string `yaml:"action"`
+}
+
+// RuleLimits returns the limits in the form of package contentrules; scratch is the directory for the
+// archives being opened (the spool directory).
+func (l ContentLimits) RuleLimits(scratch string) contentrules.Limits {
+	return contentrules.Limits{MaxDepth: l.MaxDepth, MaxParts: l.MaxParts, MaxArchiveEntries: l.MaxArchiveEntries,
+		MaxDecompressedBytes: l.MaxDecompressedBytes, MaxTime: l.MaxTime, ScratchDir: scratch}
 }
 
 // ContentRule is one content rule (see docs/scanning.md).
@@ -65,6 +93,8 @@ func DefaultScan() Scan {
 				Reason: "Executable attachments are not accepted"},
 		},
 		QuarantineRetention: 720 * time.Hour,
+		ContentLimits: ContentLimits{MaxDepth: 16, MaxParts: 1000, MaxArchiveEntries: 10000, MaxDecompressedBytes: 64 << 20,
+			MaxTime: 5 * time.Second, Action: api.ActionReject},
 	}
 }
 
@@ -103,6 +133,21 @@ func (c *Config) validateScan() error {
 		return bad("spam_reject_score", "scores must not be negative (0 turns a threshold off)")
 	case s.QuarantineRetention < time.Hour:
 		return bad("quarantine_retention", "must be at least 1h")
+	}
+	cl := s.ContentLimits
+	switch {
+	case cl.MaxDepth < 1 || cl.MaxDepth > 100:
+		return bad("content_limits.max_depth", "must be 1-100")
+	case cl.MaxParts < 1 || cl.MaxParts > 1000000:
+		return bad("content_limits.max_parts", "must be 1-1000000")
+	case cl.MaxArchiveEntries < 1 || cl.MaxArchiveEntries > 10000000:
+		return bad("content_limits.max_archive_entries", "must be 1-10000000")
+	case cl.MaxDecompressedBytes < 1:
+		return bad("content_limits.max_decompressed_bytes", "must be positive")
+	case cl.MaxTime <= 0:
+		return bad("content_limits.max_time", "must be positive")
+	case cl.Action != api.ActionReject && cl.Action != api.ActionQuarantine:
+		return bad("content_limits.action", "must be reject or quarantine")
 	}
 	if _, err := contentrules.Compile(s.APIRules(), "scan.rules"); err != nil {
 		if e, ok := err.(*contentrules.Error); ok {

@@ -3,12 +3,16 @@
 // size limit, and regular expressions over the header fields and the text parts. Each rule carries the
 // action to take (reject, quarantine, tag) and the reason given to the client.
 //
-// The MIME walk (walk.go) is built on emersion/go-message and bounded in depth, parts and sizes, so that a
-// hostile message cannot make it use unbounded memory or time.
+// The MIME walk (walk.go) is built on emersion/go-message. It reads the message as a stream (from the spool
+// file, in the relay) and holds little of it in memory; it is bounded by Limits in depth, parts, archive
+// entries, decompressed bytes and time, so that a hostile message (a zip bomb) cannot make it use unbounded
+// memory or time: a message over a budget is reported as such (Result.Budget), and the caller refuses or
+// quarantines it (metrics.go counts those).
 package contentrules
 
 import (
 	"fmt"
+	"io"
 	"regexp"
 	"strings"
 
@@ -111,10 +115,24 @@ func (s *Set) Len() int {
 	return len(s.rules)
 }
 
-// Check returns the rules that msg matches, each once, in rule order.
-func (s *Set) Check(msg []byte) []Hit {
+// Result is what Check found in a message.
+type Result struct {
+	// Hits are the rules that matched, each once, in rule order.
+	Hits []Hit
+	// Budget names the limit the message went over ("" for none): the walk stopped there, so what lies
+	// beyond it was not checked. The caller decides what to do with such a message.
+	Budget string
+	Stats  Stats
+	// Err is a local failure (the message or a scratch file could not be read or written): the check is
+	// incomplete.
+	Err error
+}
+
+// Check reads the message of size bytes from r and returns the rules it matches, within lim.
+func (s *Set) Check(r io.Reader, size int64, lim Limits) Result {
+	var res Result
 	if s.Len() == 0 {
-		return nil
+		return res
 	}
 	hit := make([]*Hit, len(s.rules))
 	mark := func(i int, where string) {
@@ -124,12 +142,12 @@ func (s *Set) Check(msg []byte) []Hit {
 		}
 	}
 	for i, r := range s.rules {
-		if r.Type == api.RuleSize && int64(len(msg)) > r.MaxBytes {
-			mark(i, fmt.Sprintf("%d bytes", len(msg)))
+		if r.Type == api.RuleSize && size > r.MaxBytes {
+			mark(i, fmt.Sprintf("%d bytes", size))
 		}
 	}
 	if s.needsWalk {
-		fields, err := Walk(msg, func(p Part) {
+		walked, err := Walk(r, lim, func(p Part) bool {
 			for i, r := range s.rules {
 				if hit[i] != nil {
 					continue
@@ -138,29 +156,28 @@ func (s *Set) Check(msg []byte) []Hit {
 					mark(i, where)
 				}
 			}
+			return true
 		})
-		if err == nil {
-			for i, r := range s.rules {
-				if r.Type != api.RuleHeader || hit[i] != nil {
-					continue
-				}
-				for _, f := range fields {
-					if r.re.MatchString(f) {
-						name, _, _ := strings.Cut(f, ":")
-						mark(i, name)
-						break
-					}
+		res.Budget, res.Stats, res.Err = walked.Budget, walked.Stats, err
+		for i, r := range s.rules {
+			if r.Type != api.RuleHeader || hit[i] != nil {
+				continue
+			}
+			for _, f := range walked.Fields {
+				if r.re.MatchString(f) {
+					name, _, _ := strings.Cut(f, ":")
+					mark(i, name)
+					break
 				}
 			}
 		}
 	}
-	var out []Hit
 	for _, h := range hit {
 		if h != nil {
-			out = append(out, *h)
+			res.Hits = append(res.Hits, *h)
 		}
 	}
-	return out
+	return res
 }
 
 // matchPart tells whether part p matches rule r, and where.

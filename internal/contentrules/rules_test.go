@@ -10,7 +10,13 @@ import (
 	"testing"
 
 	"easymail/internal/api"
+	"easymail/internal/contentrules/contentrulestest"
 )
+
+// check runs s on msg with the default limits and returns the hits.
+func check(s *Set, msg []byte) []Hit {
+	return s.Check(bytes.NewReader(msg), int64(len(msg)), Limits{}).Hits
+}
 
 func seed(t testing.TB, name string) []byte {
 	t.Helper()
@@ -57,7 +63,7 @@ func TestCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := map[string]string{}
-	for _, h := range s.Check(seed(t, "multipart.eml")) {
+	for _, h := range check(s, seed(t, "multipart.eml")) {
 		got[h.Rule] = h.Where
 	}
 	want := map[string]string{
@@ -76,7 +82,7 @@ func TestCheck(t *testing.T) {
 			t.Errorf("rule %s: where %q, want %q", k, got[k], v)
 		}
 	}
-	if h := s.Check(seed(t, "plain.eml")); len(h) != 0 {
+	if h := check(s, seed(t, "plain.eml")); len(h) != 0 {
 		t.Fatalf("plain message hits %v", h)
 	}
 }
@@ -96,7 +102,7 @@ func TestArchives(t *testing.T) {
 		{zipMessage(t, "run.exe. "), "exe:files.zip: run.exe. "},
 		{seed(t, "nested-zip.eml"), "exe:docs.zip/nested.zip: deep/run.exe"},
 	} {
-		hits := s.Check(c.msg)
+		hits := check(s, c.msg)
 		got := ""
 		if len(hits) > 0 {
 			got = hits[0].Rule + ":" + hits[0].Where
@@ -145,22 +151,34 @@ func FuzzWalk(f *testing.F) {
 		f.Add(seed(f, n))
 	}
 	f.Add(zipMessage(f, "a.pdf.exe", "b.zip"))
+	// Hostile archives, built here: a small zip bomb, a deep nesting, many entries.
+	f.Add(contentrulestest.Message("a@acme.test", "bomb.zip", contentrulestest.ZipBomb(3, 4, 64<<10)))
+	f.Add(contentrulestest.Message("a@acme.test", "deep.zip", contentrulestest.Nested(20, "run.exe", true)))
+	f.Add(contentrulestest.Message("a@acme.test", "many.zip", contentrulestest.ManyEntries(50)))
 	s, err := Compile(testRules, "rules")
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		parts := 0
-		Walk(msg, func(p Part) {
+		lim := Limits{}.withDefaults()
+		walked, err := Walk(bytes.NewReader(msg), Limits{}, func(p Part) bool {
 			parts++
 			if len(p.Text) > maxTextBytes {
 				t.Fatalf("text part of %d bytes", len(p.Text))
 			}
+			return true
 		})
-		if parts > maxParts*10+maxParts {
-			t.Fatalf("%d parts", parts)
+		if err != nil {
+			t.Fatalf("walk of a message in memory failed: %v", err)
 		}
-		for _, h := range s.Check(msg) {
+		st := walked.Stats
+		if parts > lim.MaxParts+lim.MaxArchiveEntries || st.Parts > lim.MaxParts+1 || st.Entries > lim.MaxArchiveEntries+1 ||
+			st.Depth > lim.MaxDepth || st.Decompressed > lim.MaxDecompressedBytes {
+			t.Fatalf("%d parts, stats %+v", parts, st)
+		}
+		res := s.Check(bytes.NewReader(msg), int64(len(msg)), Limits{})
+		for _, h := range res.Hits {
 			if h.Reason == "" || h.Action == "" {
 				t.Fatalf("hit without reason or action: %+v", h)
 			}
@@ -177,7 +195,7 @@ func TestEncodedNames(t *testing.T) {
 	for _, disp := range []string{`filename="=?utf-8?q?inv=2Eexe?="`, `filename*=utf-8''a%2Eexe`, `filename="b.EXE "`} {
 		m := "From: a@b\r\nContent-Type: multipart/mixed; boundary=q\r\n\r\n--q\r\nContent-Type: application/octet-stream\r\n" +
 			"Content-Disposition: attachment; " + disp + "\r\n\r\nx\r\n--q--\r\n"
-		if hits := s.Check([]byte(m)); len(hits) != 1 {
+		if hits := check(s, []byte(m)); len(hits) != 1 {
 			t.Errorf("%s: hits %v", disp, hits)
 		}
 	}

@@ -109,7 +109,7 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 	// Suppression list, queue state metrics, retention job (analysis.go).
 	an := newAnalysis(cfg, db, reg, log)
 	// Content scanning and the quarantine (scan.go); scanner alerts go to the operator like the IP notices.
-	scn, err := newScanning(ctx, cfg, db, q, reg, log, func(ctx context.Context, subject, body string) {
+	scn, err := newScanning(ctx, cfg, db, q, sp.Dir(), reg, log, func(ctx context.Context, subject, body string) {
 		if cfg.OperatorEmail == "" {
 			return
 		}

@@ -28,8 +28,9 @@ type scanning struct {
 }
 
 // newScanning builds the scanners named in the configuration, the policies over the configured defaults,
-// and the quarantine. notify queues an operator notice (called only once the node runs).
-func newScanning(ctx context.Context, cfg config.Config, db *store.DB, q *queue.Queue, reg prometheus.Registerer,
+// and the quarantine. notify queues an operator notice (called only once the node runs). Archives being
+// opened by the content rules are kept in spoolDir (in files removed at once).
+func newScanning(ctx context.Context, cfg config.Config, db *store.DB, q *queue.Queue, spoolDir string, reg prometheus.Registerer,
 	log *slog.Logger, notify func(ctx context.Context, subject, body string)) (*scanning, error) {
 	sc := cfg.Scan
 	rules := sc.APIRules()
@@ -59,7 +60,7 @@ func newScanning(ctx context.Context, cfg config.Config, db *store.DB, q *queue.
 	}
 	return &scanning{
 		engine: scan.New(scan.Options{Scanners: scanners, Policies: pols, Timeout: sc.Timeout, Notify: notify,
-			Logger: log, Registerer: reg}),
+			Limits: sc.ContentLimits.RuleLimits(spoolDir), OverLimits: sc.ContentLimits.Action, Logger: log, Registerer: reg}),
 		policies:   pols,
 		quarantine: &quarantine.Store{DB: db, Queue: q, Retention: sc.QuarantineRetention},
 	}, nil

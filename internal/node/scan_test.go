@@ -216,3 +216,70 @@ func grepLines(s, substr string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// exeAttachmentMsg is a message with an attachment named invoice.pdf.exe (not archived).
+func exeAttachmentMsg(subject string) string {
+	return "From: <alice@acme.test>\r\nTo: <bob@dest.test>\r\nSubject: " + subject + "\r\nDate: " + time.Now().Format(time.RFC1123Z) +
+		"\r\nMessage-ID: <" + strings.ReplaceAll(subject, " ", ".") + "@acme.test>\r\nMIME-Version: 1.0\r\n" +
+		"Content-Type: multipart/mixed; boundary=zz\r\n\r\n--zz\r\nContent-Type: text/plain\r\n\r\nThe invoice is attached.\r\n" +
+		"--zz\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"invoice.pdf.exe\"\r\n" +
+		"Content-Transfer-Encoding: base64\r\n\r\nTVpQAAIAAAAEAA8A//8AALgAAAAAAAAAQAAaAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\r\n--zz--\r\n"
+}
+
+// TestCustomerRulesAddToDefaults: through the real node and its API, a customer policy with one header rule
+// keeps the default rules (invoice.pdf.exe is still refused, and the customer's rule applies too), the API
+// shows the rules in force by origin, and only with replace_defaults do the customer's rules replace the
+// defaults. Another customer cannot read the policy.
+func TestCustomerRulesAddToDefaults(t *testing.T) {
+	e := newEnv(t, nil)
+	mx := e.mx(t, "dest.test", 21)
+	send1 := func(msg string) (string, error) {
+		return send(t, e.n.SMTPAddr, "127.0.0.1", "alice@acme.test", []string{"bob@dest.test"}, msg)
+	}
+	scam := map[string]any{"name": "scam", "type": "header", "pattern": "(?i)^subject: .*overdue", "action": "reject",
+		"reason": "Suspicious subject"}
+
+	var pol api.CustomerScanPolicy
+	e.n.API(t, "PUT", "/customers/"+e.custID+"/scan-policy", map[string]any{"rules": []any{scam}}, 200, &pol)
+	if len(pol.EffectiveRules) != 2 || pol.EffectiveRules[0].Origin != "default" || pol.EffectiveRules[0].Name != "executable" ||
+		pol.EffectiveRules[1].Origin != "customer" || pol.EffectiveRules[1].Name != "scam" {
+		t.Fatalf("effective rules %+v", pol.EffectiveRules)
+	}
+	_, err := send1(exeAttachmentMsg("Invoice 1"))
+	wantCode(t, err, 550, "5.7.1")
+	if !strings.Contains(err.Error(), "Executable attachments are not accepted") {
+		t.Fatalf("reply %v", err)
+	}
+	_, err = send1(scanMsg("Overdue invoice", "Pay now."))
+	wantCode(t, err, 550, "5.7.1")
+	if !strings.Contains(err.Error(), "Suspicious subject") {
+		t.Fatalf("reply %v", err)
+	}
+	var got api.CustomerScanPolicy
+	e.n.API(t, "GET", "/customers/"+e.custID+"/scan-policy", nil, 200, &got)
+	if len(got.EffectiveRules) != 2 || got.Policy.ReplaceDefaults {
+		t.Fatalf("GET scan-policy %+v", got)
+	}
+
+	// replace_defaults: only the customer's rule applies.
+	e.n.API(t, "PUT", "/customers/"+e.custID+"/scan-policy", map[string]any{"replace_defaults": true, "rules": []any{scam}}, 200, &pol)
+	if len(pol.EffectiveRules) != 1 || pol.EffectiveRules[0].Origin != "customer" || !pol.Policy.ReplaceDefaults {
+		t.Fatalf("effective rules with replace_defaults %+v", pol.EffectiveRules)
+	}
+	reply, err := send1(exeAttachmentMsg("Invoice 2"))
+	if err != nil {
+		t.Fatalf("with replace_defaults: %v", err)
+	}
+	e.waitStatus(t, queueID(t, reply), "delivered")
+	if got := mx.WaitMessages(t, 1, 20*time.Second)[0]; !bytes.Contains(got.Data, []byte("invoice.pdf.exe")) {
+		t.Fatalf("delivered:\n%s", got.Data)
+	}
+	_, err = send1(scanMsg("Overdue invoice", "Pay now."))
+	wantCode(t, err, 550, "5.7.1")
+
+	// Another customer's token sees nothing of this policy.
+	other := e.n.AddCustomer(t, "Other", "other.test", "127.0.0.9")
+	var tok api.NewToken
+	e.n.API(t, "POST", "/tokens", api.TokenRequest{Role: "customer", CustomerID: other}, 201, &tok)
+	apiAs(t, e.n.APIURL, tok.Secret, "GET", "/customers/"+e.custID+"/scan-policy", nil, 404, nil)
+}

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"strings"
 	"time"
@@ -37,6 +38,8 @@ var ErrNotFound = errors.New("no such quarantined message")
 const (
 	maxHeader  = 16 << 10
 	maxPreview = 2 << 10
+	// maxPreviewSource is how much of the text part the preview is made from (before markup is removed).
+	maxPreviewSource = 64 << 10
 )
 
 // Reasons recorded when a quarantined message is deleted.
@@ -63,8 +66,9 @@ func (s *Store) now() time.Time {
 }
 
 // Put quarantines a message whose content is committed to the spool: one transaction records the message
-// (status quarantined) and its quarantine row. msg is the message as scanned, for the header and preview.
-func (s *Store) Put(ctx context.Context, env queue.Envelope, rep api.ScanReport, msg []byte) error {
+// (status quarantined) and its quarantine row. msg is the message as scanned (size bytes, read at any
+// offset), for the header and preview.
+func (s *Store) Put(ctx context.Context, env queue.Envelope, rep api.ScanReport, msg io.ReaderAt, size int64) error {
 	ret := s.Retention
 	if ret <= 0 {
 		ret = 30 * 24 * time.Hour
@@ -78,7 +82,7 @@ func (s *Store) Put(ctx context.Context, env queue.Envelope, rep api.ScanReport,
 	if env.Verdict == "" {
 		env.Verdict = rep.Verdict
 	}
-	header, preview := Extract(msg)
+	header, preview := Extract(msg, size)
 	return s.Queue.EnqueueQuarantined(ctx, env, rep.Reason, func(tx *sql.Tx) error {
 		_, err := tx.Exec(`INSERT INTO quarantine (id, customer_id, reason, verdict, header, preview, created_at, expires_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, env.ID, env.CustomerID, rep.Reason, rep.Verdict, header, preview,
@@ -263,18 +267,25 @@ var (
 // Extract returns the header section of msg and a safe preview of its first text part: decoded, HTML
 // markup removed, control characters replaced, valid UTF-8, at most 2 KiB. Both are plain text, meant to be
 // shown as text, never rendered.
-func Extract(msg []byte) (header, preview string) {
-	h := msg
-	if i := bytes.Index(msg, []byte("\r\n\r\n")); i >= 0 {
-		h = msg[:i+2]
+// The message (size bytes in msg) is read as a stream: only its start is held in memory.
+func Extract(msg io.ReaderAt, size int64) (header, preview string) {
+	// The header as shown is at most maxHeader bytes of text; a few times that covers any escaping.
+	h := make([]byte, min(size, 4*maxHeader))
+	n, _ := msg.ReadAt(h, 0)
+	h = h[:n]
+	if i := bytes.Index(h, []byte("\r\n\r\n")); i >= 0 {
+		h = h[:i+2]
 	}
 	header = truncate(safeText(string(h)), maxHeader)
 	var text []byte
 	var html bool
-	contentrules.Walk(msg, func(p contentrules.Part) {
-		if text == nil && p.Text != nil && p.Filename == "" && (p.ContentType == "text/plain" || p.ContentType == "text/html") {
-			text, html = p.Text, p.ContentType == "text/html"
+	contentrules.Walk(io.NewSectionReader(msg, 0, size), contentrules.Limits{NoArchives: true}, func(p contentrules.Part) bool {
+		if p.Text != nil && p.Filename == "" && (p.ContentType == "text/plain" || p.ContentType == "text/html") {
+			// p.Text is reused by the walk: keep a copy of what the preview can use.
+			text, html = bytes.Clone(p.Text[:min(len(p.Text), maxPreviewSource)]), p.ContentType == "text/html"
+			return false
 		}
+		return true
 	})
 	t := string(text)
 	if html {

@@ -55,7 +55,7 @@ func (f *fixture) put(t *testing.T, id, customer, msg string) {
 	env := queue.Envelope{ID: id, CustomerID: customer, Sender: "a@acme.test", Recipients: []queue.Recipient{{Address: "b@dest.test"}},
 		Subject: "Offer", Size: int64(len(msg)), Received: f.now, Verdict: "spam", Scan: `{"verdict":"spam","action":"quarantine","reason":"Spam message (score 15.0)","verdicts":[]}`}
 	rep := api.ScanReport{Verdict: "spam", Action: "quarantine", Reason: "Spam message (score 15.0)"}
-	if err := f.s.Put(context.Background(), env, rep, []byte(msg)); err != nil {
+	if err := f.s.Put(context.Background(), env, rep, strings.NewReader(msg), int64(len(msg))); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -150,7 +150,7 @@ func TestPutListGetReleaseDelete(t *testing.T) {
 
 func TestExtractBounds(t *testing.T) {
 	long := "From: a@x\r\nSubject: " + strings.Repeat("é", 20000) + "\r\n\r\n" + strings.Repeat("word ", 2000)
-	h, p := Extract([]byte(long))
+	h, p := Extract(strings.NewReader(long), int64(len(long)))
 	if len(h) > maxHeader || len(p) > maxPreview || !strings.HasPrefix(p, "word word") {
 		t.Fatalf("header %d preview %d %q", len(h), len(p), p[:20])
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"strings"
@@ -35,6 +36,8 @@ type clamdConn struct {
 	r    *bufio.Reader
 	w    *bufio.Writer
 	used time.Time
+	// chunk is the INSTREAM chunk being sent, reused for every message on the connection.
+	chunk []byte
 }
 
 // NewClamd returns a client for addr, "tcp://host:port" or "unix:///path", with at most maxConns
@@ -81,7 +84,7 @@ func (c *Clamd) Name() string { return "clamd" }
 // Scan sends msg to clamd with INSTREAM and returns its verdict. The context's deadline bounds the whole
 // exchange, including the wait for a connection slot. A pooled connection that clamd has closed meanwhile is
 // replaced by a new one, once.
-func (c *Clamd) Scan(ctx context.Context, _ Envelope, msg []byte) (Verdict, error) {
+func (c *Clamd) Scan(ctx context.Context, _ Envelope, msg Message) (Verdict, error) {
 	select {
 	case c.slots <- struct{}{}:
 		defer func() { <-c.slots }()
@@ -136,7 +139,7 @@ func (c *Clamd) get(ctx context.Context) (*clamdConn, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
-	conn := &clamdConn{Conn: nc, r: bufio.NewReader(nc), w: bufio.NewWriterSize(nc, clamdChunk+4)}
+	conn := &clamdConn{Conn: nc, r: bufio.NewReader(nc), w: bufio.NewWriterSize(nc, 4+clamdChunk+4)}
 	if _, err := conn.w.WriteString("zIDSESSION\x00"); err != nil {
 		nc.Close()
 		return nil, false, err
@@ -145,7 +148,7 @@ func (c *Clamd) get(ctx context.Context) (*clamdConn, bool, error) {
 }
 
 // exchange runs one INSTREAM command on conn, within ctx.
-func (c *Clamd) exchange(ctx context.Context, conn *clamdConn, msg []byte) (string, error) {
+func (c *Clamd) exchange(ctx context.Context, conn *clamdConn, msg Message) (string, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(dl)
 	} else {
@@ -164,9 +167,10 @@ func (c *Clamd) exchange(ctx context.Context, conn *clamdConn, msg []byte) (stri
 	return reply, nil
 }
 
-// instream runs one INSTREAM exchange on conn. When clamd stops reading (its StreamMaxLength) it still
-// answers, so the reply is read even after a write error.
-func instream(conn *clamdConn, msg []byte) (string, error) {
+// instream runs one INSTREAM exchange on conn, sending msg from its reader in chunks. When clamd stops
+// reading (its StreamMaxLength) it still answers, so the reply is read even after a write error. A failure
+// to read the message fails the exchange.
+func instream(conn *clamdConn, msg Message) (string, error) {
 	var werr error
 	write := func(b []byte) {
 		if werr == nil {
@@ -174,13 +178,22 @@ func instream(conn *clamdConn, msg []byte) (string, error) {
 		}
 	}
 	write([]byte("zINSTREAM\x00"))
-	var n [4]byte
-	for len(msg) > 0 && werr == nil {
-		k := min(len(msg), clamdChunk)
-		binary.BigEndian.PutUint32(n[:], uint32(k))
-		write(n[:])
-		write(msg[:k])
-		msg = msg[k:]
+	if conn.chunk == nil {
+		conn.chunk = make([]byte, 4+clamdChunk)
+	}
+	r := msg.Open()
+	for werr == nil {
+		k, err := io.ReadFull(r, conn.chunk[4:])
+		if k > 0 {
+			binary.BigEndian.PutUint32(conn.chunk[:4], uint32(k))
+			write(conn.chunk[:4+k])
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			break
+		}
+		if err != nil {
+			return "", fmt.Errorf("reading the message: %w", err)
+		}
 	}
 	write([]byte{0, 0, 0, 0})
 	if werr == nil {

@@ -3,10 +3,15 @@ package scan_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"easymail/internal/contentrules"
+	"easymail/internal/contentrules/contentrulestest"
 	"easymail/internal/scan"
 )
 
@@ -28,7 +33,7 @@ func newRendezvous(n int) *rendezvous { return &rendezvous{n: n, done: make(chan
 
 func (s barrier) Name() string { return s.name }
 
-func (s barrier) Scan(ctx context.Context, _ scan.Envelope, _ []byte) (scan.Verdict, error) {
+func (s barrier) Scan(ctx context.Context, _ scan.Envelope, _ scan.Message) (scan.Verdict, error) {
 	s.b.mu.Lock()
 	s.b.in++
 	if s.b.in == s.b.n {
@@ -67,4 +72,34 @@ func TestScannersAndSessionsRunConcurrently(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// TestRulesOverBudgetAndFailing: a message over the content rules' budgets is refused (or quarantined, per
+// OverLimits) naming the budget, and counted; content rules that cannot run (no scratch directory for an
+// archive) give a temporary failure, even under a bypass policy: they are the relay's own check.
+func TestRulesOverBudgetAndFailing(t *testing.T) {
+	bomb := scan.BytesMessage(contentrulestest.Message("alice@acme.test", "bomb.zip", contentrulestest.ZipBomb(3, 16, 1<<20)))
+	lim := contentrules.Limits{MaxDecompressedBytes: 4 << 20, ScratchDir: t.TempDir()}
+	for _, over := range []string{"", scan.Reject, scan.Quarantine} {
+		reg := prometheus.NewRegistry()
+		e := scan.New(scan.Options{Policies: policy(t, nil), Limits: lim, OverLimits: over, Registerer: reg})
+		o := e.Check(context.Background(), env, bomb)
+		want := over
+		if want == "" {
+			want = scan.Reject
+		}
+		if o.Action != want || o.Budget != contentrules.BudgetDecompressed || o.Report.Verdict != "rule" ||
+			!strings.HasPrefix(o.Reply, "Message too complex to scan: archives that decompress to more than 4194304 bytes") {
+			t.Errorf("over=%q: %+v", over, o)
+		}
+		if n := counterSum(t, reg, "easymail_contentrules_budget_exceeded_total"); n != 1 {
+			t.Errorf("over=%q: budget metric %v", over, n)
+		}
+	}
+	big := scan.BytesMessage(contentrulestest.Message("alice@acme.test", "big.zip", contentrulestest.ZipBomb(1, 1, 1<<20)))
+	e := scan.New(scan.Options{Policies: policy(t, func(p *scan.Policy) { p.OnFailure = "bypass" }),
+		Limits: contentrules.Limits{ScratchDir: "/nonexistent/scratch"}})
+	if o := e.Check(context.Background(), env, big); o.Action != scan.Tempfail || o.Budget != "" {
+		t.Errorf("rules failing: %+v", o)
+	}
 }

@@ -178,23 +178,50 @@ func resolve(sp, def api.ScanPolicy) (*Policy, error) {
 	if pol.OnFailure != api.FailTempfail && pol.OnFailure != api.FailBypass {
 		return nil, &PolicyError{"on_failure", "must be tempfail or bypass"}
 	}
-	rules := sp.Rules
-	if rules == nil {
-		rules = def.Rules
+	var own []api.ContentRule
+	if sp.Rules != nil {
+		own = *sp.Rules
 	}
-	var list []api.ContentRule
-	if rules != nil {
-		list = *rules
-	}
-	if len(list) > 200 {
+	if len(own) > 200 {
 		return nil, &PolicyError{"rules", "at most 200 rules"}
 	}
-	if pol.Rules, err = contentrules.Compile(list, "rules"); err != nil {
+	// The customer's rules are checked alone first, so that an error names their index in its list.
+	if _, err := contentrules.Compile(own, "rules"); err != nil {
 		var ce *contentrules.Error
 		if errors.As(err, &ce) {
 			return nil, &PolicyError{ce.Field, ce.Msg}
 		}
 		return nil, err
 	}
+	var list []api.ContentRule
+	for _, r := range effective(sp, def) {
+		list = append(list, r.ContentRule)
+	}
+	if pol.Rules, err = contentrules.Compile(list, "rules"); err != nil {
+		return nil, err
+	}
 	return &pol, nil
+}
+
+// effective returns the content rules in force under sp over the defaults def: the default rules (unless
+// sp replaces them), then sp's own.
+func effective(sp, def api.ScanPolicy) []api.EffectiveRule {
+	out := []api.EffectiveRule{}
+	if !sp.ReplaceDefaults && def.Rules != nil {
+		for _, r := range *def.Rules {
+			out = append(out, api.EffectiveRule{ContentRule: r, Origin: api.OriginDefault})
+		}
+	}
+	if sp.Rules != nil {
+		for _, r := range *sp.Rules {
+			out = append(out, api.EffectiveRule{ContentRule: r, Origin: api.OriginCustomer})
+		}
+	}
+	return out
+}
+
+// Effective returns the content rules in force for a customer, marked by origin, in the order they are
+// checked.
+func (p *Policies) Effective(customerID string) []api.EffectiveRule {
+	return effective(p.Get(customerID), p.defaults)
 }

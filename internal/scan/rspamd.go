@@ -1,7 +1,6 @@
 package scan
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -54,11 +53,14 @@ type rspamdReply struct {
 
 // Scan posts msg to /checkv2 and returns rspamd's score, action and symbols. Result is spam when rspamd's
 // action is anything but "no action" (the policy decides with the score).
-func (r *Rspamd) Scan(ctx context.Context, env Envelope, msg []byte) (Verdict, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.url, bytes.NewReader(msg))
+func (r *Rspamd) Scan(ctx context.Context, env Envelope, msg Message) (Verdict, error) {
+	// The body is read from the message as it is sent: nothing is copied in memory.
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.url, msg.Open())
 	if err != nil {
 		return Verdict{}, err
 	}
+	req.ContentLength = msg.Size()
+	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(msg.Open()), nil }
 	h := req.Header
 	if env.IP != "" {
 		h.Set("IP", env.IP)

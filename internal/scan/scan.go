@@ -11,8 +11,10 @@
 package scan
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"sort"
 	"strings"
@@ -66,10 +68,32 @@ type Verdict struct {
 	Reason string
 }
 
+// Message is the content of a message to scan: size bytes readable at any offset (the spool file, in the
+// relay), so that the scanners and the content rules read it at once, each with its own reader, and none
+// holds it in memory.
+type Message struct {
+	r    io.ReaderAt
+	size int64
+}
+
+// NewMessage returns the message of size bytes in r. r must allow concurrent ReadAt calls (an *os.File or
+// a *bytes.Reader does).
+func NewMessage(r io.ReaderAt, size int64) Message { return Message{r: r, size: size} }
+
+// BytesMessage returns the message in b.
+func BytesMessage(b []byte) Message { return NewMessage(bytes.NewReader(b), int64(len(b))) }
+
+// Open returns a new reader of the whole message.
+func (m Message) Open() *io.SectionReader { return io.NewSectionReader(m.r, 0, m.size) }
+
+// Size returns the size of the message in bytes.
+func (m Message) Size() int64 { return m.size }
+
 // Scanner scans one message. *Clamd and *Rspamd implement it.
 type Scanner interface {
 	Name() string
-	Scan(ctx context.Context, env Envelope, msg []byte) (Verdict, error)
+	// Scan reads msg through its own reader (msg.Open) and returns the verdict.
+	Scan(ctx context.Context, env Envelope, msg Message) (Verdict, error)
 }
 
 // Policy is a customer's resolved scanning policy.
@@ -95,6 +119,10 @@ type Outcome struct {
 	Action string
 	// Reply is the reply text (without code) for reject and tempfail.
 	Reply string
+	// Budget is set when the message went over a budget of the content rules' walk (contentrules.Limits)
+	// and that decided the outcome: its name (decompressed_bytes, ...). The relay then refuses with
+	// 552 5.3.4 rather than 550 5.7.1.
+	Budget string
 	// Headers are header fields to add to the message (CRLF-ended), for every accepted outcome.
 	Headers string
 	Report  api.ScanReport
@@ -113,8 +141,13 @@ type Options struct {
 	Notify func(ctx context.Context, subject, body string)
 	// NoticeEvery is the least time between two "down" notices of one scanner. Default: 15m.
 	NoticeEvery time.Duration
-	Logger      *slog.Logger
-	Registerer  prometheus.Registerer
+	// Limits bound the content rules' walk of one message; zero fields take contentrules' defaults.
+	// OverLimits is what happens to a message over them: reject (the relay answers 552 5.3.4) or
+	// quarantine. Default: reject.
+	Limits     contentrules.Limits
+	OverLimits string
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
 }
 
 // Engine runs the scanners and applies the policy. It is safe for concurrent use.
@@ -122,6 +155,7 @@ type Engine struct {
 	o   Options
 	log *slog.Logger
 	m   *metrics
+	rm  *contentrules.Metrics
 
 	mu     sync.Mutex
 	health map[string]*health
@@ -148,7 +182,11 @@ func New(o Options) *Engine {
 	if o.Registerer == nil {
 		o.Registerer = prometheus.NewRegistry()
 	}
-	e := &Engine{o: o, log: o.Logger, m: newMetrics(o.Registerer), health: map[string]*health{}}
+	if o.OverLimits != Quarantine {
+		o.OverLimits = Reject
+	}
+	e := &Engine{o: o, log: o.Logger, m: newMetrics(o.Registerer), rm: contentrules.NewMetrics(o.Registerer),
+		health: map[string]*health{}}
 	for _, s := range o.Scanners {
 		e.health[s.Name()] = &health{}
 		e.m.up.WithLabelValues(s.Name()).Set(1)
@@ -162,7 +200,7 @@ func (e *Engine) Active(customerID string) bool {
 }
 
 // Check scans msg (the message as the customer sent it, after the relay's header clean-up) and decides.
-func (e *Engine) Check(ctx context.Context, env Envelope, msg []byte) Outcome {
+func (e *Engine) Check(ctx context.Context, env Envelope, msg Message) Outcome {
 	pol := e.o.Policies.For(env.CustomerID)
 	ctx, cancel := context.WithTimeout(ctx, e.o.Timeout)
 	defer cancel()
@@ -190,12 +228,28 @@ func (e *Engine) Check(ctx context.Context, env Envelope, msg []byte) Outcome {
 			e.observe(s.Name(), env, err)
 		}()
 	}
-	hits := pol.Rules.Check(msg)
+	res := pol.Rules.Check(msg.Open(), msg.Size(), e.o.Limits)
 	wg.Wait()
 
+	hits := res.Hits
+	budgetWhy := ""
+	if res.Budget != "" {
+		e.rm.Exceeded(res.Budget)
+		budgetWhy = "Message too complex to scan: " + e.o.Limits.Describe(res.Budget)
+		hits = append(hits, api.RuleHit{Rule: "limits", Type: "budget", Action: e.o.OverLimits, Reason: budgetWhy,
+			Where: res.Budget})
+		e.log.Info("scan: content rules over budget", "queue_id", env.QueueID, "budget", res.Budget,
+			"parts", res.Stats.Parts, "archive_entries", res.Stats.Entries, "decompressed", res.Stats.Decompressed,
+			"depth", res.Stats.Depth)
+	}
 	rep := api.ScanReport{Verdict: ResultClean, Action: Accept, Verdicts: []api.ScanVerdict{}, Rules: hits}
 	var rejects, quarantines, tags, failures []string
 	verdictOf := map[string]string{}
+	if res.Err != nil {
+		// The relay's own check could not run (the spool or a scratch file failed): never bypassed.
+		e.log.Error("scan: content rules failed", "queue_id", env.QueueID, "err", res.Err)
+		rep.Verdicts = append(rep.Verdicts, api.ScanVerdict{Scanner: "contentrules", Result: ResultError, Error: res.Err.Error()})
+	}
 	for _, r := range results {
 		rep.Verdicts = append(rep.Verdicts, r.v)
 		switch {
@@ -226,6 +280,9 @@ func (e *Engine) Check(ctx context.Context, env Envelope, msg []byte) Outcome {
 	}
 	for _, h := range hits {
 		why := "Content refused: " + h.Reason
+		if h.Type == "budget" {
+			why = h.Reason
+		}
 		switch h.Action {
 		case Reject:
 			rejects = append(rejects, why)
@@ -241,6 +298,9 @@ func (e *Engine) Check(ctx context.Context, env Envelope, msg []byte) Outcome {
 	switch {
 	case len(rejects) > 0:
 		rep.Action, rep.Reason, rep.Verdict = Reject, rejects[0], verdictOf[rejects[0]]
+	case res.Err != nil:
+		rep.Action, rep.Verdict = Tempfail, "error"
+		rep.Reason = "Content rules could not be applied; try again later"
 	case len(failures) > 0 && pol.OnFailure != api.FailBypass:
 		rep.Action, rep.Verdict = Tempfail, "error"
 		rep.Reason = "Content scanner unavailable (" + strings.Join(failures, ", ") + "); try again later"
@@ -281,7 +341,11 @@ func (e *Engine) Check(ctx context.Context, env Envelope, msg []byte) Outcome {
 		}
 	}
 	e.m.outcomes.WithLabelValues(rep.Action, rep.Verdict).Inc()
-	return Outcome{Action: rep.Action, Reply: rep.Reason, Headers: hdr.String(), Report: rep}
+	out := Outcome{Action: rep.Action, Reply: rep.Reason, Headers: hdr.String(), Report: rep}
+	if budgetWhy != "" && rep.Reason == budgetWhy {
+		out.Budget = res.Budget
+	}
+	return out
 }
 
 // spamReason names an rspamd verdict for the reply: rspamd's own SMTP message, or its strongest symbols.

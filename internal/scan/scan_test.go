@@ -24,8 +24,8 @@ import (
 var env = scan.Envelope{QueueID: "Q1", CustomerID: "c1", From: "alice@acme.test", Rcpts: []string{"bob@dest.test"},
 	IP: "203.0.113.5", Helo: "mail.acme.test", User: "c1"}
 
-func msg(body string) []byte {
-	return []byte(scanners.Message("alice@acme.test", "bob@dest.test", "Meeting notes", body))
+func msg(body string) scan.Message {
+	return scan.BytesMessage([]byte(scanners.Message("alice@acme.test", "bob@dest.test", "Meeting notes", body)))
 }
 
 const clean = "Hi Bob,\n\nhere are the notes from today's meeting. We agreed to move the review to\nThursday.\n\nAlice"

@@ -111,6 +111,7 @@ func (s *session) receive(r io.Reader) (_ string, err error) {
 	}
 
 	sc := s.beginScan(c.ID, &hdr)
+	defer sc.close()
 	sig := s.beginSigning(c.ID, hdr)
 	w, err := s.s.o.Spool.Create(env.ID)
 	if err != nil {
@@ -125,9 +126,6 @@ func (s *session) receive(r io.Reader) (_ string, err error) {
 		}
 	}()
 	out := sig.writer(w)
-	if sc != nil {
-		out = io.MultiWriter(out, &sc.buf)
-	}
 	if err := textproto.WriteHeader(out, hdr); err != nil {
 		return "", smtperr.LocalError.Wrap(err)
 	}
@@ -137,7 +135,10 @@ func (s *session) receive(r io.Reader) (_ string, err error) {
 	if lc.err != nil {
 		return "", lc.err
 	}
-	outcome := s.finishScan(sc, &env)
+	outcome, err := s.finishScan(sc, w, &env)
+	if err != nil {
+		return "", err
+	}
 	if e := scanRefusal(outcome); e != nil {
 		env.Size = w.Size()
 		return "", e

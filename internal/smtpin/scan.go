@@ -1,9 +1,9 @@
 package smtpin
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 
 	"github.com/emersion/go-message/textproto"
@@ -12,6 +12,7 @@ import (
 	"easymail/internal/queue"
 	"easymail/internal/scan"
 	"easymail/internal/smtperr"
+	"easymail/internal/spool"
 )
 
 // Scanner scans a message during DATA and decides about it. *scan.Engine implements it.
@@ -19,22 +20,31 @@ type Scanner interface {
 	// Active tells whether messages of the customer are scanned at all (a scanner or content rules).
 	Active(customerID string) bool
 	// Check scans msg and decides; it never fails, a scanner failure is part of the outcome.
-	Check(ctx context.Context, env scan.Envelope, msg []byte) scan.Outcome
+	Check(ctx context.Context, env scan.Envelope, msg scan.Message) scan.Outcome
 }
 
 // Quarantine keeps a quarantined message whose content is committed to the spool. *quarantine.Store
 // implements it.
 type Quarantine interface {
-	Put(ctx context.Context, env queue.Envelope, rep api.ScanReport, msg []byte) error
+	Put(ctx context.Context, env queue.Envelope, rep api.ScanReport, msg io.ReaderAt, size int64) error
 }
 
 // scanHeaders are the fields the relay's scan sets; the customer's own copies are removed, so that a
 // receiver never trusts a forged verdict.
 var scanHeaders = []string{"X-Easymail-Scan", "X-Easymail-Rule", "X-Spam-Flag", "X-Spam-Score"}
 
-// scanning is the scan of the message being received: a copy of what is spooled, for the scanners.
+// scanning is the scan of the message being received. The scanners read the message back from its spool
+// file (before it is committed), so that a session's memory does not grow with the size of the message.
 type scanning struct {
-	buf bytes.Buffer
+	content spool.Content
+	size    int64
+}
+
+// close releases the spool file opened for the scan. A nil *scanning does nothing.
+func (sc *scanning) close() {
+	if sc != nil && sc.content != nil {
+		sc.content.Close()
+	}
 }
 
 // beginScan returns the scan of a message of customerID, or nil when its messages are not scanned. It
@@ -49,18 +59,24 @@ func (s *session) beginScan(customerID string, hdr *textproto.Header) *scanning 
 	return &scanning{}
 }
 
-// finishScan runs the scan of the spooled message and records its verdict in env. It returns the outcome,
-// or nil when the message is not scanned.
-func (s *session) finishScan(sc *scanning, env *queue.Envelope) *scan.Outcome {
+// finishScan runs the scan of the message written so far to w and records its verdict in env. It returns
+// the outcome, or nil when the message is not scanned; a spool file that cannot be read back is a local
+// error (451).
+func (s *session) finishScan(sc *scanning, w *spool.Writer, env *queue.Envelope) (*scan.Outcome, error) {
 	if sc == nil {
-		return nil
+		return nil, nil
 	}
+	c, err := w.Content()
+	if err != nil {
+		return nil, smtperr.LocalError.Wrap(err)
+	}
+	sc.content, sc.size = c, w.Size()
 	rcpts := make([]string, len(env.Recipients))
 	for i, r := range env.Recipients {
 		rcpts[i] = r.Address
 	}
 	out := s.s.o.Scan.Check(context.Background(), scan.Envelope{QueueID: env.ID, CustomerID: env.CustomerID,
-		From: env.Sender, Rcpts: rcpts, IP: env.ClientIP, Helo: env.HELO, User: env.CustomerID}, sc.buf.Bytes())
+		From: env.Sender, Rcpts: rcpts, IP: env.ClientIP, Helo: env.HELO, User: env.CustomerID}, scan.NewMessage(c, sc.size))
 	env.Verdict = out.Report.Verdict
 	if b, err := json.Marshal(out.Report); err == nil {
 		env.Scan = string(b)
@@ -71,7 +87,13 @@ func (s *session) finishScan(sc *scanning, env *queue.Envelope) *scan.Outcome {
 	}
 	s.log.Log(context.Background(), level, "smtp: scanned", "queue_id", env.ID, "action", out.Action,
 		"verdict", out.Report.Verdict, "reason", out.Report.Reason, "rules", len(out.Report.Rules))
-	return &out
+	return &out, nil
+}
+
+// errTooComplex refuses a message over the content rules' budgets (RFC 3463 §3.4: X.3.4, message too big
+// for system).
+func errTooComplex(reply string) *smtperr.Error {
+	return smtperr.New(552, [3]int{5, 3, 4}, "%s", reply)
 }
 
 // scanRefusal returns the reply of an outcome that refuses the message, or nil.
@@ -81,6 +103,9 @@ func scanRefusal(o *scan.Outcome) *smtperr.Error {
 	}
 	switch o.Action {
 	case scan.Reject:
+		if o.Budget != "" {
+			return errTooComplex(o.Reply)
+		}
 		return smtperr.New(550, [3]int{5, 7, 1}, "%s", o.Reply)
 	case scan.Tempfail:
 		return smtperr.New(451, [3]int{4, 7, 1}, "%s", o.Reply)
@@ -102,7 +127,7 @@ func (s *session) quarantine(env queue.Envelope, o *scan.Outcome, sc *scanning) 
 		s.s.o.Spool.Remove(env.ID)
 		return "", smtperr.LocalError
 	}
-	if err := s.s.o.Quarantine.Put(context.Background(), env, o.Report, sc.buf.Bytes()); err != nil {
+	if err := s.s.o.Quarantine.Put(context.Background(), env, o.Report, sc.content, sc.size); err != nil {
 		s.s.o.Spool.Remove(env.ID)
 		return "", smtperr.LocalError.Wrap(err)
 	}

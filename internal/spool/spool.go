@@ -103,6 +103,34 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// Content is a message file opened for reading at any offset; concurrent ReadAt calls are safe.
+type Content interface {
+	io.ReaderAt
+	io.Closer
+}
+
+// Content flushes what was written so far and opens the file for reading, so that the message can be read
+// back before Commit (the content scan reads it from here rather than from a copy in memory). The reader
+// sees the first Size() bytes; it stays valid after Commit or Abort until it is closed. The caller closes it.
+func (w *Writer) Content() (Content, error) {
+	if w.done {
+		return nil, errors.New("spool: writer already finished")
+	}
+	if err := w.buf.Flush(); err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	f, err := w.s.fs.Open(w.s.path(w.id))
+	if err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	c, ok := f.(Content)
+	if !ok {
+		f.Close()
+		return nil, errors.New("spool: the file system's files cannot be read at an offset")
+	}
+	return c, nil
+}
+
 // Commit flushes, fsyncs the file, closes it and waits for a directory fsync that started after. When it
 // returns nil the message survives a crash or power loss. On error the file is removed.
 func (w *Writer) Commit() error {
