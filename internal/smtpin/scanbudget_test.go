@@ -87,8 +87,8 @@ func TestContentBudgetsRefuse(t *testing.T) {
 			t.Errorf("%s: easymail_contentrules_budget_exceeded_total{budget=%q} = %v, want %v", c.name, c.budget, n, want[c.budget])
 		}
 	}
-	if ts.q.rejected != 4 || len(ts.q.all()) != 0 {
-		t.Fatalf("%d refusals logged, %d enqueued", ts.q.rejected, len(ts.q.all()))
+	if n := len(ts.q.refusals()); n != 4 || len(ts.q.all()) != 0 {
+		t.Fatalf("%d refusals logged, %d enqueued", n, len(ts.q.all()))
 	}
 	err := sendStream(t, ts.addr, bytes.NewReader(contentrulestest.Message(from, "docs.zip", contentrulestest.Nested(3, "setup.exe", false))))
 	wantReply(t, err, 550, "5.7.1", "Executable attachments are not accepted")
