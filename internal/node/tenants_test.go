@@ -78,6 +78,13 @@ func TestRelayHostNameCannotTakeAnotherCustomersAddress(t *testing.T) {
 		t.Fatalf("A's relay host tells of another customer: %s", b)
 	}
 
+	// The CLI shows the same.
+	if code, out := cliRun(t, e.n, "customer", "show", a); code != 0 ||
+		!regexp.MustCompile(`mta\.a-corp\.test\s+127\.0\.0\.6\s+ignored \(relay_host\)`).MatchString(out) ||
+		!regexp.MustCompile(`mta\.a-corp\.test\s+127\.0\.0\.7\s+used`).MatchString(out) {
+		t.Fatalf("customer show: %d %s", code, out)
+	}
+
 	// B still relays from both its addresses.
 	for _, ip := range []string{"127.0.0.6", "127.0.0.8"} {
 		if _, err := send(t, e.n.SMTPAddr, ip, "ann@b-corp.test", []string{"bob@dest.test"},
