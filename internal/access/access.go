@@ -359,10 +359,14 @@ func (a *Access) place(t *table, owners map[netip.Addr]*hostRow, h *hostRow, ip 
 			break
 		}
 	}
+	var rangeErr error
+	if checkRange {
+		rangeErr = customer.CheckClientAddr(ip, a.o.AllowPrivate)
+	}
 	prev := owners[ip]
 	switch {
-	case checkRange && customer.CheckClientAddr(ip, a.o.AllowPrivate) != nil:
-		e.Ignored, e.Detail = api.IgnoredRange, customer.CheckClientAddr(ip, a.o.AllowPrivate).Error()
+	case rangeErr != nil:
+		e.Ignored, e.Detail = api.IgnoredRange, rangeErr.Error()
 	case other != nil:
 		e.Ignored, e.Detail = api.IgnoredSourceIP, "inside a source IP range of another customer"
 	case prev != nil && prev.c != h.c && prev.literal.IsValid():
