@@ -120,10 +120,21 @@ func (c *Client) CreateOnboarding(ctx context.Context, id string) (*Onboarding, 
 	return &out, c.do(ctx, http.MethodPost, "/customers/"+esc(id)+"/onboarding", nil, nil, &out)
 }
 
-// AddDomain registers a sending domain for a customer.
+// AddDomain registers a sending domain for a customer, without its subdomains.
 func (c *Client) AddDomain(ctx context.Context, id, domain string) (*Domain, error) {
+	return c.AddDomainWith(ctx, id, DomainRequest{Domain: domain})
+}
+
+// AddDomainWith registers a sending domain for a customer with the settings of in.
+func (c *Client) AddDomainWith(ctx context.Context, id string, in DomainRequest) (*Domain, error) {
 	var out Domain
-	return &out, c.do(ctx, http.MethodPost, "/customers/"+esc(id)+"/domains", nil, DomainRequest{Domain: domain}, &out)
+	return &out, c.do(ctx, http.MethodPost, "/customers/"+esc(id)+"/domains", nil, in, &out)
+}
+
+// UpdateDomain changes the settings of a customer's domain.
+func (c *Client) UpdateDomain(ctx context.Context, id, domain string, in DomainUpdate) (*Domain, error) {
+	var out Domain
+	return &out, c.do(ctx, http.MethodPatch, "/customers/"+esc(id)+"/domains/"+esc(domain), nil, in, &out)
 }
 
 // RemoveDomain removes a customer's domain.

@@ -101,6 +101,9 @@ type Domain struct {
 	Domain     string    `json:"domain"`
 	CustomerID string    `json:"customer_id"`
 	CreatedAt  time.Time `json:"created_at"`
+	// IncludeSubdomains is whether the domain's subdomains may send too (envelope sender and header From);
+	// off by default.
+	IncludeSubdomains bool `json:"include_subdomains"`
 	// DKIM is the DKIM public key record to publish for the domain. It is null until DKIM signing keys are
 	// generated at provisioning; no record is invented meanwhile.
 	DKIM *DKIMRecord `json:"dkim"`
@@ -119,15 +122,56 @@ type DKIMRecord struct {
 
 // DomainRequest is the body of POST /customers/{id}/domains.
 type DomainRequest struct {
-	Domain string `json:"domain"`
+	Domain            string `json:"domain"`
+	IncludeSubdomains bool   `json:"include_subdomains,omitempty"`
 }
 
-// RelayHost is a host name or IP literal of a customer's MTA allowed to relay.
+// DomainUpdate is the body of PATCH /customers/{id}/domains/{domain}: only the fields present change.
+type DomainUpdate struct {
+	IncludeSubdomains *bool `json:"include_subdomains,omitempty"`
+}
+
+// RelayHost is a host name or IP literal of a customer's MTA allowed to relay. The resolution fields say
+// what the access table made of it at its last reload that changed them (ResolvedAt; nil before the first).
 type RelayHost struct {
 	ID         string    `json:"id"`
 	CustomerID string    `json:"customer_id"`
 	Host       string    `json:"host"`
 	CreatedAt  time.Time `json:"created_at"`
+	RelayHostResolution
+	ResolvedAt *time.Time `json:"resolved_at,omitempty"`
+}
+
+// RelayHostResolution is what a relay host stands for: the addresses its name resolved to (an IP literal:
+// itself), each used to identify the customer or ignored, and why.
+type RelayHostResolution struct {
+	Addresses []RelayHostAddress `json:"addresses"`
+	// ResolveError is set when the last lookup of the name failed: the addresses are the last known ones.
+	ResolveError string `json:"resolve_error,omitempty"`
+	// Truncated is set when the name had more addresses than are used (the first ones, in order, are).
+	Truncated bool `json:"truncated,omitempty"`
+}
+
+// Reasons for ignoring an address of a relay host: each client address identifies one customer only.
+const (
+	// IgnoredRange: the address cannot identify a client (reserved, multicast), or is private, loopback
+	// or link-local while the installation refuses those (lifecycle.refuse_private_ips).
+	IgnoredRange = "range"
+	// IgnoredSourceIP: the address is inside a source IP range of another customer.
+	IgnoredSourceIP = "source_ip"
+	// IgnoredRelayHost: the address is another customer's relay host: an IP literal, or an address of a
+	// relay host name registered earlier.
+	IgnoredRelayHost = "relay_host"
+)
+
+// RelayHostAddress is one address of a relay host. Used is whether a connection from it identifies the
+// customer; otherwise Ignored is the reason (IgnoredRange, IgnoredSourceIP, IgnoredRelayHost) and Detail
+// says more, never naming another customer.
+type RelayHostAddress struct {
+	Address string `json:"address"`
+	Used    bool   `json:"used"`
+	Ignored string `json:"ignored,omitempty"`
+	Detail  string `json:"detail,omitempty"`
 }
 
 // RelayHostRequest is the body of POST /customers/{id}/relay-hosts.

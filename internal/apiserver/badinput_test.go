@@ -51,7 +51,18 @@ func TestBadInput(t *testing.T) {
 		{"operator", "POST", "/api/v1/customers/" + A + "/domains", `{"domain":["a.example"]}`, 400, "domain"},
 		{"operator", "POST", "/api/v1/customers/" + A + "/domains", `{"name":"a.example"}`, 400, "name"},
 		{"operator", "POST", "/api/v1/customers/" + A + "/domains", `{"domain":"BOLT.example"}`, 409, "domain"},
-		{"operator", "POST", "/api/v1/customers/" + A + "/domains", `{"domain":"mail.bolt.example"}`, 409, "domain"},
+		{"operator", "POST", "/api/v1/customers/" + A + "/domains", `{"domain":"mail.bolt.example","include_subdomains":true}`, 409, "domain"},
+		{"operator", "POST", "/api/v1/customers/" + A + "/domains", `{"domain":"example","include_subdomains":true}`, 422, "domain"},
+		{"operator", "POST", "/api/v1/customers/" + A + "/domains", `{"domain":"co.uk"}`, 422, "domain"},
+		{"operator", "POST", "/api/v1/customers/" + A + "/domains", `{"domain":"CO.UK."}`, 422, "domain"},
+		{"operator", "POST", "/api/v1/customers/" + A + "/domains", `{"domain":"com"}`, 422, "domain"},
+		{"operator", "POST", "/api/v1/customers/" + A + "/domains", `{"domain":"lu"}`, 422, "domain"},
+		{"operator", "POST", "/api/v1/customers/" + A + "/domains", `{"domain":"github.io"}`, 422, "domain"},
+		{"operator", "POST", "/api/v1/customers/" + A + "/domains", `{"domain":"a.example","include_subdomains":"yes"}`, 400, "include_subdomains"},
+		{"operator", "PATCH", "/api/v1/customers/" + A + "/domains/bolt.example", `{"include_subdomains":true}`, 404, ""},
+		{"operator", "PATCH", "/api/v1/customers/" + B + "/domains/bolt.example", `{"include_subdomains":1}`, 400, "include_subdomains"},
+		{"operator", "PATCH", "/api/v1/customers/" + B + "/domains/bolt.example", `{"subdomains":true}`, 400, "subdomains"},
+		{"operator", "PATCH", "/api/v1/customers/" + B + "/domains/not..valid", `{"include_subdomains":true}`, 404, ""},
 		{"operator", "POST", "/api/v1/customers/" + B + "/domains", `{"domain":"bolt.example"}`, 409, "domain"},
 		{"operator", "POST", "/api/v1/customers/nope/domains", `{"domain":"new.example"}`, 404, ""},
 		{"operator", "DELETE", "/api/v1/customers/" + A + "/domains/bolt.example", ``, 404, ""},
@@ -128,6 +139,8 @@ func TestBadInput(t *testing.T) {
 		{"A", "GET", "/api/v1/tokens", ``, 403, ""},
 		{"A", "POST", "/api/v1/tokens", `{"role":"operator"}`, 403, ""},
 		{"A", "POST", "/api/v1/customers/" + A + "/domains", `{"domain":"acme.example"}`, 403, ""},
+		{"A", "PATCH", "/api/v1/customers/" + B + "/domains/bolt.example", `{"include_subdomains":true}`, 403, ""},
+		{"expert", "PATCH", "/api/v1/customers/" + B + "/domains/bolt.example", `{"include_subdomains":true}`, 403, ""},
 	}
 	for _, c := range cases {
 		st, ae, body := e.call(t, c.who, c.method, c.path, c.body)

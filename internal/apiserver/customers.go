@@ -87,6 +87,10 @@ func (s *server) createOnboarding(w http.ResponseWriter, r *http.Request, _ auth
 	if err != nil {
 		return err
 	}
+	if s.customers.ServiceEnded(c) {
+		return &customer.ConflictError{Field: "status", Msg: "the customer's service has ended (" + c.Status +
+			"): an onboarding link would not work"}
+	}
 	writeJSON(w, http.StatusOK, s.onboarding.Link(s.cfg.API.PublicURL, c.ID))
 	return nil
 }
@@ -96,12 +100,27 @@ func (s *server) addDomain(w http.ResponseWriter, r *http.Request, _ authz.Princ
 	if err := decode(w, r, &in); err != nil {
 		return err
 	}
-	d, err := s.customers.AddDomain(r.Context(), r.PathValue("id"), in.Domain)
+	d, err := s.customers.AddDomainWith(r.Context(), r.PathValue("id"), in)
 	if err != nil {
 		return err
 	}
 	s.changed()
 	writeJSON(w, http.StatusCreated, d)
+	return nil
+}
+
+// updateDomain serves PATCH /customers/{id}/domains/{domain}: include_subdomains on or off.
+func (s *server) updateDomain(w http.ResponseWriter, r *http.Request, _ authz.Principal) error {
+	var in api.DomainUpdate
+	if err := decode(w, r, &in); err != nil {
+		return err
+	}
+	d, err := s.customers.UpdateDomain(r.Context(), r.PathValue("id"), r.PathValue("domain"), in)
+	if err != nil {
+		return err
+	}
+	s.changed()
+	writeJSON(w, http.StatusOK, d)
 	return nil
 }
 
@@ -124,6 +143,10 @@ func (s *server) addRelayHost(w http.ResponseWriter, r *http.Request, _ authz.Pr
 		return err
 	}
 	s.changed()
+	// The reload after the change has resolved the host: show what its addresses became.
+	if got, err := s.customers.GetRelayHost(r.Context(), h.CustomerID, h.ID); err == nil {
+		h = got
+	}
 	writeJSON(w, http.StatusCreated, h)
 	return nil
 }

@@ -45,6 +45,8 @@ type onboardData struct {
 	Activated bool
 	// Checks are the live DNS checks of each domain, in the order of Customer.Domains; empty without DKIM.
 	Checks []domainCheck
+	// Message says why the link does not work (Found false).
+	Message string
 }
 
 // domainCheck is the readiness report of one domain, or why it could not be made.
@@ -84,8 +86,24 @@ func (s *server) domainChecks(ctx context.Context, c *api.Customer) []domainChec
 	return out
 }
 
+// Messages of the onboarding page when its link does not work.
+const (
+	onboardInvalid = "This onboarding link is unknown or has expired. Ask your contact for a new one."
+	onboardEnded   = "This onboarding link no longer works: the service of this account has ended."
+)
+
+// wantsJSON reports whether the client asks for the JSON variant of the onboarding page (Accept:
+// application/json, without text/html).
+func wantsJSON(r *http.Request) bool {
+	a := r.Header.Get("Accept")
+	return strings.Contains(a, "application/json") && !strings.Contains(a, "text/html")
+}
+
 // onboardPage serves GET /onboard/{token}: the customer's setup instructions, without authentication (the
-// signed, expiring token is the credential). A bad or expired token gives a 404 page.
+// signed, expiring token is the credential). With Accept: application/json it answers the customer's
+// onboarding check (api.CustomerCheck) instead. A bad or expired token, or a deleted customer, gives a 404;
+// a customer whose service has ended (deactivated, removed, or past its termination date) a 410 Gone. Both
+// say so in plain words, and show nothing of the customer.
 func (s *server) onboardPage(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
@@ -94,10 +112,13 @@ func (s *server) onboardPage(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
 	var d onboardData
 	status := http.StatusNotFound
+	d.Message = onboardInvalid
 	if id, exp, err := s.onboarding.Check(r.PathValue("token")); err == nil {
 		d.ExpiresAt = exp
 		c, err := s.customers.Get(r.Context(), id)
 		switch {
+		case err == nil && s.customers.ServiceEnded(c):
+			status, d.Message = http.StatusGone, onboardEnded
 		case err == nil:
 			status, d.Found, d.Customer = http.StatusOK, true, c
 		case !errors.Is(err, customer.ErrNotFound):
@@ -105,6 +126,20 @@ func (s *server) onboardPage(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "internal error", http.StatusInternalServerError)
 			return
 		}
+	}
+	if wantsJSON(r) {
+		if !d.Found {
+			writeError(w, status, d.Message, "")
+			return
+		}
+		chk, err := s.runCheck(r.Context(), d.Customer, authz.Principal{})
+		if err != nil {
+			s.log.Error("onboarding check", "customer", d.Customer.ID, "err", err)
+			writeError(w, http.StatusInternalServerError, "internal error", "")
+			return
+		}
+		writeJSON(w, http.StatusOK, chk)
+		return
 	}
 	if d.Found {
 		d.RelayHost = s.cfg.Hostname

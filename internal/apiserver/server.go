@@ -142,6 +142,7 @@ func (s *server) routes() *http.ServeMux {
 	api("POST /api/v1/customers/{id}/onboarding", operatorOnly, s.createOnboarding)
 	api("POST /api/v1/customers/{id}/domains", operatorOnly, s.addDomain)
 	api("DELETE /api/v1/customers/{id}/domains/{domain}", operatorOnly, s.removeDomain)
+	api("PATCH /api/v1/customers/{id}/domains/{domain}", operatorOnly, s.updateDomain)
 	api("POST /api/v1/customers/{id}/relay-hosts", operatorOnly, s.addRelayHost)
 	api("DELETE /api/v1/customers/{id}/relay-hosts/{hostid}", operatorOnly, s.removeRelayHost)
 	api("POST /api/v1/customers/{id}/source-ips", operatorOnly, s.addSourceIP)

@@ -162,22 +162,31 @@ func customerCommands() []*command {
 					return nil
 				}
 			}},
-		{name: "customer domain add", args: "ID DOMAIN", nargs: 2, summary: "add a sending domain",
+		{name: "customer domain add", args: "ID DOMAIN [--include-subdomains]", nargs: 2, summary: "add a sending domain",
+			help: "Only the domain itself may send unless --include-subdomains is given. A public suffix (com, co.uk) is refused.",
 			setup: func(fs *flag.FlagSet) runFunc {
+				include := fs.Bool("include-subdomains", false, "let the domain's subdomains send too")
 				return func(ctx context.Context, e *env, a []string) error {
-					d, err := e.client.AddDomain(ctx, a[0], a[1])
+					d, err := e.client.AddDomainWith(ctx, a[0], api.DomainRequest{Domain: a[1], IncludeSubdomains: *include})
 					if err != nil {
 						return err
 					}
-					if e.json {
-						return printJSON(e.out, d)
+					return showDomain(e, d)
+				}
+			}},
+		{name: "customer domain update", args: "ID DOMAIN --include-subdomains=BOOL", nargs: 2, summary: "change a sending domain",
+			setup: func(fs *flag.FlagSet) runFunc {
+				var include boolFlag
+				fs.Var(&include, "include-subdomains", "whether the domain's subdomains may send too")
+				return func(ctx context.Context, e *env, a []string) error {
+					if !include.set {
+						return usagef("nothing to change: give --include-subdomains=true or --include-subdomains=false")
 					}
-					dkim := "none yet"
-					if d.DKIM != nil {
-						dkim = d.DKIM.Name + " " + d.DKIM.Type + " " + d.DKIM.Value
+					d, err := e.client.UpdateDomain(ctx, a[0], a[1], api.DomainUpdate{IncludeSubdomains: include.ptr()})
+					if err != nil {
+						return err
 					}
-					kv(e.out, [2]string{"domain", d.Domain}, [2]string{"customer", d.CustomerID}, [2]string{"dkim", dkim})
-					return nil
+					return showDomain(e, d)
 				}
 			}},
 		{name: "customer domain remove", args: "ID DOMAIN", nargs: 2, summary: "remove a sending domain",
@@ -200,6 +209,10 @@ func customerCommands() []*command {
 						return printJSON(e.out, h)
 					}
 					kv(e.out, [2]string{"id", h.ID}, [2]string{"host", h.Host}, [2]string{"customer", h.CustomerID})
+					section(e.out, "Addresses", len(h.Addresses) == 0, func() { addressTable(e.out, []api.RelayHost{*h}) })
+					if h.ResolveError != "" {
+						fmt.Fprintf(e.out, "\nresolve error: %s\n", h.ResolveError)
+					}
 					return nil
 				}
 			}},
@@ -273,17 +286,30 @@ func showCustomer(e *env, c *api.Customer) error {
 	section(e.out, "Domains", len(c.Domains) == 0, func() {
 		rows := make([][]string, len(c.Domains))
 		for i, d := range c.Domains {
-			rows[i] = []string{d.Domain, fmtTime(d.CreatedAt)}
+			rows[i] = []string{d.Domain, strconv.FormatBool(d.IncludeSubdomains), fmtTime(d.CreatedAt)}
 		}
-		table(e.out, []string{"DOMAIN", "ADDED"}, rows)
+		table(e.out, []string{"DOMAIN", "SUBDOMAINS", "ADDED"}, rows)
 	})
 	section(e.out, "Relay hosts", len(c.RelayHosts) == 0, func() {
 		rows := make([][]string, len(c.RelayHosts))
 		for i, h := range c.RelayHosts {
-			rows[i] = []string{h.ID, h.Host, fmtTime(h.CreatedAt)}
+			note := h.ResolveError
+			if h.Truncated {
+				note = strings.TrimPrefix(note+"; only the first addresses are used", "; ")
+			}
+			rows[i] = []string{h.ID, h.Host, fmtTime(h.CreatedAt), note}
 		}
-		table(e.out, []string{"ID", "HOST", "ADDED"}, rows)
+		table(e.out, []string{"ID", "HOST", "ADDED", "NOTE"}, rows)
 	})
+	var withAddrs []api.RelayHost
+	for _, h := range c.RelayHosts {
+		if len(h.Addresses) > 0 {
+			withAddrs = append(withAddrs, h)
+		}
+	}
+	if len(withAddrs) > 0 {
+		section(e.out, "Relay host addresses", false, func() { addressTable(e.out, withAddrs) })
+	}
 	section(e.out, "Source IPs", len(c.SourceIPs) == 0, func() {
 		rows := make([][]string, len(c.SourceIPs))
 		for i, p := range c.SourceIPs {
@@ -292,6 +318,35 @@ func showCustomer(e *env, c *api.Customer) error {
 		table(e.out, []string{"ID", "CIDR", "ADDED"}, rows)
 	})
 	return nil
+}
+
+// showDomain prints one domain with its DKIM record.
+func showDomain(e *env, d *api.Domain) error {
+	if e.json {
+		return printJSON(e.out, d)
+	}
+	dkim := "none yet"
+	if d.DKIM != nil {
+		dkim = d.DKIM.Name + " " + d.DKIM.Type + " " + d.DKIM.Value
+	}
+	kv(e.out, [2]string{"domain", d.Domain}, [2]string{"customer", d.CustomerID},
+		[2]string{"include_subdomains", strconv.FormatBool(d.IncludeSubdomains)}, [2]string{"dkim", dkim})
+	return nil
+}
+
+// addressTable prints the addresses of relay hosts: used, or ignored and why.
+func addressTable(w io.Writer, hosts []api.RelayHost) {
+	var rows [][]string
+	for _, h := range hosts {
+		for _, a := range h.Addresses {
+			state := "used"
+			if !a.Used {
+				state = "ignored (" + a.Ignored + "): " + a.Detail
+			}
+			rows = append(rows, []string{h.Host, a.Address, state})
+		}
+	}
+	table(w, []string{"HOST", "ADDRESS", "STATE"}, rows)
 }
 
 // section writes a titled block: "(none)" when empty, else what body writes.

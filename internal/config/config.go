@@ -33,8 +33,8 @@ type Config struct {
 	// NodeID names this node in a cluster; queue rows are owned by the node whose spool holds the message.
 	// Default: Hostname.
 	NodeID string `yaml:"node_id"`
-	// OperatorEmail receives notices about the outbound IPs (listed, delisted, paused), queued through Easymail
-	// itself from postmaster@<hostname>. Default: "" (no e-mail; the notices are logged and counted in metrics).
+	// OperatorEmail receives notices about the outbound IPs (listed, delisted, paused) and the relay host
+	// addresses ignored by the access table, queued through Easymail itself from postmaster@<hostname>. Default: "" (no e-mail; the notices are logged and counted in metrics).
 	OperatorEmail string `yaml:"operator_email"`
 
 	SMTP     SMTP     `yaml:"smtp"`

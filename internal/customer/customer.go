@@ -189,11 +189,11 @@ func scanCustomer(r scanner) (*Customer, error) {
 // loadChildren fills the domains, relay hosts and source IPs of the customers in all, reading the rows
 // selected by where (applied to each child table) with args.
 func (s *Service) loadChildren(ctx context.Context, all map[string]*Customer, where string, args ...any) error {
-	err := query(ctx, s.DB.R, `SELECT customer_id, domain, created_at FROM customer_domains `+where+` ORDER BY domain`, args,
+	err := query(ctx, s.DB.R, `SELECT customer_id, domain, created_at, include_subdomains FROM customer_domains `+where+` ORDER BY domain`, args,
 		func(r *sql.Rows) error {
 			var d Domain
 			var at int64
-			if err := r.Scan(&d.CustomerID, &d.Domain, &at); err != nil {
+			if err := r.Scan(&d.CustomerID, &d.Domain, &at, &d.IncludeSubdomains); err != nil {
 				return err
 			}
 			d.CreatedAt = store.Time(at)
@@ -205,16 +205,14 @@ func (s *Service) loadChildren(ctx context.Context, all map[string]*Customer, wh
 	if err != nil {
 		return err
 	}
-	err = query(ctx, s.DB.R, `SELECT id, customer_id, host, created_at FROM relay_hosts `+where+` ORDER BY created_at, id`, args,
+	err = query(ctx, s.DB.R, `SELECT `+relayHostColumns+` FROM relay_hosts `+where+` ORDER BY created_at, id`, args,
 		func(r *sql.Rows) error {
-			var h RelayHost
-			var at int64
-			if err := r.Scan(&h.ID, &h.CustomerID, &h.Host, &at); err != nil {
+			h, err := scanRelayHost(r)
+			if err != nil {
 				return err
 			}
-			h.CreatedAt = store.Time(at)
 			if c := all[h.CustomerID]; c != nil {
-				c.RelayHosts = append(c.RelayHosts, h)
+				c.RelayHosts = append(c.RelayHosts, *h)
 			}
 			return nil
 		})

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -162,18 +163,18 @@ func TestDomainRules(t *testing.T) {
 	s := newService(t, true)
 	ctx := context.Background()
 	a, b := mustCreate(t, s, "a"), mustCreate(t, s, "b")
-	d, err := s.AddDomain(ctx, a.ID, "Bücher.Example.")
+	d, err := s.AddDomainWith(ctx, a.ID, api.DomainRequest{Domain: "Bücher.Example.", IncludeSubdomains: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Domain != "xn--bcher-kva.example" || d.CustomerID != a.ID || d.DKIM != nil {
+	if d.Domain != "xn--bcher-kva.example" || d.CustomerID != a.ID || d.DKIM != nil || !d.IncludeSubdomains {
 		t.Fatalf("domain %+v", d)
 	}
 	_, err = s.AddDomain(ctx, a.ID, "xn--bcher-kva.example")
 	wantConflict(t, err, "domain")
 	_, err = s.AddDomain(ctx, b.ID, "bücher.example")
 	wantConflict(t, err, "domain")
-	_, err = s.AddDomain(ctx, b.ID, "mail.bücher.example") // a subdomain of a's domain
+	_, err = s.AddDomain(ctx, b.ID, "mail.bücher.example") // under a's domain, which includes its subdomains
 	wantConflict(t, err, "domain")
 	if _, err := s.AddDomain(ctx, a.ID, "news.bücher.example"); err != nil { // own subdomain: fine
 		t.Fatal(err)
@@ -183,19 +184,27 @@ func TestDomainRules(t *testing.T) {
 	}
 	_, err = s.AddDomain(ctx, a.ID, "example") // single label
 	wantField(t, err, "domain")
-	if _, err := s.AddDomain(ctx, a.ID, "x.shop.example"); err == nil {
-		t.Fatal("a subdomain of another customer's domain was accepted")
+	// Under another customer's domain: only while neither side includes its subdomains.
+	_, err = s.AddDomainWith(ctx, a.ID, api.DomainRequest{Domain: "x.shop.example", IncludeSubdomains: true})
+	wantConflict(t, err, "domain")
+	if _, err := s.AddDomain(ctx, a.ID, "x.shop.example"); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := s.AddDomain(ctx, "nope", "new.example"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("unknown customer: %v", err)
 	}
-	// A parent of another customer's domain.
-	if _, err := s.AddDomain(ctx, a.ID, "big.example"); err != nil {
+	// A parent of another customer's domain: likewise.
+	if _, err := s.AddDomainWith(ctx, a.ID, api.DomainRequest{Domain: "big.example", IncludeSubdomains: true}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.AddDomain(ctx, b.ID, "sub.big.example"); err == nil {
-		t.Fatal("child of another customer's domain accepted")
+	_, err = s.AddDomain(ctx, b.ID, "sub.big.example")
+	wantConflict(t, err, "domain")
+	_, err = s.AddDomainWith(ctx, b.ID, api.DomainRequest{Domain: "example.example", IncludeSubdomains: false})
+	if err != nil {
+		t.Fatal(err)
 	}
+	_, err = s.AddDomainWith(ctx, a.ID, api.DomainRequest{Domain: "deep.sub.example.example", IncludeSubdomains: true})
+	wantConflict(t, err, "domain")
 
 	if err := s.RemoveDomain(ctx, b.ID, "bücher.example"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("removing another customer's domain: %v", err)
@@ -205,6 +214,76 @@ func TestDomainRules(t *testing.T) {
 	}
 	if err := s.RemoveDomain(ctx, a.ID, "bücher.example"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("second removal: %v", err)
+	}
+}
+
+// TestPublicSuffixRefused: a public suffix, ICANN's or of the private section, is never a customer's
+// domain; a name under one is.
+func TestPublicSuffixRefused(t *testing.T) {
+	s := newService(t, true)
+	ctx := context.Background()
+	a := mustCreate(t, s, "a")
+	for _, d := range []string{"co.uk", "CO.UK.", "com", "lu", "github.io", "pvt.k12.ma.us", "xn--p1ai", "рф"} {
+		_, err := s.AddDomainWith(ctx, a.ID, api.DomainRequest{Domain: d, IncludeSubdomains: true})
+		wantField(t, err, "domain")
+		var fe *FieldError
+		if errors.As(err, &fe) && d != "xn--p1ai" && d != "рф" && !strings.Contains(fe.Msg, "public suffix") {
+			t.Errorf("%s: %v", d, err)
+		}
+	}
+	for _, d := range []string{"acme.co.uk", "acme.lu", "acme.github.io", "acme.test"} {
+		if _, err := s.AddDomain(ctx, a.ID, d); err != nil {
+			t.Errorf("%s: %v", d, err)
+		}
+	}
+}
+
+// TestUpdateDomain: include_subdomains is switched per domain, refused while it would cover or be covered
+// by another customer's domain.
+func TestUpdateDomain(t *testing.T) {
+	s := newService(t, true)
+	ctx := context.Background()
+	a, b := mustCreate(t, s, "a"), mustCreate(t, s, "b")
+	for _, x := range []struct {
+		c *Customer
+		d string
+	}{{a, "a.example"}, {b, "mail.a.example"}, {a, "solo.example"}, {b, "top.b.example"}} {
+		if _, err := s.AddDomain(ctx, x.c.ID, x.d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	on, off := true, false
+	_, err := s.UpdateDomain(ctx, a.ID, "a.example", api.DomainUpdate{IncludeSubdomains: &on}) // would cover b's
+	wantConflict(t, err, "include_subdomains")
+	_, err = s.UpdateDomain(ctx, b.ID, "mail.a.example", api.DomainUpdate{IncludeSubdomains: &on}) // under a's
+	wantConflict(t, err, "include_subdomains")
+	d, err := s.UpdateDomain(ctx, a.ID, "SOLO.example.", api.DomainUpdate{IncludeSubdomains: &on})
+	if err != nil || !d.IncludeSubdomains || d.Domain != "solo.example" || d.CustomerID != a.ID {
+		t.Fatalf("update: %+v %v", d, err)
+	}
+	got, err := s.Get(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, gd := range got.Domains {
+		if gd.IncludeSubdomains != (gd.Domain == "solo.example") {
+			t.Errorf("stored %+v", gd)
+		}
+	}
+	if _, err := s.UpdateDomain(ctx, b.ID, "solo.example", api.DomainUpdate{IncludeSubdomains: &off}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("another customer's domain: %v", err)
+	}
+	if _, err := s.UpdateDomain(ctx, a.ID, "nope.example", api.DomainUpdate{IncludeSubdomains: &off}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown domain: %v", err)
+	}
+	// Now that solo.example includes its subdomains, nobody else may register under it.
+	_, err = s.AddDomain(ctx, b.ID, "x.solo.example")
+	wantConflict(t, err, "domain")
+	if d, err := s.UpdateDomain(ctx, a.ID, "solo.example", api.DomainUpdate{IncludeSubdomains: &off}); err != nil || d.IncludeSubdomains {
+		t.Fatalf("off: %+v %v", d, err)
+	}
+	if _, err := s.AddDomain(ctx, b.ID, "x.solo.example"); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -167,3 +167,15 @@ func (s *Service) CancelTermination(ctx context.Context, id string) (*Customer, 
 	}
 	return s.Get(ctx, id)
 }
+
+// ServiceEnded reports whether c's service has ended: it is deactivated or removed, or terminating with its
+// deactivation date reached (before the scheduler has run). Its onboarding links stop working then.
+func (s *Service) ServiceEnded(c *Customer) bool {
+	switch c.Status {
+	case StatusDeactivated, StatusRemoved:
+		return true
+	case StatusTerminating:
+		return c.DeactivateAt != nil && store.Millis(*c.DeactivateAt) <= s.now()
+	}
+	return false
+}

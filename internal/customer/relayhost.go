@@ -3,16 +3,20 @@ package customer
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
 
+	"easymail/internal/api"
 	"easymail/internal/store"
 )
 
 // AddRelayHost registers a relay host: a host name (whose addresses are resolved when the access table
 // loads) or an IP literal. A relay host belongs to one customer only, since it identifies the customer of an
 // incoming connection; an IP literal inside another customer's source prefix is refused for the same reason.
+// The addresses of a name are checked by the access table at each reload instead (package access): one that
+// is another customer's is ignored, as is one in a range refused here.
 func (s *Service) AddRelayHost(ctx context.Context, customerID, host string) (*RelayHost, error) {
 	h, ip, err := NormalizeHost(host)
 	if err != nil {
@@ -23,7 +27,8 @@ func (s *Service) AddRelayHost(ctx context.Context, customerID, host string) (*R
 			return nil, &FieldError{Field: "host", Msg: err.Error()}
 		}
 	}
-	rh := &RelayHost{ID: newID(), CustomerID: customerID, Host: h}
+	rh := &RelayHost{ID: newID(), CustomerID: customerID, Host: h,
+		RelayHostResolution: api.RelayHostResolution{Addresses: []api.RelayHostAddress{}}}
 	now := s.now()
 	err = s.DB.Tx(ctx, func(tx *sql.Tx) error {
 		if err := customerExists(ctx, tx, customerID); err != nil {
@@ -67,4 +72,40 @@ func (s *Service) RemoveRelayHost(ctx context.Context, customerID, hostID string
 		}
 		return mustAffect(res)
 	})
+}
+
+// relayHostColumns are the columns scanRelayHost reads.
+const relayHostColumns = `id, customer_id, host, created_at, resolved, resolved_at`
+
+// scanRelayHost reads a relay host with what the access table last recorded of its addresses.
+func scanRelayHost(r scanner) (*RelayHost, error) {
+	var h RelayHost
+	var at int64
+	var resolved string
+	var resolvedAt sql.NullInt64
+	if err := r.Scan(&h.ID, &h.CustomerID, &h.Host, &at, &resolved, &resolvedAt); err != nil {
+		return nil, err
+	}
+	h.CreatedAt = store.Time(at)
+	if resolved != "" {
+		// Written by package access; a row it cannot read is shown as not resolved yet.
+		if err := json.Unmarshal([]byte(resolved), &h.RelayHostResolution); err == nil && resolvedAt.Valid {
+			t := store.Time(resolvedAt.Int64)
+			h.ResolvedAt = &t
+		}
+	}
+	if h.Addresses == nil {
+		h.Addresses = []api.RelayHostAddress{}
+	}
+	return &h, nil
+}
+
+// GetRelayHost returns one of the customer's relay hosts by id.
+func (s *Service) GetRelayHost(ctx context.Context, customerID, hostID string) (*RelayHost, error) {
+	h, err := scanRelayHost(s.DB.R.QueryRowContext(ctx, `SELECT `+relayHostColumns+` FROM relay_hosts WHERE id = ? AND customer_id = ?`,
+		hostID, customerID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	return h, err
 }

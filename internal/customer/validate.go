@@ -218,3 +218,14 @@ func checkRange(p netip.Prefix, allowPrivate bool) error {
 	}
 	return nil
 }
+
+// CheckClientAddr returns why a client address cannot identify a customer, as a relay host or source IP
+// registered here would be refused: reserved and multicast ranges always, private ones unless allowPrivate.
+// It returns nil for an acceptable address. The access table applies it to the addresses of relay host names.
+func CheckClientAddr(a netip.Addr, allowPrivate bool) error {
+	a = a.Unmap()
+	if !a.IsValid() {
+		return fmt.Errorf("not an IP address")
+	}
+	return checkRange(netip.PrefixFrom(a, a.BitLen()), allowPrivate)
+}

@@ -64,7 +64,9 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	acc := access.New(db, res, log)
+	// Resolved relay host addresses follow the same private-range rule as literal ones (access.Options).
+	acc := access.NewWith(access.Options{DB: db, Resolver: res, Logger: log, AllowPrivate: !cfg.Lifecycle.RefusePrivateIPs,
+		Registerer: reg})
 	if err := acc.Reload(ctx); err != nil {
 		return fmt.Errorf("access table: %w", err)
 	}
@@ -106,6 +108,15 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 	if err := q.Recover(ctx); err != nil {
 		return fmt.Errorf("queue recovery: %w", err)
 	}
+	// Relay host addresses ignored (another customer's): the operator's notices, like the IP notices.
+	acc.SetNotify(func(ctx context.Context, subject, body string) {
+		if cfg.OperatorEmail == "" {
+			return
+		}
+		if _, err := q.Submit(ctx, "postmaster@"+cfg.Hostname, cfg.OperatorEmail, subject, body); err != nil {
+			log.Error("access: operator notice not queued", "err", err)
+		}
+	})
 	// Suppression list, queue state metrics, retention job (analysis.go).
 	an := newAnalysis(cfg, db, reg, log)
 	// Content scanning and the quarantine (scan.go); scanner alerts go to the operator like the IP notices.
