@@ -184,12 +184,12 @@ func TestDomainRules(t *testing.T) {
 	}
 	_, err = s.AddDomain(ctx, a.ID, "example") // single label
 	wantField(t, err, "domain")
-	// Under another customer's domain: only while neither side includes its subdomains.
+	// Under another customer's domain: never, whether or not either side includes its subdomains (DMARC's
+	// relaxed alignment would let one customer pass as the other).
 	_, err = s.AddDomainWith(ctx, a.ID, api.DomainRequest{Domain: "x.shop.example", IncludeSubdomains: true})
 	wantConflict(t, err, "domain")
-	if _, err := s.AddDomain(ctx, a.ID, "x.shop.example"); err != nil {
-		t.Fatal(err)
-	}
+	_, err = s.AddDomain(ctx, a.ID, "x.shop.example")
+	wantConflict(t, err, "domain")
 	if _, err := s.AddDomain(ctx, "nope", "new.example"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("unknown customer: %v", err)
 	}
@@ -203,7 +203,7 @@ func TestDomainRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.AddDomainWith(ctx, a.ID, api.DomainRequest{Domain: "deep.sub.example.example", IncludeSubdomains: true})
+	_, err = s.AddDomain(ctx, a.ID, "deep.sub.example.example")
 	wantConflict(t, err, "domain")
 
 	if err := s.RemoveDomain(ctx, b.ID, "bücher.example"); !errors.Is(err, ErrNotFound) {
@@ -238,8 +238,8 @@ func TestPublicSuffixRefused(t *testing.T) {
 	}
 }
 
-// TestUpdateDomain: include_subdomains is switched per domain, refused while it would cover or be covered
-// by another customer's domain.
+// TestUpdateDomain: include_subdomains is switched per domain; another customer's domains never nest with
+// it (registered before nesting was refused, in an older release, they keep include_subdomains off).
 func TestUpdateDomain(t *testing.T) {
 	s := newService(t, true)
 	ctx := context.Background()
@@ -247,13 +247,23 @@ func TestUpdateDomain(t *testing.T) {
 	for _, x := range []struct {
 		c *Customer
 		d string
-	}{{a, "a.example"}, {b, "mail.a.example"}, {a, "solo.example"}, {b, "top.b.example"}} {
+	}{{a, "a.example"}, {a, "solo.example"}, {b, "top.b.example"}} {
 		if _, err := s.AddDomain(ctx, x.c.ID, x.d); err != nil {
 			t.Fatal(err)
 		}
 	}
+	// Nested domains of two customers, as an older release allowed them.
+	if err := s.DB.Tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO customer_domains (domain, customer_id, created_at, include_subdomains) VALUES (?, ?, ?, 0)`,
+			"mail.a.example", b.ID, store.Now())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.AddDomain(ctx, b.ID, "x.a.example")
+	wantConflict(t, err, "domain")
 	on, off := true, false
-	_, err := s.UpdateDomain(ctx, a.ID, "a.example", api.DomainUpdate{IncludeSubdomains: &on}) // would cover b's
+	_, err = s.UpdateDomain(ctx, a.ID, "a.example", api.DomainUpdate{IncludeSubdomains: &on}) // would cover b's
 	wantConflict(t, err, "include_subdomains")
 	_, err = s.UpdateDomain(ctx, b.ID, "mail.a.example", api.DomainUpdate{IncludeSubdomains: &on}) // under a's
 	wantConflict(t, err, "include_subdomains")
@@ -276,15 +286,14 @@ func TestUpdateDomain(t *testing.T) {
 	if _, err := s.UpdateDomain(ctx, a.ID, "nope.example", api.DomainUpdate{IncludeSubdomains: &off}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("unknown domain: %v", err)
 	}
-	// Now that solo.example includes its subdomains, nobody else may register under it.
+	// Nobody else may register under solo.example, with or without its subdomains included.
 	_, err = s.AddDomain(ctx, b.ID, "x.solo.example")
 	wantConflict(t, err, "domain")
 	if d, err := s.UpdateDomain(ctx, a.ID, "solo.example", api.DomainUpdate{IncludeSubdomains: &off}); err != nil || d.IncludeSubdomains {
 		t.Fatalf("off: %+v %v", d, err)
 	}
-	if _, err := s.AddDomain(ctx, b.ID, "x.solo.example"); err != nil {
-		t.Fatal(err)
-	}
+	_, err = s.AddDomain(ctx, b.ID, "x.solo.example")
+	wantConflict(t, err, "domain")
 }
 
 func TestSourceIPAndRelayHostRules(t *testing.T) {

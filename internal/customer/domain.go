@@ -23,9 +23,8 @@ func (s *Service) AddDomain(ctx context.Context, customerID, domain string) (*Do
 // public suffix (com, co.uk, github.io: the ICANN and private sections of the Public Suffix List) is
 // refused. With in.IncludeSubdomains, the domain's subdomains may send too.
 //
-// A domain belongs to one customer only. Two customers' domains may nest (a.example for one,
-// mail.a.example for another) only while neither includes its subdomains: otherwise one customer could send
-// as the other's names (see checkTree). With Service.DKIM set, the domain's first DKIM key is created in the
+// A domain belongs to one customer only, and two customers' domains never nest (a.example for one,
+// mail.a.example for another): under DMARC's relaxed alignment one could send as the other (see checkTree). With Service.DKIM set, the domain's first DKIM key is created in the
 // same transaction, and its record returned.
 func (s *Service) AddDomainWith(ctx context.Context, customerID string, in api.DomainRequest) (*Domain, error) {
 	if err := checkNotPublicSuffix(in.Domain); err != nil {
@@ -113,8 +112,7 @@ func (s *Service) UpdateDomain(ctx context.Context, customerID, domain string, i
 
 // checkTree refuses d for the customer, inside tx, when it collides with a registered domain: the same
 // name (when exactIsConflict; for this customer or another), or a parent or a subdomain of another
-// customer's domain when d includes its subdomains (include) or the other domain includes its own. field
-// names the input in the error.
+// customer's domain. field names the input in the error.
 func checkTree(ctx context.Context, tx *sql.Tx, customerID, d string, include bool, field string, exactIsConflict bool) error {
 	// The domain itself and its parents.
 	names := []string{d}
@@ -144,12 +142,12 @@ func checkTree(ctx context.Context, tx *sql.Tx, customerID, d string, include bo
 		case have == d:
 			conflict = &ConflictError{Field: field, Msg: fmt.Sprintf("%s is registered to another customer", d)}
 		case owner == customerID || conflict != nil:
-		case haveInclude:
+		default:
+			// Nesting across customers is refused whatever include_subdomains says: a subdomain aligns with
+			// its organisational domain under DMARC's relaxed mode, so one customer's mail.a.example would
+			// pass as the other's a.example.
 			conflict = &ConflictError{Field: field, Msg: fmt.Sprintf(
-				"%s nests with %s, registered to another customer with its subdomains", d, have)}
-		case include:
-			conflict = &ConflictError{Field: field, Msg: fmt.Sprintf(
-				"%s nests with %s, registered to another customer: it cannot include its subdomains", d, have)}
+				"%s nests with %s, registered to another customer", d, have)}
 		}
 		return nil
 	})

@@ -270,7 +270,7 @@ func onboardGet(t *testing.T, url string, asJSON bool) (int, string) {
 // the customer.
 func TestOnboardingLinkEndsWithTheService(t *testing.T) {
 	clk := &fakeClock{t: time.Now().UTC().Truncate(time.Second)}
-	l := &lifecycleNode{dns: testkit.NewDNS(t), port: testnode.FreePort(t), dataDir: t.TempDir(), clk: clk}
+	l := &lifecycleNode{dns: testkit.NewDNS(t), mxp: testkit.ReserveMXPort(t), dataDir: t.TempDir(), clk: clk}
 	l.start(t)
 	var c api.Customer
 	l.n.API(t, "POST", "/customers", map[string]string{"name": "Gone Corp", "contact_email": "it@gone.test"}, 201, &c)
