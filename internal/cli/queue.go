@@ -143,7 +143,7 @@ func traceRun(ctx context.Context, e *env, a []string) error {
 		rows := make([][]string, len(t.Recipients))
 		for i, r := range t.Recipients {
 			rows[i] = []string{r.Address, r.Status, strconv.Itoa(r.Attempts), r.RemoteMX, r.OutboundIP, r.BounceClass,
-				truncate(replyText(r.LastCode, r.LastEnhanced, r.LastReply), 70)}
+				outcomeText(r.LastCode, r.LastEnhanced, r.LastReply, r.LastRemoteReply)}
 		}
 		table(e.out, []string{"RECIPIENT", "STATUS", "ATTEMPTS", "REMOTE MX", "OUTBOUND IP", "CLASS", "LAST REPLY"}, rows)
 	})
@@ -152,11 +152,21 @@ func traceRun(ctx context.Context, e *env, a []string) error {
 		for i, a := range t.Attempts {
 			rows[i] = []string{fmtTime(a.StartedAt), a.Recipient, strconv.Itoa(a.Attempt), a.Outcome, a.RemoteMX,
 				a.RemoteIP, a.OutboundIP, (time.Duration(a.DurationMS) * time.Millisecond).String(), a.BounceClass,
-				truncate(replyText(a.Code, a.Enhanced, a.Reply), 70)}
+				outcomeText(a.Code, a.Enhanced, a.Reply, a.RemoteReply)}
 		}
 		table(e.out, []string{"STARTED", "RECIPIENT", "#", "OUTCOME", "REMOTE MX", "REMOTE IP", "OUTBOUND IP", "TOOK", "CLASS", "REPLY"}, rows)
 	})
 	return nil
+}
+
+// outcomeText is the REPLY column of a trace: the remote host's own reply, whole and as it wrote it, when one
+// decided the outcome ("250 2.0.0 Ok: queued as 4BX3"); otherwise Easymail's outcome, cut to 70 characters.
+// The server has already removed control characters from remote replies.
+func outcomeText(code int, enhanced, text, remote string) string {
+	if remote != "" {
+		return remote
+	}
+	return truncate(replyText(code, enhanced, text), 70)
 }
 
 // replyText formats an SMTP reply: "250 2.0.0 OK".
