@@ -305,6 +305,9 @@ type Error struct {
 	Status  int    `json:"-"`
 	Message string `json:"error"`
 	Field   string `json:"field,omitempty"`
+	// State is the message's status when a queue operation (retry, hold, release) did nothing because of it
+	// (409): held, queued, deferred, delivered, bounced, rejected, quarantined.
+	State string `json:"state,omitempty"`
 }
 
 // Error returns "message (field f, HTTP n)".

@@ -12,14 +12,16 @@ import (
 )
 
 func queueCommands() []*command {
-	action := func(verb, summary, past string, op func(c *api.Client, ctx context.Context, id string) error) *command {
+	// action runs op; what it says is only printed when the API did it (a verb that would do nothing, such as
+	// a retry of a held message, is answered 409 and the command fails with the API's explanation).
+	action := func(verb, summary string, say func(id string) string, op func(c *api.Client, ctx context.Context, id string) error) *command {
 		return &command{name: "queue " + verb, args: "ID", nargs: 1, summary: summary,
 			setup: func(fs *flag.FlagSet) runFunc {
 				return func(ctx context.Context, e *env, a []string) error {
 					if err := op(e.client, ctx, a[0]); err != nil {
 						return err
 					}
-					return done(e, "message "+a[0]+" "+past)
+					return done(e, say(a[0]))
 				}
 			}}
 	}
@@ -47,10 +49,24 @@ func queueCommands() []*command {
 			}},
 		{name: "queue show", args: "ID", nargs: 1, summary: "show a message with its recipients and attempts",
 			setup: func(fs *flag.FlagSet) runFunc { return traceRun }},
-		action("retry", "deliver a queued message's pending recipients now", "scheduled for delivery now", (*api.Client).RetryMessage),
-		action("hold", "hold a queued message", "held", (*api.Client).HoldMessage),
-		action("release", "release a held message", "released", (*api.Client).ReleaseMessage),
-		action("delete", "delete a message from the queue without delivering it", "deleted", (*api.Client).DeleteMessage),
+		action("retry", "deliver a queued or deferred message's pending recipients now (not a held one: release it)",
+			func(id string) string {
+				return "message " + id + ": its undelivered recipients are due for delivery now"
+			},
+			(*api.Client).RetryMessage),
+		action("hold", "hold a queued message: no delivery until released",
+			func(id string) string {
+				return "message " + id + " held: it is not delivered until `easymail queue release " + id + "`"
+			}, (*api.Client).HoldMessage),
+		action("release", "release a held message: it is due for delivery now",
+			func(id string) string {
+				return "message " + id + " released: its undelivered recipients are due for delivery now"
+			},
+			(*api.Client).ReleaseMessage),
+		action("delete", "delete a message from the queue without delivering it",
+			func(id string) string {
+				return "message " + id + " deleted from the queue: its undelivered recipients will not be delivered, and no DSN is sent"
+			}, (*api.Client).DeleteMessage),
 		{name: "trace", args: "ID", nargs: 1, summary: "trace a message: its recipients and every delivery attempt",
 			setup: func(fs *flag.FlagSet) runFunc { return traceRun }},
 		{name: "messages search", args: "[--customer C] [--sender S] [--recipient R] [--domain D] [--status S] [--since T] [more filters] [--limit N] [--before ID]",
