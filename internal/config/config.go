@@ -41,13 +41,12 @@ type Config struct {
 	API      API      `yaml:"api"`
 	DNS      DNS      `yaml:"dns"`
 	Delivery Delivery `yaml:"delivery"`
-	// Pools are the outbound IP pools. Default: one pool "default" with 127.0.0.1, HELO Hostname.
-	Pools  []Pool `yaml:"pools"`
-	RBL    RBL    `yaml:"rbl"`
-	IPPool IPPool `yaml:"ippool"`
-	Scan   Scan   `yaml:"scan"`
-	DKIM   DKIM   `yaml:"dkim"`
-	Log    Log    `yaml:"log"`
+	Pools    []Pool   `yaml:"pools"`
+	RBL      RBL      `yaml:"rbl"`
+	IPPool   IPPool   `yaml:"ippool"`
+	Scan     Scan     `yaml:"scan"`
+	DKIM     DKIM     `yaml:"dkim"`
+	Log      Log      `yaml:"log"`
 
 	// Limits are the default per-customer rate limits; Compromise is compromise detection (docs/protection.md).
 	Limits     Limits     `yaml:"limits"`
@@ -143,7 +142,8 @@ type Delivery struct {
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 }
 
-// Pool is a named group of outbound IPs.
+// Pool is a named group of outbound IPs. Config.Pools defaults to one pool "default" with 127.0.0.1, whose
+// HELO is the Hostname of the file.
 type Pool struct {
 	Name string     `yaml:"name"`
 	IPs  []PoolAddr `yaml:"ips"`
