@@ -290,6 +290,8 @@ type Recipient struct {
 	// BounceClass is the class of the last failure (bad-mailbox, policy, ...; see docs/analysis.md), "" when
 	// the recipient was delivered or never failed.
 	BounceClass string `json:"bounce_class"`
+	// LastRemoteReply is the remote host's own reply to the last attempt (Attempt.RemoteReply).
+	LastRemoteReply string `json:"last_remote_reply"`
 }
 
 // Attempt is one delivery attempt for one recipient.
@@ -309,6 +311,10 @@ type Attempt struct {
 	Reply      string    `json:"reply"`
 	// BounceClass is the class of the failure, "" for a delivery.
 	BounceClass string `json:"bounce_class"`
+	// RemoteReply is the remote host's own reply the outcome rests on, as it wrote it ("250 2.0.0 Ok: queued
+	// as 4BX3"; lines joined by spaces, control characters removed, at most 1000 bytes); "" when no reply of
+	// a remote host decided (no connection, DNS, a connection lost, a local error).
+	RemoteReply string `json:"remote_reply"`
 }
 
 // Trace is the whole history of a message: the message's own fields (flattened into the object), its
@@ -348,6 +354,9 @@ type Error struct {
 	Status  int    `json:"-"`
 	Message string `json:"error"`
 	Field   string `json:"field,omitempty"`
+	// State is the message's status when a queue operation (retry, hold, release) did nothing because of it
+	// (409): held, queued, deferred, delivered, bounced, rejected, quarantined.
+	State string `json:"state,omitempty"`
 }
 
 // Error returns "message (field f, HTTP n)".

@@ -81,6 +81,7 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		fe *customer.FieldError
 		ce *customer.ConflictError
 		le *msglog.FilterError
+		se *queue.StateError
 	)
 	switch {
 	case errors.As(err, &ae):
@@ -95,6 +96,9 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusNotFound, "not found", "")
 	case errors.Is(err, authz.ErrNotFound), errors.Is(err, queue.ErrNotFound):
 		writeError(w, http.StatusNotFound, err.Error(), "")
+	case errors.As(err, &se):
+		// The message's state made the queue operation do nothing: 409, naming the state.
+		writeJSON(w, http.StatusConflict, api.Error{Message: err.Error(), State: se.Status})
 	case errors.Is(err, queue.ErrNotQueued), errors.Is(err, authz.ErrLastOperator):
 		writeError(w, http.StatusConflict, err.Error(), "")
 	default:

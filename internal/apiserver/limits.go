@@ -42,8 +42,8 @@ func (s *server) heldAction(w http.ResponseWriter, r *http.Request, action strin
 			switch {
 			case err == nil:
 				n++
-			case errors.Is(err, queue.ErrNotFound), errors.Is(err, queue.ErrNotQueued):
-				// Delivered, deleted or expired meanwhile: nothing left to do.
+			case errors.Is(err, queue.ErrNotFound), errors.Is(err, queue.ErrNotQueued), errors.Is(err, queue.ErrNotHeld):
+				// Delivered, deleted, expired or released meanwhile: nothing left to do.
 			default:
 				return err
 			}

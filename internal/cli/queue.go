@@ -12,14 +12,16 @@ import (
 )
 
 func queueCommands() []*command {
-	action := func(verb, summary, past string, op func(c *api.Client, ctx context.Context, id string) error) *command {
+	// action runs op; what it says is only printed when the API did it (a verb that would do nothing, such as
+	// a retry of a held message, is answered 409 and the command fails with the API's explanation).
+	action := func(verb, summary string, say func(id string) string, op func(c *api.Client, ctx context.Context, id string) error) *command {
 		return &command{name: "queue " + verb, args: "ID", nargs: 1, summary: summary,
 			setup: func(fs *flag.FlagSet) runFunc {
 				return func(ctx context.Context, e *env, a []string) error {
 					if err := op(e.client, ctx, a[0]); err != nil {
 						return err
 					}
-					return done(e, "message "+a[0]+" "+past)
+					return done(e, say(a[0]))
 				}
 			}}
 	}
@@ -47,10 +49,24 @@ func queueCommands() []*command {
 			}},
 		{name: "queue show", args: "ID", nargs: 1, summary: "show a message with its recipients and attempts",
 			setup: func(fs *flag.FlagSet) runFunc { return traceRun }},
-		action("retry", "deliver a queued message's pending recipients now", "scheduled for delivery now", (*api.Client).RetryMessage),
-		action("hold", "hold a queued message", "held", (*api.Client).HoldMessage),
-		action("release", "release a held message", "released", (*api.Client).ReleaseMessage),
-		action("delete", "delete a message from the queue without delivering it", "deleted", (*api.Client).DeleteMessage),
+		action("retry", "deliver a queued or deferred message's pending recipients now (not a held one: release it)",
+			func(id string) string {
+				return "message " + id + ": its undelivered recipients are due for delivery now"
+			},
+			(*api.Client).RetryMessage),
+		action("hold", "hold a queued message: no delivery until released",
+			func(id string) string {
+				return "message " + id + " held: it is not delivered until `easymail queue release " + id + "`"
+			}, (*api.Client).HoldMessage),
+		action("release", "release a held message: it is due for delivery now",
+			func(id string) string {
+				return "message " + id + " released: its undelivered recipients are due for delivery now"
+			},
+			(*api.Client).ReleaseMessage),
+		action("delete", "delete a message from the queue without delivering it",
+			func(id string) string {
+				return "message " + id + " deleted from the queue: its undelivered recipients will not be delivered, and no DSN is sent"
+			}, (*api.Client).DeleteMessage),
 		{name: "trace", args: "ID", nargs: 1, summary: "trace a message: its recipients and every delivery attempt",
 			setup: func(fs *flag.FlagSet) runFunc { return traceRun }},
 		{name: "messages search", args: "[--customer C] [--sender S] [--recipient R] [--domain D] [--status S] [--since T] [more filters] [--limit N] [--before ID]",
@@ -146,7 +162,7 @@ func traceRun(ctx context.Context, e *env, a []string) error {
 		rows := make([][]string, len(t.Recipients))
 		for i, r := range t.Recipients {
 			rows[i] = []string{r.Address, r.Status, strconv.Itoa(r.Attempts), r.RemoteMX, r.OutboundIP, r.BounceClass,
-				truncate(replyText(r.LastCode, r.LastEnhanced, r.LastReply), 70)}
+				outcomeText(r.LastCode, r.LastEnhanced, r.LastReply, r.LastRemoteReply)}
 		}
 		table(e.out, []string{"RECIPIENT", "STATUS", "ATTEMPTS", "REMOTE MX", "OUTBOUND IP", "CLASS", "LAST REPLY"}, rows)
 	})
@@ -155,11 +171,21 @@ func traceRun(ctx context.Context, e *env, a []string) error {
 		for i, a := range t.Attempts {
 			rows[i] = []string{fmtTime(a.StartedAt), a.Recipient, strconv.Itoa(a.Attempt), a.Outcome, a.RemoteMX,
 				a.RemoteIP, a.OutboundIP, (time.Duration(a.DurationMS) * time.Millisecond).String(), a.BounceClass,
-				truncate(replyText(a.Code, a.Enhanced, a.Reply), 70)}
+				outcomeText(a.Code, a.Enhanced, a.Reply, a.RemoteReply)}
 		}
 		table(e.out, []string{"STARTED", "RECIPIENT", "#", "OUTCOME", "REMOTE MX", "REMOTE IP", "OUTBOUND IP", "TOOK", "CLASS", "REPLY"}, rows)
 	})
 	return nil
+}
+
+// outcomeText is the REPLY column of a trace: the remote host's own reply, whole and as it wrote it, when one
+// decided the outcome ("250 2.0.0 Ok: queued as 4BX3"); otherwise Easymail's outcome, cut to 70 characters.
+// The server has already removed control characters from remote replies.
+func outcomeText(code int, enhanced, text, remote string) string {
+	if remote != "" {
+		return remote
+	}
+	return truncate(replyText(code, enhanced, text), 70)
 }
 
 // replyText formats an SMTP reply: "250 2.0.0 OK".

@@ -148,7 +148,8 @@ type Delivery struct {
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 }
 
-// Pool is a named group of outbound IPs.
+// Pool is a named group of outbound IPs. Config.Pools defaults to one pool "default" with 127.0.0.1, whose
+// HELO is the Hostname of the file.
 type Pool struct {
 	Name string     `yaml:"name"`
 	IPs  []PoolAddr `yaml:"ips"`
@@ -157,7 +158,8 @@ type Pool struct {
 // PoolAddr is one outbound IP with its HELO name (which should match its PTR).
 type PoolAddr struct {
 	Address string `yaml:"address"`
-	HELO    string `yaml:"helo"`
+	// HELO is the EHLO name sent from this IP. Default: Hostname (as set in the file).
+	HELO string `yaml:"helo"`
 	// Weight is the IP's share of its pool's traffic relative to the other IPs, 1-1000. Default: 1.
 	Weight int `yaml:"weight"`
 	// Warmup is the IP's warm-up schedule: the most messages it may carry on each day since it was added
@@ -298,8 +300,23 @@ type Log struct {
 	Format string `yaml:"format"`
 }
 
-// Default returns the embedded defaults, the configuration used when no file is given.
+// Default returns the embedded defaults, the configuration used when no file is given, with the default
+// pool's HELO name set to the machine's host name. A caller that changes Hostname afterwards sets the HELO
+// names too; Load instead derives every value that depends on the host name after the file is read.
 func Default() Config {
+	c := defaults()
+	for i := range c.Pools {
+		for j := range c.Pools[i].IPs {
+			c.Pools[i].IPs[j].HELO = c.Hostname
+		}
+	}
+	return c
+}
+
+// defaults returns the embedded defaults without the values derived from others (the default pool's HELO
+// name, node_id, api.public_url, the lifecycle notice sender and SPF domain): fill derives those once the
+// file is read, so that they follow the file's hostname rather than the machine's.
+func defaults() Config {
 	host, err := os.Hostname()
 	if err != nil || host == "" {
 		host = "localhost"
@@ -339,7 +356,7 @@ func Default() Config {
 			CommandTimeout:    5 * time.Minute,
 			IdleTimeout:       5 * time.Second,
 		},
-		Pools: []Pool{{Name: "default", IPs: []PoolAddr{{Address: "127.0.0.1", HELO: host}}}},
+		Pools: []Pool{{Name: "default", IPs: []PoolAddr{{Address: "127.0.0.1"}}}},
 		RBL:   RBL{Interval: 10 * time.Minute, Hold: time.Hour},
 		IPPool: IPPool{
 			BlockPatterns:  slices.Clone(DefaultBlockPatterns),
@@ -364,7 +381,7 @@ func Default() Config {
 // Load reads the YAML file at path over the defaults and validates the result. An empty path gives the
 // defaults. Unknown keys are errors.
 func Load(path string) (Config, error) {
-	c := Default()
+	c := defaults()
 	if path != "" {
 		b, err := os.ReadFile(path)
 		if err != nil {

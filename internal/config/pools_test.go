@@ -148,3 +148,38 @@ func TestDefaultBlockPatterns(t *testing.T) {
 		}
 	}
 }
+
+// TestDerivedFromFileHostname: the values derived from the host name follow the file's hostname, not the
+// machine's, when the file has no pools section (the default pool's HELO once stayed the machine's name).
+func TestDerivedFromFileHostname(t *testing.T) {
+	c, err := load(t, "hostname: relay.example.net\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Pools) != 1 || c.Pools[0].Name != "default" || len(c.Pools[0].IPs) != 1 {
+		t.Fatalf("default pools %+v", c.Pools)
+	}
+	if a := c.Pools[0].IPs[0]; a.Address != "127.0.0.1" || a.HELO != "relay.example.net" || a.Weight != 1 {
+		t.Fatalf("default pool IP %+v, want HELO relay.example.net", a)
+	}
+	if c.NodeID != "relay.example.net" || c.NoticeFrom() != "postmaster@relay.example.net" ||
+		c.SPFDomain() != "_spf.example.net" || c.Lifecycle.NoticeFrom != "postmaster@relay.example.net" {
+		t.Fatalf("derived node_id %q, notice_from %q, spf_domain %q", c.NodeID, c.NoticeFrom(), c.SPFDomain())
+	}
+	// A pools section replaces the default pool; an IP without helo gets the file's hostname too.
+	c, err = load(t, "hostname: relay.example.net\npools:\n  - name: main\n    ips: [{ address: 192.0.2.1 }]\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Pools) != 1 || c.Pools[0].Name != "main" || c.Pools[0].IPs[0].HELO != "relay.example.net" {
+		t.Fatalf("pools %+v", c.Pools)
+	}
+	// Without a file the machine's host name is used throughout.
+	d := Default()
+	if d.Pools[0].IPs[0].HELO != d.Hostname || d.Hostname == "" {
+		t.Fatalf("Default: hostname %q, HELO %q", d.Hostname, d.Pools[0].IPs[0].HELO)
+	}
+	if c, err := Load(""); err != nil || c.Pools[0].IPs[0].HELO != c.Hostname || c.NodeID != c.Hostname {
+		t.Fatalf("Load(\"\"): %v %+v node %q", err, c.Pools, c.NodeID)
+	}
+}

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"easymail/internal/dsn"
 )
 
 // The go-smtp client (v0.25.1) cannot be used here: its only STARTTLS entry point (NewClientStartTLS) sends
@@ -30,6 +32,9 @@ type reply struct {
 	code     int
 	enhanced [3]int // RFC 3463 code; the class followed by .0.0 when the server gave none
 	text     string // the text of all lines, joined by spaces, without the enhanced code
+	// raw is the reply as the server wrote it: the code, then the text of each line (enhanced codes
+	// included) joined by spaces.
+	raw string
 }
 
 // String returns the reply as "550 5.1.1 text".
@@ -38,9 +43,11 @@ func (r reply) String() string {
 }
 
 // parseReply splits the enhanced status code (RFC 2034 §4) from the text of a reply read by textproto. A code
-// whose class does not match the reply's is ignored (RFC 3463 §2).
+// whose class does not match the reply's is ignored (RFC 3463 §2). The remote host's text is untrusted: both
+// text and raw are cleaned as a DSN's diagnostic is (dsn.SanitizeDiagnostic: lines joined, control characters
+// removed, at most 1000 bytes), since they end up in logs, the trace, the CLI's terminal and DSNs.
 func parseReply(code int, msg string) reply {
-	r := reply{code: code, enhanced: [3]int{code / 100, 0, 0}}
+	r := reply{code: code, enhanced: [3]int{code / 100, 0, 0}, raw: dsn.SanitizeDiagnostic(strconv.Itoa(code) + " " + msg)}
 	lines := strings.Split(msg, "\n")
 	first, rest, _ := strings.Cut(lines[0], " ")
 	if e, ok := parseEnhanced(first); ok && e[0] == code/100 {
@@ -53,7 +60,7 @@ func parseReply(code int, msg string) reply {
 			}
 		}
 	}
-	r.text = strings.Join(strings.Fields(strings.Join(lines, " ")), " ")
+	r.text = strings.Join(strings.Fields(dsn.SanitizeDiagnostic(strings.Join(lines, " "))), " ")
 	return r
 }
 

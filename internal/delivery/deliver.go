@@ -99,7 +99,17 @@ func (d *Deliverer) deliver(ctx context.Context, j Job, res *Result) {
 		setPending(res.Rcpts, routeFailure(j.Domain, implicit, v4, dnsErr, notFound))
 		return
 	}
-	setPending(res.Rcpts, allFailed(last))
+	// When the last host refused with a reply of its own (a 554 greeting, a 421), the recipients' outcome rests
+	// on it: it is kept with them.
+	fail, remote := allFailed(last), ""
+	if last != nil && last.reply {
+		remote = last.remote
+	}
+	for i := range res.Rcpts {
+		if res.Rcpts[i].Err == nil {
+			res.Rcpts[i].Err, res.Rcpts[i].Reply = fail, remote
+		}
+	}
 }
 
 // checkJob reports a job that cannot be attempted, as the outcome of its recipients.

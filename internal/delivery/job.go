@@ -48,6 +48,11 @@ type Job struct {
 type RcptResult struct {
 	Rcpt string
 	Err  *smtperr.Error
+	// Reply is the remote host's reply that decided the outcome, as the host wrote it ("250 2.0.0 Ok: queued
+	// as 4BX3"; the lines of a multi-line reply joined by spaces, control characters removed, at most 1000
+	// bytes): the reply to the end of DATA for a delivery, the refusal for a failure. It is "" when no reply
+	// of a remote host decided (no connection, a DNS or local failure, a connection lost).
+	Reply string
 }
 
 // Result is the outcome of one delivery attempt.

@@ -15,8 +15,10 @@ import (
 type hostFailure struct {
 	// err is what the recipients get if no other host does better.
 	err *smtperr.Error
-	// reply is set when err is the remote host's own reply (a refusing greeting, a 421).
-	reply bool
+	// reply is set when err is the remote host's own reply (a refusing greeting, a 421); remote is then
+	// that reply as the host wrote it (RcptResult.Reply).
+	reply  bool
+	remote string
 	// reached is set when the session was established (greeting and EHLO went through).
 	reached bool
 }
@@ -118,7 +120,7 @@ func (d *Deliverer) connect(ctx context.Context, t target, src Source, tryTLS bo
 	}
 	refused := func(r reply) (*client, *hostFailure, bool) {
 		c.quit(d.pool.quitTimeout)
-		return nil, &hostFailure{err: remoteError(t.host, r), reply: true}, false
+		return nil, &hostFailure{err: remoteError(t.host, r), reply: true, remote: r.raw}, false
 	}
 
 	r, err := c.greet()
@@ -185,22 +187,23 @@ func (d *Deliverer) transaction(c *client, j Job, in []RcptResult, reused bool) 
 	}
 	closing := func(stage string, r reply) txResult {
 		return txResult{
-			fail:  &hostFailure{err: remoteError(host, r), reply: true, reached: true},
+			fail:  &hostFailure{err: remoteError(host, r), reply: true, remote: r.raw, reached: true},
 			stale: reused && stage == "MAIL FROM",
 		}
 	}
-	// setAll gives err to the recipients that have no outcome yet and are in set (nil: all).
-	setAll := func(err *smtperr.Error, set []int) {
+	// setAll gives err, and the remote reply that caused it ("" for none), to the recipients that have no
+	// outcome yet and are in set (nil: all).
+	setAll := func(err *smtperr.Error, remote string, set []int) {
 		if set == nil {
 			for i := range rcpts {
 				if rcpts[i].Err == nil {
-					rcpts[i].Err = err
+					rcpts[i].Err, rcpts[i].Reply = err, remote
 				}
 			}
 			return
 		}
 		for _, i := range set {
-			rcpts[i].Err = err
+			rcpts[i].Err, rcpts[i].Reply = err, remote
 		}
 	}
 	done := func(keep bool, accepted int) txResult {
@@ -214,7 +217,7 @@ func (d *Deliverer) transaction(c *client, j Job, in []RcptResult, reused bool) 
 
 	// RFC 6531 §3.4: a message that needs SMTPUTF8 cannot go to a server without it.
 	if j.SMTPUTF8 && !c.has("SMTPUTF8") {
-		setAll(noSMTPUTF8(host), nil)
+		setAll(noSMTPUTF8(host), "", nil)
 		return txResult{rcpts: rcpts, keep: true}
 	}
 
@@ -238,10 +241,10 @@ func (d *Deliverer) transaction(c *client, j Job, in []RcptResult, reused bool) 
 	case r.code == 421:
 		return closing("MAIL FROM", r)
 	case r.code/100 == 4 || r.code/100 == 5:
-		setAll(remoteError(host, r), nil)
+		setAll(remoteError(host, r), r.raw, nil)
 		return done(true, 0)
 	case r.code/100 != 2:
-		setAll(unexpectedReply(host, "MAIL FROM", r), nil)
+		setAll(unexpectedReply(host, "MAIL FROM", r), r.raw, nil)
 		return done(true, 0)
 	}
 
@@ -259,9 +262,9 @@ func (d *Deliverer) transaction(c *client, j Job, in []RcptResult, reused bool) 
 		case r.code/100 == 2:
 			accepted = append(accepted, i)
 		case r.code/100 == 4 || r.code/100 == 5:
-			rcpts[i].Err = remoteError(host, r)
+			rcpts[i].Err, rcpts[i].Reply = remoteError(host, r), r.raw
 		default:
-			rcpts[i].Err = unexpectedReply(host, "RCPT TO", r)
+			rcpts[i].Err, rcpts[i].Reply = unexpectedReply(host, "RCPT TO", r), r.raw
 		}
 	}
 	if len(accepted) == 0 {
@@ -270,7 +273,7 @@ func (d *Deliverer) transaction(c *client, j Job, in []RcptResult, reused bool) 
 
 	content, err := j.Open()
 	if err != nil {
-		setAll(smtperr.LocalError.Wrap(fmt.Errorf("opening message content: %w", err)), accepted)
+		setAll(smtperr.LocalError.Wrap(fmt.Errorf("opening message content: %w", err)), "", accepted)
 		return done(true, 0)
 	}
 	defer content.Close()
@@ -283,10 +286,10 @@ func (d *Deliverer) transaction(c *client, j Job, in []RcptResult, reused bool) 
 		return closing("DATA", r)
 	case r.code == 354:
 	case r.code/100 == 4 || r.code/100 == 5:
-		setAll(remoteError(host, r), accepted)
+		setAll(remoteError(host, r), r.raw, accepted)
 		return done(true, 0)
 	default:
-		setAll(unexpectedReply(host, "DATA", r), accepted)
+		setAll(unexpectedReply(host, "DATA", r), r.raw, accepted)
 		return done(false, 0)
 	}
 
@@ -296,20 +299,24 @@ func (d *Deliverer) transaction(c *client, j Job, in []RcptResult, reused bool) 
 	case errors.As(err, &se):
 		// Our side failed mid-transfer. Closing the connection without the final dot makes the server drop
 		// the incomplete message (RFC 5321 §4.1.1.4).
-		setAll(smtperr.LocalError.Wrap(err), accepted)
+		setAll(smtperr.LocalError.Wrap(err), "", accepted)
 		return txResult{rcpts: rcpts}
 	case err != nil:
 		return hostFail("message transfer", err)
 	case r.code == 421:
 		return closing("end of DATA", r)
 	case r.code/100 == 2:
-		// The final reply applies to every accepted recipient (RFC 5321 §4.1.1.4).
+		// The final reply applies to every accepted recipient (RFC 5321 §4.1.1.4); it is kept as the proof
+		// of delivery ("queued as ...").
+		for _, i := range accepted {
+			rcpts[i].Reply = r.raw
+		}
 		return done(true, len(accepted))
 	case r.code/100 == 4 || r.code/100 == 5:
-		setAll(remoteError(host, r), accepted)
+		setAll(remoteError(host, r), r.raw, accepted)
 		return done(true, 0)
 	default:
-		setAll(unexpectedReply(host, "end of DATA", r), accepted)
+		setAll(unexpectedReply(host, "end of DATA", r), r.raw, accepted)
 		return done(false, 0)
 	}
 }

@@ -45,7 +45,8 @@ func Trace(ctx context.Context, db *store.DB, id string) (*MessageTrace, error) 
 	}
 
 	rows, err := db.R.QueryContext(ctx, `SELECT idx, address, domain, status, attempts, next_attempt_at, last_code,
-		last_enhanced, last_reply, remote_mx, outbound_ip, updated_at, bounce_class FROM recipients WHERE message_id = ? ORDER BY idx`, id)
+		last_enhanced, last_reply, remote_mx, outbound_ip, updated_at, bounce_class, last_remote_reply FROM recipients
+		WHERE message_id = ? ORDER BY idx`, id)
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +55,7 @@ func Trace(ctx context.Context, db *store.DB, id string) (*MessageTrace, error) 
 		var r api.Recipient
 		var next, updated int64
 		if err := rows.Scan(&r.Index, &r.Address, &r.Domain, &r.Status, &r.Attempts, &next, &r.LastCode,
-			&r.LastEnhanced, &r.LastReply, &r.RemoteMX, &r.OutboundIP, &updated, &r.BounceClass); err != nil {
+			&r.LastEnhanced, &r.LastReply, &r.RemoteMX, &r.OutboundIP, &updated, &r.BounceClass, &r.LastRemoteReply); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -68,7 +69,8 @@ func Trace(ctx context.Context, db *store.DB, id string) (*MessageTrace, error) 
 	}
 
 	rows, err = db.R.QueryContext(ctx, `SELECT rcpt_idx, attempt, started_at, duration_ms, outcome, remote_mx, remote_ip,
-		outbound_ip, tls, code, enhanced, reply, bounce_class FROM attempts WHERE message_id = ? ORDER BY started_at, rcpt_idx, attempt`, id)
+		outbound_ip, tls, code, enhanced, reply, bounce_class, remote_reply FROM attempts
+		WHERE message_id = ? ORDER BY started_at, rcpt_idx, attempt`, id)
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +79,7 @@ func Trace(ctx context.Context, db *store.DB, id string) (*MessageTrace, error) 
 		var a api.Attempt
 		var started int64
 		if err := rows.Scan(&a.RcptIndex, &a.Attempt, &started, &a.DurationMS, &a.Outcome, &a.RemoteMX, &a.RemoteIP,
-			&a.OutboundIP, &a.TLS, &a.Code, &a.Enhanced, &a.Reply, &a.BounceClass); err != nil {
+			&a.OutboundIP, &a.TLS, &a.Code, &a.Enhanced, &a.Reply, &a.BounceClass, &a.RemoteReply); err != nil {
 			return nil, err
 		}
 		a.StartedAt = store.Time(started)

@@ -39,6 +39,10 @@ func (q *Queue) makeDSN(g *group, outs []outcome, res delivery.Result, delay boo
 		if o.err != nil {
 			r.Status = fmt.Sprintf("%d.%d.%d", o.err.Enhanced[0], o.err.Enhanced[1], o.err.Enhanced[2])
 			r.Diagnostic = dsn.SanitizeDiagnostic(o.err.Reply())
+			if o.remote != "" {
+				// RFC 3464 §2.3.6: the diagnostic is the remote MTA's own reply when there is one.
+				r.Diagnostic = o.remote
+			}
 			if o.expired {
 				// RFC 3463: 4.4.7 "delivery time expired" becomes permanent as 5.4.7.
 				r.Status = "5.4.7"

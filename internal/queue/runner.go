@@ -250,6 +250,8 @@ type outcome struct {
 	status  string // delivered, deferred, bounced
 	err     *smtperr.Error
 	expired bool
+	// remote is the remote host's reply the outcome rests on, as it wrote it (delivery.RcptResult.Reply).
+	remote string
 }
 
 // record writes the attempt's outcomes, creates the DSNs they call for, and finishes the message when no
@@ -264,7 +266,7 @@ func (q *Queue) record(ctx context.Context, g *group, res delivery.Result) error
 	for i, r := range g.rcpts {
 		o := outcome{rcpt: r, status: StatusDelivered}
 		if i < len(res.Rcpts) {
-			o.err = res.Rcpts[i].Err
+			o.err, o.remote = res.Rcpts[i].Err, res.Rcpts[i].Reply
 		} else {
 			o.err = smtperr.New(451, [3]int{4, 3, 0}, "No result from delivery")
 		}
@@ -330,14 +332,16 @@ func (q *Queue) record(ctx context.Context, g *group, res delivery.Result) error
 				class = bounce.Classify(code, enh, o.err.Message)
 			}
 			if _, err := tx.Exec(`INSERT INTO attempts (message_id, rcpt_idx, attempt, started_at, duration_ms, outcome,
-				remote_mx, remote_ip, outbound_ip, tls, code, enhanced, reply, bounce_class) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				remote_mx, remote_ip, outbound_ip, tls, code, enhanced, reply, bounce_class, remote_reply)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 				g.msgID, o.rcpt.idx, o.rcpt.attempt, store.Millis(res.Started), res.Duration.Milliseconds(), o.status,
-				res.RemoteMX, res.RemoteIP, res.LocalIP, res.TLS, code, enh, reply, class); err != nil {
+				res.RemoteMX, res.RemoteIP, res.LocalIP, res.TLS, code, enh, reply, class, o.remote); err != nil {
 				return err
 			}
 			if _, err := tx.Exec(`UPDATE recipients SET status = ?, last_code = ?, last_enhanced = ?, last_reply = ?,
-				remote_mx = ?, outbound_ip = ?, updated_at = ?, bounce_class = ? WHERE message_id = ? AND idx = ? AND status IN ('queued', 'deferred')`,
-				o.status, code, enh, reply, res.RemoteMX, res.LocalIP, store.Millis(now), class, g.msgID, o.rcpt.idx); err != nil {
+				remote_mx = ?, outbound_ip = ?, updated_at = ?, bounce_class = ?, last_remote_reply = ?
+				WHERE message_id = ? AND idx = ? AND status IN ('queued', 'deferred')`,
+				o.status, code, enh, reply, res.RemoteMX, res.LocalIP, store.Millis(now), class, o.remote, g.msgID, o.rcpt.idx); err != nil {
 				return err
 			}
 			// A hard bounce of a bad mailbox puts the recipient on the customer's suppression list.
@@ -384,6 +388,9 @@ func (q *Queue) record(ctx context.Context, g *group, res delivery.Result) error
 			"mx", res.RemoteMX, "ip", res.LocalIP, "duration", res.Duration.Round(time.Millisecond)}
 		if o.err != nil {
 			args = append(args, "reply", o.err.Reply())
+		}
+		if o.remote != "" {
+			args = append(args, "remote_reply", o.remote)
 		}
 		q.log.Info("delivery", args...)
 	}

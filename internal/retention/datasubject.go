@@ -408,6 +408,8 @@ func eraseMessage(ctx context.Context, tx *sql.Tx, id string, inv *involvement, 
 		`UPDATE messages SET reason = replace(replace(reason, ?, '` + Erased + `'), ?, '` + Erased + `'), prefix = '' WHERE id = ?`,
 		`UPDATE recipients SET last_reply = replace(replace(last_reply, ?, '` + Erased + `'), ?, '` + Erased + `') WHERE message_id = ?`,
 		`UPDATE attempts SET reply = replace(replace(reply, ?, '` + Erased + `'), ?, '` + Erased + `') WHERE message_id = ?`,
+		`UPDATE recipients SET last_remote_reply = replace(replace(last_remote_reply, ?, '` + Erased + `'), ?, '` + Erased + `') WHERE message_id = ?`,
+		`UPDATE attempts SET remote_reply = replace(replace(remote_reply, ?, '` + Erased + `'), ?, '` + Erased + `') WHERE message_id = ?`,
 	} {
 		if _, err := tx.ExecContext(ctx, q, address, lower, id); err != nil {
 			return err

@@ -153,8 +153,9 @@ func TestEraseCoversEveryTable(t *testing.T) {
 	for _, q := range []string{
 		`SELECT COUNT(*) FROM messages WHERE id NOT IN ('M6', 'M7') AND (lower(sender) LIKE '%alice@example.org%' OR lower(header_from) LIKE '%<alice@example.org>%'
 			OR lower(header_from) LIKE 'alice@example.org%' OR lower(reason) LIKE '%alice@example.org%' OR lower(prefix) LIKE '%alice@example.org%')`,
-		`SELECT COUNT(*) FROM recipients WHERE message_id <> 'M6' AND (lower(address) = 'alice@example.org' OR lower(last_reply) LIKE '%alice@example.org%')`,
-		`SELECT COUNT(*) FROM attempts WHERE message_id <> 'M6' AND lower(reply) LIKE '%alice@example.org%'`,
+		`SELECT COUNT(*) FROM recipients WHERE message_id <> 'M6' AND (lower(address) = 'alice@example.org' OR lower(last_reply) LIKE '%alice@example.org%'
+			OR lower(last_remote_reply) LIKE '%alice@example.org%')`,
+		`SELECT COUNT(*) FROM attempts WHERE message_id <> 'M6' AND (lower(reply) LIKE '%alice@example.org%' OR lower(remote_reply) LIKE '%alice@example.org%')`,
 		`SELECT COUNT(*) FROM suppressions WHERE address = 'alice@example.org'`,
 		`SELECT COUNT(*) FROM customers WHERE lower(contact_email) = 'alice@example.org'`,
 	} {

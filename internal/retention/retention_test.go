@@ -63,13 +63,13 @@ func insertLog(t *testing.T, db *store.DB, msgs ...logMsg) {
 					rs = "delivered"
 				}
 				if _, err := tx.Exec(`INSERT INTO recipients (message_id, idx, address, domain, status, next_attempt_at, last_reply,
-					updated_at) VALUES (?, ?, ?, ?, ?, 0, ?, 0)`, m.id, i, r.address, r.address[strings.LastIndex(r.address, "@")+1:],
-					rs, r.reply); err != nil {
+					last_remote_reply, updated_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?, 0)`, m.id, i, r.address, r.address[strings.LastIndex(r.address, "@")+1:],
+					rs, r.reply, r.reply); err != nil {
 					return err
 				}
 				for a := range r.attempts {
-					if _, err := tx.Exec(`INSERT INTO attempts (message_id, rcpt_idx, attempt, started_at, outcome, reply)
-						VALUES (?, ?, ?, 0, 'deferred', ?)`, m.id, i, a+1, r.reply); err != nil {
+					if _, err := tx.Exec(`INSERT INTO attempts (message_id, rcpt_idx, attempt, started_at, outcome, reply, remote_reply)
+						VALUES (?, ?, ?, 0, 'deferred', ?, ?)`, m.id, i, a+1, r.reply, r.reply); err != nil {
 						return err
 					}
 				}

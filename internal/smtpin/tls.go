@@ -16,22 +16,35 @@ import (
 )
 
 // TLSConfig returns the server TLS configuration for STARTTLS: the configured certificate and key, or, when
-// none is configured, a self-signed certificate for hostname kept in dir (generated at first start).
+// none is configured, a self-signed certificate for hostname kept in dir (generated at first start, and again
+// when the one kept does not name hostname, after the host name changed, or cannot be loaded).
 // TLS 1.2 is the minimum.
 func TLSConfig(certFile, keyFile, dir, hostname string) (*tls.Config, error) {
+	var cert tls.Certificate
+	var err error
 	if certFile == "" {
-		certFile, keyFile = filepath.Join(dir, "smtp-cert.pem"), filepath.Join(dir, "smtp-key.pem")
-		if _, err := os.Stat(certFile); os.IsNotExist(err) {
-			if err := writeSelfSigned(certFile, keyFile, hostname); err != nil {
-				return nil, fmt.Errorf("tls: generate self-signed certificate: %w", err)
-			}
-		}
+		cert, err = selfSigned(filepath.Join(dir, "smtp-cert.pem"), filepath.Join(dir, "smtp-key.pem"), hostname)
+	} else {
+		cert, err = tls.LoadX509KeyPair(certFile, keyFile)
 	}
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
 		return nil, fmt.Errorf("tls: %w", err)
 	}
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// selfSigned loads the generated certificate kept in certFile and keyFile, and generates a new one for
+// hostname when there is none, it does not load, or it does not name hostname. Both files are Easymail's own,
+// so replacing them loses nothing.
+func selfSigned(certFile, keyFile, hostname string) (tls.Certificate, error) {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err == nil && cert.Leaf != nil && cert.Leaf.VerifyHostname(hostname) == nil {
+		return cert, nil
+	}
+	if err := writeSelfSigned(certFile, keyFile, hostname); err != nil {
+		return tls.Certificate{}, fmt.Errorf("generate self-signed certificate: %w", err)
+	}
+	return tls.LoadX509KeyPair(certFile, keyFile)
 }
 
 func writeSelfSigned(certFile, keyFile, hostname string) error {

@@ -162,8 +162,9 @@ func (m *MX) Reply(rcpt string, code int, enhanced [3]int, text string) {
 	m.rcptReplies[key] = smtpError(code, enhanced, text)
 }
 
-// ReplyData scripts the reply at the end of DATA for every following message. A code of 0 restores the
-// normal 250 reply (and the message is recorded again).
+// ReplyData scripts the reply at the end of DATA for every following message. A 2xx code accepts the message
+// (it is recorded) with that reply's text, e.g. 250 [2 0 0] "Ok: queued as FAKE123"; "\n" in text makes a
+// multi-line reply. A code of 0 restores the normal 250 reply.
 func (m *MX) ReplyData(code int, enhanced [3]int, text string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -437,7 +438,7 @@ func (s *mxSession) Data(r io.Reader) error {
 	s.m.mu.Lock()
 	defer s.m.mu.Unlock()
 	defer s.endTxLocked()
-	if s.m.dataReply != nil {
+	if s.m.dataReply != nil && s.m.dataReply.Code/100 != 2 {
 		return s.m.dataReply
 	}
 	s.m.msgs = append(s.m.msgs, Received{
@@ -454,6 +455,9 @@ func (s *mxSession) Data(r io.Reader) error {
 	})
 	close(s.m.arrived)
 	s.m.arrived = make(chan struct{})
+	if s.m.dataReply != nil {
+		return s.m.dataReply // a scripted 2xx: go-smtp sends it as the reply
+	}
 	return nil
 }
 
