@@ -9,7 +9,7 @@ ARGS        ?=
 # Go lives at /usr/local/go on the project's machines; a Go already on PATH comes first.
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: build run test bench bench-scan bench-flood bench-msglog check
+.PHONY: build run test bench bench-quick bench-scan bench-deps bench-flood bench-msglog check
 
 build:
 	$(GO) build -o $(BIN) ./cmd/easymail
@@ -21,13 +21,23 @@ run: build
 test:
 	$(GO) test -race -count=1 -timeout 20m ./...
 
-# With clamd and rspamd installed (and root), make bench also measures Easymail scanning every message
-# ("easymail-scan", BENCH_SCAN=auto); bench-scan measures only Easymail with and without scanning.
+# Easymail against Postfix, as root, in one run: plain (no signing) vs a plain Postfix, signing vs Postfix +
+# OpenDKIM, scanning and signing vs Postfix + clamav-milter + rspamd's milter + OpenDKIM (the modes whose
+# programs are installed: make bench-deps). 3 rounds, about 5 minutes; bench-quick: one size, one round.
+# Knobs: the header of bench/run.sh.
 bench:
 	bash bench/run.sh
 
+bench-quick:
+	BENCH_QUICK=1 bash bench/run.sh
+
+# The scanning mode only: Easymail scanning and signing against Postfix with the same scanners as milters.
 bench-scan:
-	BENCH_SCAN=1 BENCH_ONLY=easymail bash bench/run.sh
+	BENCH_MODES=scan bash bench/run.sh
+
+# Installs Postfix, OpenDKIM, clamd, clamav-milter and rspamd with apt-get (Debian 12, root), no service started.
+bench-deps:
+	bash bench/deps.sh
 
 # A registered customer's throughput while unregistered and slowloris clients flood the listener.
 bench-flood:

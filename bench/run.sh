@@ -1,90 +1,133 @@
 #!/usr/bin/env bash
-# bench/run.sh compares Easymail with Postfix as a smarthost on this machine, over loopback (127.0.0.1) only.
+# bench/run.sh compares Easymail with Postfix on this machine, over loopback (127.0.0.1) only, in three modes,
+# each against its like-for-like anchor, all in the same invocation:
 #
-# Both relays receive the same load from smtp-source and deliver to the same smtp-sink, which plays every
-# remote MX. For each message size and relay it measures, over several runs, and prints the medians of:
-#   accepted msg/s   messages / smtp-source's wall time (the 250 after DATA)
-#   delivered msg/s  messages / time from the first connection until smtp-sink has received all of them
-#   CPU ms/msg       CPU time (user+system) of the relay's whole process tree, per message
-# The load tools share the CPU with the relay: above ~1,500 msg/s they are the limit, not the relay. Single
-# runs vary by about 12 %: compare only figures from the same invocation.
+#   plain  Easymail with dkim.sign: false        vs Postfix as a plain smarthost
+#   sign   Easymail signing (RSA-2048)           vs Postfix + OpenDKIM (RSA-2048) as a milter
+#   scan   Easymail scanning (clamd + rspamd)    vs Postfix + clamav-milter + rspamd's milter (proxy worker in
+#          and signing                              milter mode) + OpenDKIM, with the same clamd and rspamd
+#
+# Every relay gets the same load from bench/load (N concurrent sessions, one message per connection, like
+# smtp-source -s 20 -m N) and delivers to the same smtp-sink, which plays every remote MX; the DNS is
+# bench/dnsfake. For each run bench/load measures:
+#   accepted/s      messages / wall time of the load (every 250 after DATA)
+#   delivered/s     messages / time from the first connection until smtp-sink has received all of them
+#   p50/p99 ms      time from the end of DATA (the ".") to the 250
+#   CPU ms/msg      user+system CPU of each process tree (the relay: for Postfix its master and all its
+#                   children; the milters; the scanners), from /proc/PID/stat, and their total
+#   RSS/PSS MB      peak memory of the relay and its milters (sampled every 100 ms), and of the scanners
+# Each mode and size runs BENCH_ROUNDS rounds, Easymail and its anchor back to back (the order alternates);
+# the table shows the medians, and the medians of the per-round Easymail/anchor ratios. The load tools share
+# the CPU with the relays: compare only figures of one invocation.
 #
 # Environment:
-#   BENCH_ONLY=postfix|easymail   measure one relay only (default: both)
-#   BENCH_RUNS=3                  runs per size and relay
-#   BENCH_SIZES="1024:2000 5120:2000 102400:500"   size:count pairs (size is smtp-source's -l payload)
-#   BENCH_SESSIONS=20             parallel smtp-source sessions
-#   BENCH_REUSE=0                 1: smtp-source keeps each connection for several messages (-d)
-#   BENCH_TIMEOUT=300             seconds to wait for one run's deliveries
-#   BENCH_DIR=                    work directory for the spools (default: a new one under /var/tmp); must be
-#                                 a real disk, not tmpfs, or fsync costs nothing
-#   BENCH_KEEP=0                  1: keep the work directory and its logs
-#   BENCH_DKIM=0                  1: Easymail DKIM-signs every message (RSA-2048), as it does by default; the
-#                                 Postfix beside it never signs, so 0 compares like for like
-#   BENCH_SCAN=auto               1: also measure "easymail-scan", a second Easymail scanning every message
-#                                 with a real clamd and rspamd (started on loopback by
-#                                 internal/testkit/scanners/start-scanners.sh); 0: not; auto: 1 when root
-#                                 and clamd and rspamd are installed
+#   BENCH_QUICK=0          1: one size (5 KB) and one round per mode
+#   BENCH_MODES=auto       modes to run, e.g. "plain sign"; auto: plain, sign when OpenDKIM is installed,
+#                          scan when clamd, rspamd, clamav-milter and OpenDKIM are
+#   BENCH_ROUNDS=3         rounds (BENCH_RUNS is the old name)
+#   BENCH_SIZES="1024:2000 5120:2000 102400:500"   size:count pairs of the plain mode (size: body bytes)
+#   BENCH_SIGN_SIZES="5120:2000"  BENCH_SCAN_SIZES="5120:2000"   the same for the sign and scan modes
+#   BENCH_SESSIONS=20      concurrent sessions
+#   BENCH_ONLY=            easymail or anchor: run one side only
+#   BENCH_SMTP_SOURCE=1    1: after each run, the same load with smtp-source too (its accepted/s is one more
+#                          column; doubles the time of the rounds); 0 with BENCH_QUICK=1
+#   BENCH_MILTER_SOCKETS=unix   how Postfix reaches its milters: unix (UNIX-domain sockets, as Debian's
+#                          opendkim and clamav-milter packages set up) or inet (TCP on 127.0.0.1)
+#   BENCH_TIMEOUT=300      seconds one run may take, deliveries included
+#   BENCH_DIR=             work directory for the spools (default: a new one under /var/tmp); must be a real
+#                          disk, not tmpfs, or fsync costs nothing
+#   BENCH_KEEP=0           1: keep the work directory and its logs
+#
+# Needs root (Postfix and smtp-sink switch users) and, for the anchors of sign and scan, `make bench-deps`.
 set -Eeuo pipefail
 trap 'echo "bench: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 OUT=$ROOT/bench/.out
-ONLY=${BENCH_ONLY:-}
-RUNS=${BENCH_RUNS:-3}
+QUICK=${BENCH_QUICK:-0}
+ROUNDS=${BENCH_ROUNDS:-${BENCH_RUNS:-3}}
 SIZES=${BENCH_SIZES:-"1024:2000 5120:2000 102400:500"}
+SIGN_SIZES=${BENCH_SIGN_SIZES:-"5120:2000"}
+SCAN_SIZES=${BENCH_SCAN_SIZES:-"5120:2000"}
+if [[ $QUICK == 1 ]]; then
+	ROUNDS=${BENCH_ROUNDS:-1}
+	SIZES=${BENCH_SIZES:-"5120:2000"}
+fi
+MODES=${BENCH_MODES:-auto}
+ONLY=${BENCH_ONLY:-}
 SESSIONS=${BENCH_SESSIONS:-20}
 TIMEOUT=${BENCH_TIMEOUT:-300}
 KEEP=${BENCH_KEEP:-0}
-DKIM=${BENCH_DKIM:-0}
-SCAN=${BENCH_SCAN:-auto}
+SMTP_SOURCE=${BENCH_SMTP_SOURCE:-$([[ $QUICK == 1 ]] && echo 0 || echo 1)}
+MILTER_SOCKETS=${BENCH_MILTER_SOCKETS:-unix}
 SENDER=sender@bench.test
 RCPT=rcpt@dest.test
+DEPS="apt-get install --no-install-recommends postfix opendkim opendkim-tools clamav-daemon clamav-milter rspamd (or make bench-deps)"
 
 die() {
 	echo "bench: error: $*" >&2
 	exit 1
 }
 note() { echo "bench: $*" >&2; }
+have() { command -v "$1" >/dev/null 2>&1; }
 
-case "$ONLY" in
-"") RELAYS=(easymail postfix) ;;
-easymail | postfix) RELAYS=("$ONLY") ;;
-*) die "BENCH_ONLY must be empty, easymail or postfix, not '$ONLY'" ;;
-esac
-if [[ $SCAN == auto ]]; then
-	SCAN=0
-	[[ $(id -u) == 0 ]] && command -v clamd >/dev/null && command -v rspamd >/dev/null && SCAN=1
+[[ $(id -u) == 0 ]] || die "run as root: Postfix, smtp-sink and the milters switch users"
+export PATH=$PATH:/usr/local/go/bin:/usr/sbin:/sbin
+have go || die "go is missing (expected at /usr/local/go)"
+for t in smtp-sink smtp-source postconf; do have "$t" || die "$t is missing: apt-get install postfix"; done
+[[ -x /usr/sbin/postfix ]] && id postfix >/dev/null 2>&1 || die "Postfix is missing: apt-get install postfix"
+have curl || die "curl is missing: apt-get install curl"
+id nobody >/dev/null 2>&1 || die "there is no user nobody for smtp-sink"
+
+can_sign() { have opendkim && have opendkim-genkey; }
+can_scan() { can_sign && have clamd && have rspamd && have clamav-milter; }
+if [[ $MODES == auto ]]; then
+	MODES=plain
+	if can_sign; then MODES+=" sign"; else note "no OpenDKIM: the sign mode is left out ($DEPS)"; fi
+	if can_scan; then MODES+=" scan"; else note "no clamd, rspamd or clamav-milter: the scan mode is left out ($DEPS)"; fi
 fi
-# The scanning Easymail runs beside the plain one, in the same invocation, so that their ratio holds.
-if [[ $SCAN == 1 && " ${RELAYS[*]} " == *" easymail "* ]]; then
-	RELAYS=(easymail easymail-scan "${RELAYS[@]:1}")
-fi
-[[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "BENCH_RUNS must be a positive integer"
+for m in $MODES; do
+	case $m in
+	plain) ;;
+	sign) can_sign || die "the sign mode needs opendkim and opendkim-genkey: $DEPS" ;;
+	scan) can_scan || die "the scan mode needs opendkim, clamd, rspamd and clamav-milter: $DEPS" ;;
+	*) die "BENCH_MODES: unknown mode '$m' (plain, sign, scan)" ;;
+	esac
+done
+case $MILTER_SOCKETS in unix | inet) ;; *) die "BENCH_MILTER_SOCKETS must be unix or inet, not '$MILTER_SOCKETS'" ;; esac
+case $ONLY in "" | easymail | anchor) ;; *) die "BENCH_ONLY must be empty, easymail or anchor, not '$ONLY'" ;; esac
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS must be a positive integer"
 [[ $SESSIONS =~ ^[1-9][0-9]*$ ]] || die "BENCH_SESSIONS must be a positive integer"
 [[ $TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "BENCH_TIMEOUT must be a positive integer"
-for sc in $SIZES; do
-	[[ $sc =~ ^[1-9][0-9]*:[1-9][0-9]*$ ]] || die "BENCH_SIZES: '$sc' is not size:count"
+for sc in $SIZES $SIGN_SIZES $SCAN_SIZES; do
+	[[ $sc =~ ^[1-9][0-9]*:[1-9][0-9]*$ ]] || die "'$sc' is not size:count"
 done
-SOURCE_FLAGS=()
-[[ ${BENCH_REUSE:-0} == 1 ]] && SOURCE_FLAGS=(-d)
-
-need() { command -v "$1" >/dev/null 2>&1 || die "$1 is missing ($2)"; }
-need smtp-sink "apt-get install postfix"
-need smtp-source "apt-get install postfix"
-need awk "apt-get install mawk"
-if [[ " ${RELAYS[*]} " == *" postfix "* ]]; then
-	[[ -x /usr/sbin/postfix ]] || die "/usr/sbin/postfix is missing (apt-get install postfix)"
-	id postfix >/dev/null 2>&1 || die "there is no postfix user (apt-get install postfix)"
-fi
-if [[ " ${RELAYS[*]} " == *" easymail "* ]]; then
-	export PATH=$PATH:/usr/local/go/bin
-	need go "Go is expected at /usr/local/go"
-	need curl "apt-get install curl"
-fi
-id nobody >/dev/null 2>&1 || die "there is no user nobody for smtp-sink"
-CLK_TCK=$(getconf CLK_TCK)
+has_mode() { [[ " $MODES " == *" $1 "* ]]; }
+mode_sizes() { case $1 in plain) echo "$SIZES" ;; sign) echo "$SIGN_SIZES" ;; scan) echo "$SCAN_SIZES" ;; esac }
+# The pair of relays of each mode: Easymail first, then its anchor.
+mode_relays() {
+	local e a
+	case $1 in
+	plain) e=easymail a=postfix ;;
+	sign) e=easymail-sign a=postfix-dkim ;;
+	scan) e=easymail-scan a=postfix-scan ;;
+	esac
+	case $ONLY in easymail) echo "$e" ;; anchor) echo "$a" ;; *) echo "$e $a" ;; esac
+}
+RELAYS=()
+for m in $MODES; do
+	# shellcheck disable=SC2207 # relay names have no spaces
+	RELAYS+=($(mode_relays "$m"))
+done
+need_milter() { # need_milter opendkim|clamav: whether a relay to be started uses it
+	local r
+	for r in "${RELAYS[@]}"; do
+		case $1:$r in opendkim:postfix-dkim | opendkim:postfix-scan | clamav:postfix-scan) return 0 ;; esac
+	done
+	return 1
+}
+need_scanners() { [[ " ${RELAYS[*]} " == *"-scan "* ]]; }
 
 # --- work directory and cleanup -------------------------------------------------------------------------------
 mkdir -p "$OUT"
@@ -100,17 +143,19 @@ fstype=$(df --output=fstype "$WORK" | tail -n 1)
 	die "$WORK is on $fstype, where fsync costs nothing; set BENCH_DIR to a directory on a real disk"
 
 PIDS=()
-PF_CONF=
-SCANNERS_DIR=
+PF_CONFS=()
+CLAMD_DIR=
+RSPAMD_PID=
 cleanup() {
-	local rc=$? pid i
+	local rc=$? pid i c
 	trap - EXIT INT TERM
-	if [[ -n $SCANNERS_DIR ]]; then
-		"$ROOT/internal/testkit/scanners/start-scanners.sh" stop "$SCANNERS_DIR" >/dev/null 2>&1 || true
+	for c in "${PF_CONFS[@]}"; do
+		/usr/sbin/postfix -c "$c" stop >/dev/null 2>&1 || true
+	done
+	if [[ -n $CLAMD_DIR ]]; then
+		"$ROOT/internal/testkit/scanners/start-scanners.sh" stop "$CLAMD_DIR" >/dev/null 2>&1 || true
 	fi
-	if [[ -n $PF_CONF ]]; then
-		/usr/sbin/postfix -c "$PF_CONF" stop >/dev/null 2>&1 || true
-	fi
+	# rspamd's workers outlive their main process when it is killed: SIGTERM it first, and it stops them.
 	for pid in "${PIDS[@]}"; do
 		kill "$pid" 2>/dev/null || true
 	done
@@ -122,6 +167,10 @@ cleanup() {
 		kill -9 "$pid" 2>/dev/null || true
 		wait "$pid" 2>/dev/null || true
 	done
+	if [[ -n $RSPAMD_PID ]]; then
+		# Its workers, if the main process had to be killed (same process group: started with setsid).
+		pkill -TERM -g "$RSPAMD_PID" 2>/dev/null || true
+	fi
 	if [[ $KEEP == 1 || $rc != 0 ]]; then
 		note "work directory kept: $WORK"
 	else
@@ -139,7 +188,7 @@ port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 pick_port() {
 	local p=$((20000 + RANDOM % 30000)) n
 	for n in $(seq 200); do
-		if [[ $TAKEN != *" $p "* ]] && ! port_busy "$p"; then
+		if [[ $TAKEN != *" $p "* ]] && ! port_busy "$p" && ! (exec 3<>"/dev/tcp/127.0.0.2/$p") 2>/dev/null; then
 			TAKEN+="$p "
 			echo "$p"
 			return
@@ -149,17 +198,23 @@ pick_port() {
 	die "no free port on 127.0.0.1"
 }
 PORT_SINK=$(pick_port)
-PORT_EM=$(pick_port)
-PORT_API=$(pick_port)
 PORT_DNS=$(pick_port)
-PORT_PF=$(pick_port)
-PORT_EMS=$(pick_port)
-PORT_APIS=$(pick_port)
+PORT_CLAMD=$(pick_port)
+PORT_RSPAMD=$(pick_port)
+PORT_RSPAMD_CTL=$(pick_port)
+PORT_RSPAMD_MILTER=$(pick_port)
+PORT_CLAMAV_MILTER=$(pick_port)
+PORT_OPENDKIM=$(pick_port)
+declare -A PORT API PID LOG
+for r in "${RELAYS[@]}"; do
+	PORT[$r]=$(pick_port)
+	[[ $r == easymail* ]] && API[$r]=$(pick_port)
+done
 
 # wait_port PORT PID NAME LOG: waits until 127.0.0.1:PORT accepts connections while PID lives.
 wait_port() {
 	local port=$1 pid=$2 name=$3 log=$4 i
-	for i in $(seq 300); do
+	for i in $(seq 600); do
 		port_busy "$port" && return 0
 		if ! kill -0 "$pid" 2>/dev/null; then
 			echo "--- last lines of $log:" >&2
@@ -170,147 +225,183 @@ wait_port() {
 	done
 	echo "--- last lines of $log:" >&2
 	tail -n 30 "$log" >&2 || true
-	die "$name does not listen on 127.0.0.1:$port after 30 s"
+	die "$name does not listen on 127.0.0.1:$port after 60 s"
 }
 
-# --- measuring --------------------------------------------------------------------------------------------------
-# tree_cpu PID: CPU ticks (user+system, with reaped children) of PID and all its live descendants. The Postfix
-# master reaps its daemons, so their time moves to its cutime/cstime when they exit.
-tree_cpu() {
-	# Processes that end between the glob and the read make cat fail; that is expected.
-	{ cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v root="$1" '
-	{
-		pid = $1; rest = $0
-		sub(/^[^(]*\(.*\) /, "", rest)   # the command may hold spaces and parentheses
-		split(rest, f, " ")
-		ppid[pid] = f[2]; cpu[pid] = f[12] + f[13] + f[14] + f[15]
-	}
-	END {
-		if (!(root in cpu)) { print -1; exit }
-		mem[root] = 1
-		do {
-			grew = 0
-			for (p in ppid) if (!(p in mem) && (ppid[p] in mem)) { mem[p] = 1; grew = 1 }
-		} while (grew)
-		t = 0
-		for (p in mem) t += cpu[p]
-		print t
-	}'
+# wait_milter SPEC PID NAME LOG: waits until the milter at SPEC (Postfix's notation: inet:127.0.0.1:PORT or
+# unix:PATH) listens while PID lives.
+wait_milter() {
+	local spec=$1 pid=$2 name=$3 log=$4 i
+	if [[ $spec == inet:* ]]; then
+		wait_port "${spec##*:}" "$pid" "$name" "$log"
+		return
+	fi
+	for i in $(seq 600); do
+		[[ -S ${spec#unix:} ]] && return 0
+		if ! kill -0 "$pid" 2>/dev/null; then
+			echo "--- last lines of $log:" >&2
+			tail -n 30 "$log" >&2 || true
+			die "$name exited before listening on ${spec#unix:}"
+		fi
+		sleep 0.1
+	done
+	die "$name does not listen on ${spec#unix:} after 60 s"
 }
+
+# The milters' addresses, as Postfix writes them.
+if [[ $MILTER_SOCKETS == unix ]]; then
+	MILTER_OPENDKIM=unix:$WORK/opendkim/opendkim.sock
+	MILTER_CLAMAV=unix:$WORK/clamav-milter/clamav-milter.sock
+	MILTER_RSPAMD=unix:$WORK/rspamd/run/milter.sock
+	RSPAMD_MILTER_BIND="${MILTER_RSPAMD#unix:} mode=0666"
+else
+	MILTER_OPENDKIM=inet:127.0.0.1:$PORT_OPENDKIM
+	MILTER_CLAMAV=inet:127.0.0.1:$PORT_CLAMAV_MILTER
+	MILTER_RSPAMD=inet:127.0.0.1:$PORT_RSPAMD_MILTER
+	RSPAMD_MILTER_BIND=127.0.0.1:$PORT_RSPAMD_MILTER
+fi
+
+# --- the load tool, the fake DNS and the sinks ---------------------------------------------------------------
+note "work directory $WORK ($fstype); modes: $MODES; rounds: $ROUNDS"
+note "building Easymail, bench/load and bench/dnsfake"
+go build -o "$OUT/easymail" ./cmd/easymail || die "go build ./cmd/easymail failed"
+go build -o "$OUT/load" ./bench/load || die "go build ./bench/load failed"
+go build -o "$OUT/dnsfake" ./bench/dnsfake || die "go build ./bench/dnsfake failed"
+LOAD=$OUT/load
+
+# dest.test is where the load goes (the sink on 127.0.0.1); verify.test goes to a second sink on 127.0.0.2
+# that keeps each message, for the checks that each relay signs or scans as it should.
+"$OUT/dnsfake" -listen "127.0.0.1:$PORT_DNS" -mx dest.test=sink.bench.test,verify.test=verify.bench.test \
+	-a sink.bench.test=127.0.0.1,verify.bench.test=127.0.0.2,relay.bench.test=127.0.0.1 \
+	-ptr 127.0.0.1=relay.bench.test >"$WORK/dnsfake.log" 2>&1 &
+PIDS+=($!)
+wait_port "$PORT_DNS" "${PIDS[-1]}" dnsfake "$WORK/dnsfake.log"
 
 SINK_OUT=$WORK/sink.out
-# sink_count: messages smtp-sink has received so far: the last "mesg=N" of its -c counter, which it rewrites
-# after a "\r" at every message. One small process per call: the poll must not steal the relays' CPU.
-sink_count() {
-	local s
-	s=$(tail -c 80 "$SINK_OUT" 2>/dev/null) || s=
-	if [[ $s != *mesg=* ]]; then
-		echo 0
-		return
-	fi
-	s=${s##*mesg=}
-	echo "${s%%[!0-9]*}"
-}
-
-now() { echo "$EPOCHREALTIME"; }
-
-RELAY_PID_easymail=
-RELAY_PID_easymail_scan=
-RELAY_PID_postfix=
-relay_port() {
-	case $1 in
-	easymail) echo "$PORT_EM" ;;
-	easymail-scan) echo "$PORT_EMS" ;;
-	*) echo "$PORT_PF" ;;
-	esac
-}
-relay_pid() {
-	case $1 in
-	easymail) echo "$RELAY_PID_easymail" ;;
-	easymail-scan) echo "$RELAY_PID_easymail_scan" ;;
-	*) sed 1q "$WORK/postfix/queue/pid/master.pid" | tr -d ' ' ;;
-	esac
-}
-relay_log() { if [[ $1 == easymail* ]]; then echo "$WORK/$1.log"; else echo "$WORK/postfix/maillog"; fi; }
-
-# scanner_cpu RELAY: CPU ticks of clamd and rspamd (with its workers) for easymail-scan, 0 for the others.
-CLAMD_PID=
-RSPAMD_PID=
-scanner_cpu() {
-	if [[ $1 != easymail-scan ]]; then
-		echo 0
-		return
-	fi
-	echo $(($(tree_cpu "$CLAMD_PID") + $(tree_cpu "$RSPAMD_PID")))
-}
-
-# one_run RELAY SIZE COUNT: sends COUNT messages, waits for their delivery, prints "accepted delivered cpu_ms
-# scanners_cpu_ms".
-one_run() {
-	local relay=$1 size=$2 count=$3 port pid base c0 t0 t1 t2 c1 s0 s1 got deadline
-	port=$(relay_port "$relay")
-	pid=$(relay_pid "$relay")
-	base=$(sink_count)
-	c0=$(tree_cpu "$pid")
-	s0=$(scanner_cpu "$relay")
-	[[ $c0 -ge 0 ]] || die "$relay (pid $pid) is not running; see $(relay_log "$relay")"
-	t0=$(now)
-	if ! smtp-source "${SOURCE_FLAGS[@]}" -s "$SESSIONS" -m "$count" -l "$size" -M client.bench.test \
-		-f "$SENDER" -t "$RCPT" "127.0.0.1:$port" >"$WORK/source.out" 2>&1; then
-		cat "$WORK/source.out" >&2
-		echo "--- last lines of $(relay_log "$relay"):" >&2
-		tail -n 30 "$(relay_log "$relay")" >&2 || true
-		die "smtp-source against $relay failed (it stops at the first non-2xx reply)"
-	fi
-	t1=$(now)
-	deadline=$((${t1%.*} + TIMEOUT))
-	while :; do
-		got=$(($(sink_count) - base))
-		[[ $got -ge $count ]] && break
-		if [[ ${EPOCHSECONDS} -ge $deadline ]]; then
-			echo "--- last lines of $(relay_log "$relay"):" >&2
-			tail -n 30 "$(relay_log "$relay")" >&2 || true
-			die "$relay delivered $got of $count messages of $size bytes within ${TIMEOUT}s"
-		fi
-		sleep 0.05
-	done
-	t2=$(now)
-	c1=$(tree_cpu "$pid")
-	s1=$(scanner_cpu "$relay")
-	[[ $c1 -ge 0 ]] || die "$relay (pid $pid) died during the run; see $(relay_log "$relay")"
-	awk -v n="$count" -v t0="$t0" -v t1="$t1" -v t2="$t2" -v c0="$c0" -v c1="$c1" -v s0="$s0" -v s1="$s1" -v hz="$CLK_TCK" \
-		'BEGIN { printf "%.1f %.1f %.3f %.3f\n", n / (t1 - t0), n / (t2 - t0), (c1 - c0) * 1000 / hz / n, (s1 - s0) * 1000 / hz / n }'
-}
-
-# --- the sink ---------------------------------------------------------------------------------------------------
-note "work directory $WORK ($fstype)"
 smtp-sink -u nobody -c -h sink.bench.test "127.0.0.1:$PORT_SINK" 1024 >"$SINK_OUT" 2>"$WORK/sink.err" &
 PIDS+=($!)
 wait_port "$PORT_SINK" "${PIDS[-1]}" smtp-sink "$WORK/sink.err"
-note "smtp-sink on 127.0.0.1:$PORT_SINK"
+VERIFY=$WORK/verify
+mkdir -p "$VERIFY"
+chown nobody "$VERIFY"
+smtp-sink -u nobody -h verify.bench.test -d "$VERIFY/%H%M%S." "127.0.0.2:$PORT_SINK" 64 \
+	>"$WORK/verify-sink.log" 2>&1 &
+PIDS+=($!)
+for i in $(seq 100); do
+	(exec 3<>"/dev/tcp/127.0.0.2/$PORT_SINK") 2>/dev/null && break
+	kill -0 "${PIDS[-1]}" 2>/dev/null || die "the verifying smtp-sink on 127.0.0.2 exited: $(cat "$WORK/verify-sink.log")"
+	sleep 0.1
+done
+note "smtp-sink on 127.0.0.1:$PORT_SINK (and 127.0.0.2 for the checks), fake DNS on 127.0.0.1:$PORT_DNS"
+
+# --- scanners and milters ---------------------------------------------------------------------------------------
+CLAMD_PID=
+OPENDKIM_PID=
+CLAMAV_MILTER_PID=
+start_scanners() {
+	CLAMD_DIR=$WORK/clamd
+	mkdir -p "$CLAMD_DIR"
+	SCANNERS=clamd CLAMD_PORT=$PORT_CLAMD "$ROOT/internal/testkit/scanners/start-scanners.sh" start "$CLAMD_DIR" \
+		>"$WORK/clamd.env" 2>"$WORK/clamd.start.log" || {
+		cat "$WORK/clamd.start.log" >&2
+		die "clamd did not start"
+	}
+	CLAMD_PID=$(sed -n 's/^CLAMD_PID=//p' "$WORK/clamd.env")
+
+	# rspamd with the bench's own overrides (bench/rspamd): its normal worker for Easymail, its proxy worker
+	# in milter mode for Postfix, both scanning with the same configuration. The hyperscan cache is kept
+	# between runs (the first start compiles for about 15 s) and is the bench's own: rspamd deletes the
+	# cached files its configuration does not use.
+	local R=$WORK/rspamd cache=/var/tmp/rspamd-hs-cache-bench
+	mkdir -p "$R/conf" "$R/db" "$R/run" "$R/log" "$cache"
+	cp -r "$ROOT/bench/rspamd/local.d" "$ROOT/bench/rspamd/override.d" "$R/conf/"
+	setsid rspamd -f -i -c /etc/rspamd/rspamd.conf \
+		--var="LOCAL_CONFDIR=$R/conf" --var="DBDIR=$R/db" --var="RUNDIR=$R/run" --var="LOGDIR=$R/log" \
+		--var="RSPAMD_PORT=$PORT_RSPAMD" --var="RSPAMD_CONTROLLER_PORT=$PORT_RSPAMD_CTL" \
+		--var="RSPAMD_MILTER_BIND=$RSPAMD_MILTER_BIND" --var="RSPAMD_DNS=127.0.0.1:$PORT_DNS" \
+		--var="RSPAMD_HS_CACHE=$cache" </dev/null >"$R/stdout.log" 2>&1 &
+	RSPAMD_PID=$!
+	PIDS+=("$RSPAMD_PID")
+	note "starting rspamd (pid $RSPAMD_PID; a first start compiles for ~15 s)"
+	local p
+	for p in "$PORT_RSPAMD" "$PORT_RSPAMD_CTL"; do
+		wait_port "$p" "$RSPAMD_PID" rspamd "$R/log/rspamd.log"
+	done
+	wait_milter "$MILTER_RSPAMD" "$RSPAMD_PID" rspamd "$R/log/rspamd.log"
+	for i in $(seq 300); do
+		[[ $(curl -s "http://127.0.0.1:$PORT_RSPAMD/ping") == pong* ]] && break
+		[[ $i == 300 ]] && die "rspamd does not answer /ping on 127.0.0.1:$PORT_RSPAMD"
+		sleep 0.1
+	done
+	note "clamd (pid $CLAMD_PID) on 127.0.0.1:$PORT_CLAMD, rspamd (pid $RSPAMD_PID) on 127.0.0.1:$PORT_RSPAMD, its milter on $MILTER_RSPAMD"
+}
+
+# OpenDKIM signs for bench.test with its own RSA-2048 key, as Easymail does with the key it makes when the
+# domain is added; both relaxed/relaxed, rsa-sha256.
+start_opendkim() {
+	local d=$WORK/opendkim
+	mkdir -p "$d"
+	opendkim-genkey -b 2048 -d bench.test -s bench -D "$d" || die "opendkim-genkey failed"
+	chown -R opendkim: "$d"
+	cat >"$d/opendkim.conf" <<EOF
+# Written by bench/run.sh.
+Syslog no
+Background no
+Mode s
+Domain bench.test
+Selector bench
+KeyFile $d/bench.private
+Socket $([[ $MILTER_SOCKETS == unix ]] && echo "local:${MILTER_OPENDKIM#unix:}" || echo "inet:$PORT_OPENDKIM@127.0.0.1")
+UMask 000
+Canonicalization relaxed/relaxed
+SignatureAlgorithm rsa-sha256
+UserID opendkim
+RequireSafeKeys no
+EOF
+	opendkim -x "$d/opendkim.conf" -f >"$d/opendkim.log" 2>&1 &
+	OPENDKIM_PID=$!
+	PIDS+=("$OPENDKIM_PID")
+	wait_milter "$MILTER_OPENDKIM" "$OPENDKIM_PID" opendkim "$d/opendkim.log"
+	note "OpenDKIM $(opendkim -V | sed -n '1s/.* v//p') (pid $OPENDKIM_PID) on $MILTER_OPENDKIM"
+}
+
+start_clamav_milter() {
+	local d=$WORK/clamav-milter
+	mkdir -p "$d"
+	chown clamav: "$d"
+	cat >"$d/clamav-milter.conf" <<EOF
+# Written by bench/run.sh.
+MilterSocket $([[ $MILTER_SOCKETS == unix ]] && echo "${MILTER_CLAMAV#unix:}" || echo "inet:$PORT_CLAMAV_MILTER@127.0.0.1")
+MilterSocketMode 666
+ClamdSocket tcp:127.0.0.1:$PORT_CLAMD
+Foreground yes
+User clamav
+OnClean Accept
+OnInfected Reject
+OnFail Defer
+AddHeader No
+MaxFileSize 50M
+ReadTimeout 120
+LogFile $d/clamav-milter.log
+EOF
+	clamav-milter -c "$d/clamav-milter.conf" >"$d/stdout.log" 2>&1 &
+	CLAMAV_MILTER_PID=$!
+	PIDS+=("$CLAMAV_MILTER_PID")
+	wait_milter "$MILTER_CLAMAV" "$CLAMAV_MILTER_PID" clamav-milter "$d/stdout.log"
+	note "clamav-milter (pid $CLAMAV_MILTER_PID) on $MILTER_CLAMAV"
+}
+
+need_scanners && start_scanners
+need_milter opendkim && start_opendkim
+need_milter clamav && start_clamav_milter
 
 # --- Easymail ---------------------------------------------------------------------------------------------------
-# start_easymail [NAME]: NAME is easymail (default) or easymail-scan (scanning with the running scanners).
+# start_easymail NAME: easymail (no signing), easymail-sign or easymail-scan (scanning and signing).
 start_easymail() {
-	local token data cid code name=${1:-easymail} port=$PORT_EM port_api=$PORT_API scan_conf=
-	if [[ $name == easymail-scan ]]; then
-		port=$PORT_EMS port_api=$PORT_APIS
-		scan_conf="scan: { clamd: \"tcp://$CLAMD_ADDR\", rspamd: \"http://$RSPAMD_ADDR\" }"
-	fi
-	if [[ ! -x $WORK/.built ]]; then
-		note "building Easymail and the fake DNS"
-		go build -o "$OUT/easymail" ./cmd/easymail || die "go build ./cmd/easymail failed"
-		go build -o "$OUT/dnsfake" ./bench/dnsfake || die "go build ./bench/dnsfake failed"
-
-		"$OUT/dnsfake" -listen "127.0.0.1:$PORT_DNS" -mx dest.test=sink.bench.test \
-			-a sink.bench.test=127.0.0.1,relay.bench.test=127.0.0.1 -ptr 127.0.0.1=relay.bench.test \
-			>"$WORK/dnsfake.log" 2>&1 &
-		PIDS+=($!)
-		wait_port "$PORT_DNS" "${PIDS[-1]}" dnsfake "$WORK/dnsfake.log"
-		install -m 755 /dev/null "$WORK/.built"
-	fi
-
-	data=$WORK/$name
+	local name=$1 token cid data=$WORK/$1 port=${PORT[$1]} port_api=${API[$1]} sign=true scan_conf=
+	[[ $name == easymail ]] && sign=false
+	[[ $name == easymail-scan ]] &&
+		scan_conf="scan: { clamd: \"tcp://127.0.0.1:$PORT_CLAMD\", rspamd: \"http://127.0.0.1:$PORT_RSPAMD\" }"
 	mkdir -p "$data"
 	cat >"$OUT/$name.yaml" <<EOF
 # Written by bench/run.sh.
@@ -324,15 +415,16 @@ delivery: { port: $PORT_SINK }
 pools: [ { name: default, ips: [ { address: 127.0.0.1, helo: relay.bench.test } ] } ]
 # The benchmark is a sudden spike from a brand new customer: compromise detection would hold it.
 compromise: { enabled: false }
-# Like for like: the Postfix beside it signs nothing. BENCH_DKIM=1 measures with RSA-2048 signing.
-dkim: { sign: $([[ $DKIM == 1 ]] && echo true || echo false) }
+# easymail: like a plain Postfix, no signing; the others sign with the RSA-2048 key made for bench.test.
+dkim: { sign: $sign, rsa_bits: 2048 }
 EOF
 	token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 	EASYMAIL_ADMIN_TOKEN=$token "$OUT/easymail" serve --config "$OUT/$name.yaml" >"$WORK/$name.log" 2>&1 &
-	printf -v "RELAY_PID_${name//-/_}" %s $!
+	PID[$name]=$!
+	LOG[$name]=$WORK/$name.log
 	PIDS+=($!)
-	wait_port "$port_api" "${PIDS[-1]}" "$name" "$WORK/$name.log"
-	wait_port "$port" "${PIDS[-1]}" "$name" "$WORK/$name.log"
+	wait_port "$port_api" "${PID[$name]}" "$name" "${LOG[$name]}"
+	wait_port "$port" "${PID[$name]}" "$name" "${LOG[$name]}"
 
 	# api METHOD PATH JSON: calls the admin API, fails on a non-2xx status, prints the body.
 	api() {
@@ -348,35 +440,26 @@ EOF
 	[[ -n $cid ]] || die "POST /api/v1/customers returned no id"
 	api POST "/api/v1/customers/$cid/domains" '{"domain":"bench.test"}' >/dev/null
 	api POST "/api/v1/customers/$cid/source-ips" '{"cidr":"127.0.0.0/8"}' >/dev/null
-	note "Easymail $name (pid ${PIDS[-1]}) on 127.0.0.1:$port, customer $cid"
-}
-
-# start_easymail-scan: clamd and rspamd on loopback (the integration tests' set-up), then an Easymail that
-# scans every message with them.
-start_easymail-scan() {
-	SCANNERS_DIR=$(mktemp -d /tmp/easymail-bench-scanners.XXXXXX)
-	note "starting clamd and rspamd in $SCANNERS_DIR (rspamd's first start compiles for ~15 s)"
-	"$ROOT/internal/testkit/scanners/start-scanners.sh" start "$SCANNERS_DIR" >"$WORK/scanners.env" ||
-		die "the scanners did not start"
-	while IFS== read -r k v; do
-		case $k in
-		CLAMD_ADDR) CLAMD_ADDR=$v ;; RSPAMD_ADDR) RSPAMD_ADDR=$v ;;
-		CLAMD_PID) CLAMD_PID=$v ;; RSPAMD_PID) RSPAMD_PID=$v ;;
-		esac
-	done <"$WORK/scanners.env"
-	start_easymail easymail-scan
+	note "$name (pid ${PID[$name]}) on 127.0.0.1:$port, customer $cid, signing $sign${scan_conf:+, scanning}"
 }
 
 # --- Postfix ----------------------------------------------------------------------------------------------------
+# start_postfix NAME: a throwaway Postfix relaying everything to the sink; postfix-dkim with OpenDKIM as its
+# milter, postfix-scan with clamav-milter, rspamd's milter and OpenDKIM (signing last, after the scans).
 start_postfix() {
-	local d=$WORK/postfix
+	local name=$1 d=$WORK/$1 milters=
+	case $name in
+	postfix-dkim) milters=$MILTER_OPENDKIM ;;
+	postfix-scan) milters="$MILTER_CLAMAV, $MILTER_RSPAMD, $MILTER_OPENDKIM" ;;
+	esac
 	mkdir -p "$d/conf" "$d/queue" "$d/data"
 	chmod 755 "$d" "$d/conf" "$d/queue" "$d/data"
 	chown postfix: "$d/data"
 	runuser -u postfix -- test -x "$d/data" ||
 		die "the postfix user cannot reach $d (a parent directory is closed); set BENCH_DIR elsewhere"
-	# A customer's Postfix as shipped, relaying everything to the sink: only paths, names and routing differ
-	# from the defaults; every service is unchrooted because the new queue directory has no chroot files.
+	# A customer's Postfix as shipped, relaying everything to the sink: only paths, names, routing and the
+	# milters differ from the defaults; every service is unchrooted because the new queue directory has no
+	# chroot files. verify.test goes to the checking sink on 127.0.0.2.
 	cat >"$d/conf/main.cf" <<EOF
 # Written by bench/run.sh.
 compatibility_level = 3.6
@@ -384,7 +467,8 @@ queue_directory = $d/queue
 data_directory = $d/data
 maillog_file = $d/maillog
 maillog_file_prefixes = $d
-myhostname = relay-postfix.bench.test
+syslog_name = $name
+myhostname = relay-$name.bench.test
 mydestination =
 local_recipient_maps =
 local_transport = error:local delivery is disabled
@@ -395,14 +479,18 @@ inet_protocols = ipv4
 mynetworks = 127.0.0.0/8
 default_transport = smtp:[127.0.0.1]:$PORT_SINK
 relay_transport = smtp:[127.0.0.1]:$PORT_SINK
+transport_maps = inline:{ verify.test=smtp:[127.0.0.2]:$PORT_SINK }
 smtp_dns_support_level = disabled
 smtpd_peername_lookup = no
 smtp_tls_security_level = may
 biff = no
 append_dot_mydomain = no
+smtpd_milters = $milters
+milter_default_action = tempfail
+milter_protocol = 6
 EOF
 	{
-		echo "127.0.0.1:$PORT_PF inet n - n - - smtpd"
+		echo "127.0.0.1:${PORT[$name]} inet n - n - - smtpd"
 		cat <<'EOF'
 pickup     unix  n       -       n       60      1       pickup
 cleanup    unix  n       -       n       -       0       cleanup
@@ -427,79 +515,140 @@ scache     unix  -       -       n       -       1       scache
 postlog    unix-dgram n  -       n       -       1       postlogd
 EOF
 	} >"$d/conf/master.cf"
+	LOG[$name]=$d/maillog
 	# Postfix prints early errors only to a terminal; script(1) gives it one.
-	if ! script -qec "/usr/sbin/postfix -c '$d/conf' check" /dev/null >"$WORK/postfix-check.out" 2>&1; then
-		cat "$WORK/postfix-check.out" "$d/maillog" >&2 2>/dev/null || true
+	if ! script -qec "/usr/sbin/postfix -c '$d/conf' check" /dev/null >"$WORK/$name-check.out" 2>&1; then
+		cat "$WORK/$name-check.out" "$d/maillog" >&2 2>/dev/null || true
 		die "postfix check failed for $d/conf"
 	fi
-	PF_CONF=$d/conf
-	if ! /usr/sbin/postfix -c "$d/conf" start >"$WORK/postfix-start.out" 2>&1; then
-		cat "$WORK/postfix-start.out" "$d/maillog" >&2 2>/dev/null || true
-		die "postfix start failed"
+	PF_CONFS+=("$d/conf")
+	if ! /usr/sbin/postfix -c "$d/conf" start >"$WORK/$name-start.out" 2>&1; then
+		cat "$WORK/$name-start.out" "$d/maillog" >&2 2>/dev/null || true
+		die "postfix start failed for $name"
 	fi
-	wait_port "$PORT_PF" "$(relay_pid postfix)" postfix "$d/maillog"
-	note "Postfix $(/usr/sbin/postconf -h mail_version) (master pid $(relay_pid postfix)) on 127.0.0.1:$PORT_PF"
+	for i in $(seq 100); do
+		[[ -s $d/queue/pid/master.pid ]] && break
+		sleep 0.1
+	done
+	PID[$name]=$(sed 1q "$d/queue/pid/master.pid" | tr -d ' ')
+	wait_port "${PORT[$name]}" "${PID[$name]}" "$name" "$d/maillog"
+	note "$name: Postfix $(postconf -h mail_version) (master pid ${PID[$name]}) on 127.0.0.1:${PORT[$name]}${milters:+, milters $milters}"
 }
 
 for r in "${RELAYS[@]}"; do
-	"start_$r"
+	case $r in
+	easymail*) start_easymail "$r" ;;
+	*) start_postfix "$r" ;;
+	esac
 done
 
-# --- warm-up: proves each path end to end before anything is measured ----------------------------------------
+# watch_args RELAY: the process trees bench/load measures for RELAY.
+watch_args() {
+	echo "-watch relay=${PID[$1]}"
+	case $1 in
+	postfix-dkim) echo "-watch milters=$OPENDKIM_PID" ;;
+	postfix-scan) echo "-watch milters=$OPENDKIM_PID,$CLAMAV_MILTER_PID" ;;
+	esac
+	[[ $1 == *-scan ]] && echo "-watch scanners=$CLAMD_PID,$RSPAMD_PID"
+	return 0
+}
+relay_mode() { case $1 in easymail | postfix) echo plain ;; *-sign | *-dkim) echo sign ;; *) echo scan ;; esac }
+relay_side() { if [[ $1 == easymail* ]]; then echo easymail; else echo anchor; fi; }
+
+# load_run RELAY SIZE COUNT ROUND [TOOL]: one measured run; prints its JSON line.
+load_run() {
+	local relay=$1 out=$WORK/run.json
+	# shellcheck disable=SC2046 # watch_args gives separate words
+	if ! "$LOAD" run -addr "127.0.0.1:${PORT[$relay]}" -sessions "$SESSIONS" -messages "$3" -size "$2" \
+		-from "$SENDER" -to "$RCPT" -sink-out "$SINK_OUT" -timeout "${TIMEOUT}s" -tool "${5:-load}" \
+		$(watch_args "$relay") -mode "$(relay_mode "$relay")" -relay "$relay" -side "$(relay_side "$relay")" \
+		-round "$4" >"$out" 2>"$WORK/run.err"; then
+		cat "$WORK/run.err" >&2
+		echo "--- last lines of ${LOG[$relay]}:" >&2
+		tail -n 30 "${LOG[$relay]}" >&2 || true
+		die "the run of $3 messages of $2 bytes through $relay failed"
+	fi
+	cat "$out"
+}
+
+# --- checks: each relay signs and scans as it should, before anything is measured -----------------------------
+# probe RELAY KIND: the reply of RELAY to the end of DATA of a clean, gtube or eicar message to verify.test.
+probe() {
+	"$LOAD" probe -addr "127.0.0.1:${PORT[$1]}" -kind "$2" -from "$SENDER" -to "$1@verify.test" -id "probe-$2-$1" ||
+		die "the $2 probe through $1 failed"
+}
+for r in "${RELAYS[@]}"; do
+	reply=$(probe "$r" clean)
+	[[ $reply == 250 ]] || die "$r refused a clean message: $reply"
+	file=
+	for i in $(seq 300); do
+		file=$(grep -l -F "Message-ID: <probe-clean-$r@bench.test>" "$VERIFY"/* 2>/dev/null | head -n 1) || true
+		[[ -n $file ]] && break
+		sleep 0.1
+	done
+	[[ -n $file ]] || die "the clean probe through $r did not reach the checking sink within 30 s; see ${LOG[$r]}"
+	sig=$(grep -c '^DKIM-Signature:' "$file" || true)
+	case $r in
+	easymail | postfix) [[ $sig == 0 ]] || die "$r signed a message: it must not in the plain mode" ;;
+	*)
+		[[ $sig == 1 ]] || die "$r added $sig DKIM signatures, not 1 (see $file)"
+		sed -n '/^DKIM-Signature:/,/^[^ \t]/p' "$file" | tr -d ' \t\r\n' | grep -q 'a=rsa-sha256;' ||
+			die "$r: the signature is not rsa-sha256 (see $file)"
+		sed -n '/^DKIM-Signature:/,/^[^ \t]/p' "$file" | tr -d ' \t\r\n' | grep -q 'd=bench.test;' ||
+			die "$r: the signature is not d=bench.test (see $file)"
+		;;
+	esac
+	if [[ $r == *-scan ]]; then
+		for kind in gtube eicar; do
+			reply=$(probe "$r" "$kind")
+			[[ $reply == 5* ]] || die "$r accepted the $kind probe: $reply"
+			note "$r refuses $kind: $reply"
+		done
+	fi
+	note "$r: checked ($([[ $sig == 1 ]] && echo signed || echo unsigned)$([[ $r == *-scan ]] && echo ', scanned'))"
+done
+
+# --- warm-up, then the rounds -----------------------------------------------------------------------------------
 for r in "${RELAYS[@]}"; do
 	note "warm-up: 100 messages through $r"
-	one_run "$r" 1024 100 >/dev/null
+	load_run "$r" 1024 100 0 >/dev/null
 done
 
-# --- the runs ---------------------------------------------------------------------------------------------------
-RESULTS=$WORK/results
+RESULTS=$OUT/results.jsonl
 : >"$RESULTS"
-for sc in $SIZES; do
-	size=${sc%:*}
-	count=${sc#*:}
-	for run in $(seq "$RUNS"); do
-		for r in "${RELAYS[@]}"; do
-			res=$(one_run "$r" "$size" "$count")
-			note "size $size run $run/$RUNS $r: accepted/s delivered/s cpu-ms/msg = $res"
-			echo "$size $r $res" >>"$RESULTS"
+t_start=$SECONDS
+for round in $(seq "$ROUNDS"); do
+	for m in $MODES; do
+		read -r -a pair <<<"$(mode_relays "$m")"
+		# The order alternates, so that a drift of the machine does not always favour the same side.
+		if ((round % 2 == 0 && ${#pair[@]} == 2)); then pair=("${pair[1]}" "${pair[0]}"); fi
+		for sc in $(mode_sizes "$m"); do
+			size=${sc%:*} count=${sc#*:}
+			for r in "${pair[@]}"; do
+				res=$(load_run "$r" "$size" "$count" "$round")
+				echo "$res" >>"$RESULTS"
+				note "round $round/$ROUNDS $m $size B $r: $(echo "$res" | grep -o '"accepted_per_s":[0-9.]*,"delivered_per_s":[0-9.]*,"latency_p50_ms":[0-9.]*,"latency_p99_ms":[0-9.]*' | tr -d '"')"
+				if [[ $SMTP_SOURCE == 1 ]]; then
+					load_run "$r" "$size" "$count" "$round" smtp-source >>"$RESULTS"
+				fi
+			done
 		done
 	done
 done
 
 # --- the table --------------------------------------------------------------------------------------------------
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-med() { awk -v s="$1" -v r="$2" -v c="$3" '$1 == s && $2 == r { print $c }' "$RESULTS" | median; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
-
 {
 	echo
-	[[ $SCAN == 1 ]] && echo "easymail-scan: Easymail scanning every message with clamd and rspamd (EMS/EM: its ratio to Easymail without scanning)"
-	echo "Easymail vs Postfix as a smarthost: medians of $RUNS runs, $SESSIONS smtp-source sessions$([[ ${BENCH_REUSE:-0} == 1 ]] && echo ', connections reused'), spool on $fstype, Easymail DKIM signing $([[ $DKIM == 1 ]] && echo on || echo off)"
-	echo "(load tools share the 2 CPUs with the relay; CPU ms/msg counts the relay's processes only, scanners ms/msg"
-	echo " the CPU of clamd and rspamd for easymail-scan)"
-	printf '%-8s %-13s %8s %14s %15s %11s %15s\n' size relay messages "accepted msg/s" "delivered msg/s" "CPU ms/msg" \
-		"scanners ms/msg"
-	for sc in $SIZES; do
-		size=${sc%:*}
-		count=${sc#*:}
-		for r in "${RELAYS[@]}"; do
-			printf '%-8s %-13s %8s %14.1f %15.1f %11.3f %15.3f\n' "$size" "$r" "$count" \
-				"$(med "$size" "$r" 3)" "$(med "$size" "$r" 4)" "$(med "$size" "$r" 5)" "$(med "$size" "$r" 6)"
-		done
-		if [[ " ${RELAYS[*]} " == *" easymail-scan "* ]]; then
-			printf '%-8s %-13s %8s %14s %15s %11s\n' "$size" "EMS/EM" "" \
-				"$(ratio "$(med "$size" easymail-scan 3)" "$(med "$size" easymail 3)")" \
-				"$(ratio "$(med "$size" easymail-scan 4)" "$(med "$size" easymail 4)")" \
-				"$(ratio "$(med "$size" easymail-scan 5)" "$(med "$size" easymail 5)")"
-		fi
-		if [[ " ${RELAYS[*]} " == *" easymail "* && " ${RELAYS[*]} " == *" postfix "* ]]; then
-			printf '%-8s %-13s %8s %14s %15s %11s\n' "$size" "EM/PF" "" \
-				"$(ratio "$(med "$size" easymail 3)" "$(med "$size" postfix 3)")" \
-				"$(ratio "$(med "$size" easymail 4)" "$(med "$size" postfix 4)")" \
-				"$(ratio "$(med "$size" easymail 5)" "$(med "$size" postfix 5)")"
-		fi
+	echo "make bench, $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -n): $(nproc) CPUs ($(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1)), $(uname -r), spool on $fstype"
+	echo "Postfix $(postconf -h mail_version)$(can_sign && echo ", OpenDKIM $(opendkim -V | sed -n '1s/.* v//p')")$(has_mode scan && echo ", $(clamav-milter --version), clamd $(clamd --version | cut -d/ -f1 | sed 's/ClamAV //'), rspamd $(rspamd --version | sed -n 's/.*version //p')"), $(go version | cut -d' ' -f3)"
+	echo "$SESSIONS sessions, one message per connection; Postfix's milters on $MILTER_SOCKETS sockets; the load (bench/load) shares the machine with the relays; rounds: $((SECONDS - t_start)) s"
+	echo
+	"$LOAD" report "$RESULTS"
+	for r in "${RELAYS[@]}"; do
+		[[ $r == postfix* ]] || continue
+		n=$(grep -c 'status=deferred' "${LOG[$r]}" || true)
+		[[ $n == 0 ]] || echo "$r: $n deferrals during the bench"
 	done
-	if [[ " ${RELAYS[*]} " == *" postfix "* ]]; then
-		echo "Postfix deferrals during the bench: $(grep -c 'status=deferred' "$WORK/postfix/maillog" || true)"
-	fi
 } | tee "$OUT/results.txt"
+"$LOAD" report -markdown "$RESULTS" >"$OUT/results.md"
+note "results in $OUT/results.txt, $OUT/results.md (Markdown) and $RESULTS"
