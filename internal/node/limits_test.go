@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"easymail/internal/api"
 	"easymail/internal/config"
 	"easymail/internal/testkit"
 	"easymail/internal/testkit/testnode"
@@ -110,7 +111,18 @@ func TestPostfixRetriesRateLimitedMail(t *testing.T) {
 			t.Fatalf("submitting to Postfix: %v", err)
 		}
 	}
-	got := mx.WaitMessages(t, count, 90*time.Second)
+	// Poll rather than mx.WaitMessages, so that a failure shows where the missing message is.
+	deadline := time.Now().Add(90 * time.Second)
+	for len(mx.Messages()) < count {
+		if time.Now().After(deadline) {
+			var q []api.MessageSummary
+			n.API(t, "GET", "/queue", nil, 200, &q)
+			t.Fatalf("%d of %d delivered within 90s\nEasymail queue: %+v\nPostfix queue:\n%s\nPostfix log:\n%s",
+				len(mx.Messages()), count, q, pf.Queue(), pf.Log())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	got := mx.Messages()
 	seen := map[string]bool{}
 	for _, m := range got {
 		seen[m.To[0]] = true

@@ -212,6 +212,15 @@ func (p *Postfix) WaitQueueEmpty(t testing.TB, timeout time.Duration) {
 // gone. It is called at cleanup; calling it earlier simulates the server going down. Later calls do nothing.
 func (p *Postfix) Stop() { p.stop() }
 
+// Queue returns Postfix's queue listing (postqueue -p), for a test's failure message.
+func (p *Postfix) Queue() string {
+	out, err := p.queueListing()
+	if err != nil {
+		return out + err.Error()
+	}
+	return out
+}
+
 func (p *Postfix) queueListing() (string, error) {
 	out, err := exec.Command(postqueueCommand, "-c", p.confDir, "-p").CombinedOutput()
 	if err != nil {
