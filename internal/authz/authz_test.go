@@ -74,9 +74,21 @@ func TestTokens(t *testing.T) {
 		}
 	}
 
+	// Both tokens share a creation instant, so the order between them is the
+	// random ids' order: look each up by id rather than by position.
 	list, err := List(ctx, db)
-	if err != nil || len(list) != 2 || list[0].ID != opTok.ID || list[1].CustomerID != "C1" || list[1].Name != "portal" {
+	if err != nil || len(list) != 2 {
 		t.Fatalf("list %+v %v", list, err)
+	}
+	byID := map[string]Token{}
+	for _, tok := range list {
+		byID[tok.ID] = tok
+	}
+	if got, ok := byID[opTok.ID]; !ok || got.Role != RoleOperator || got.Name != "ops" {
+		t.Fatalf("operator token in list %+v", list)
+	}
+	if got, ok := byID[cuTok.ID]; !ok || got.CustomerID != "C1" || got.Name != "portal" {
+		t.Fatalf("customer token in list %+v", list)
 	}
 
 	if err := Revoke(ctx, db, cuTok.ID); err != nil {
