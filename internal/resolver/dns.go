@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -170,6 +171,38 @@ func (r *DNS) LookupPTR(ctx context.Context, ip net.IP) ([]string, error) {
 	return names, nil
 }
 
+// TLSA is one TLSA record (RFC 6698 §2.1): how a server's certificate is to be matched.
+type TLSA struct {
+	// Usage is the certificate usage: 2 DANE-TA (a trust anchor of the chain), 3 DANE-EE (the server's own
+	// certificate); 0 and 1 are not used for SMTP (RFC 7672 §3.1.3).
+	Usage uint8
+	// Selector is 0 for the whole certificate, 1 for its SubjectPublicKeyInfo.
+	Selector uint8
+	// MatchingType is 0 for the data itself, 1 for its SHA-256, 2 for its SHA-512.
+	MatchingType uint8
+	// Data is the certificate association data.
+	Data []byte
+}
+
+// LookupTLSA returns the TLSA records at name ("_25._tcp.mx.example.com") and whether the resolver said it
+// validated the answer with DNSSEC (the AD bit). A name without TLSA records gives ErrNotFound; secure then
+// tells whether that denial was validated.
+func (r *DNS) LookupTLSA(ctx context.Context, name string) (recs []TLSA, secure bool, _ error) {
+	rrs, ad, err := r.queryAD(ctx, name, dns.TypeTLSA)
+	if err != nil {
+		return nil, ad, err
+	}
+	for _, rr := range rrs {
+		t := rr.(*dns.TLSA)
+		data, err := hex.DecodeString(t.Certificate)
+		if err != nil {
+			continue // not possible from the wire format; skipped rather than trusted
+		}
+		recs = append(recs, TLSA{Usage: t.Usage, Selector: t.Selector, MatchingType: t.MatchingType, Data: data})
+	}
+	return recs, ad, nil
+}
+
 // unescapeTXT undoes the presentation-format escaping (RFC 1035 §5.1: \X and \DDD) that miekg/dns applies
 // to TXT character-strings when unpacking them, giving back the bytes of the record.
 func unescapeTXT(s string) string {
@@ -226,8 +259,16 @@ func checkName(name string) error {
 // section that belong to name or to the end of the CNAME chain starting at name. A server that cannot be
 // reached or answers with an error other than NXDOMAIN (SERVFAIL, REFUSED...) is skipped for the next one.
 func (r *DNS) query(ctx context.Context, name string, qtype uint16) ([]dns.RR, error) {
+	rrs, _, err := r.queryAD(ctx, name, qtype)
+	return rrs, err
+}
+
+// queryAD is query that also reports whether the answer had the AD bit set (RFC 4035 §3.2.3: the server
+// validated it with DNSSEC). It means something only when the server is a validating resolver the relay
+// trusts (dns.trust_ad).
+func (r *DNS) queryAD(ctx context.Context, name string, qtype uint16) ([]dns.RR, bool, error) {
 	if err := checkName(name); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	fqdn := dns.Fqdn(name)
 	what := dns.TypeToString[qtype] + " " + fqdn
@@ -235,27 +276,27 @@ func (r *DNS) query(ctx context.Context, name string, qtype uint16) ([]dns.RR, e
 	var failures []string
 	for _, server := range r.servers {
 		if err := contextDone(ctx); err != nil {
-			return nil, fmt.Errorf("resolver: %s: %w", what, err)
+			return nil, false, fmt.Errorf("resolver: %s: %w", what, err)
 		}
 		resp, err := r.exchange(ctx, server, fqdn, qtype)
 		if err != nil {
 			if ctxErr := contextDone(ctx); ctxErr != nil {
-				return nil, fmt.Errorf("resolver: %s: %w", what, ctxErr)
+				return nil, false, fmt.Errorf("resolver: %s: %w", what, ctxErr)
 			}
 			failures = append(failures, fmt.Sprintf("%s: %v", server, err))
 			continue
 		}
 		rrs, err := answer(resp, fqdn, qtype)
 		if errors.Is(err, ErrNotFound) {
-			return nil, fmt.Errorf("%w: %s (%v from %s)", ErrNotFound, what, err, server)
+			return nil, resp.AuthenticatedData, fmt.Errorf("%w: %s (%v from %s)", ErrNotFound, what, err, server)
 		}
 		if err != nil {
 			failures = append(failures, fmt.Sprintf("%s: %v", server, err))
 			continue
 		}
-		return rrs, nil
+		return rrs, resp.AuthenticatedData, nil
 	}
-	return nil, fmt.Errorf("resolver: %s: no answer: %s", what, strings.Join(failures, "; "))
+	return nil, false, fmt.Errorf("resolver: %s: no answer: %s", what, strings.Join(failures, "; "))
 }
 
 // contextDone returns the context's error, or context.DeadlineExceeded as soon as its deadline has passed: the
@@ -277,6 +318,9 @@ func (r *DNS) exchange(ctx context.Context, server, fqdn string, qtype uint16) (
 	msg := new(dns.Msg)
 	msg.SetQuestion(fqdn, qtype)
 	msg.RecursionDesired = true
+	// RFC 6840 §5.7: AD in a query asks a validating resolver to say whether it validated the answer, without
+	// the DNSSEC records that DO would bring.
+	msg.AuthenticatedData = true
 	msg.SetEdns0(ednsBufferSize, false)
 
 	resp, err := exchangeWith(ctx, r.udp, msg, server)
@@ -369,4 +413,7 @@ func rcodeName(rcode int) string {
 }
 
 // Interface check.
-var _ Resolver = (*DNS)(nil)
+var (
+	_ Resolver     = (*DNS)(nil)
+	_ TLSAResolver = (*DNS)(nil)
+)

@@ -36,3 +36,10 @@ type Resolver interface {
 	// LookupPTR returns the names (without trailing dot) that the reverse zone gives for ip.
 	LookupPTR(ctx context.Context, ip net.IP) ([]string, error)
 }
+
+// TLSAResolver looks up TLSA records for DANE (RFC 7672). *DNS implements it.
+type TLSAResolver interface {
+	// LookupTLSA returns the TLSA records at name and whether the answer was DNSSEC-validated (the AD bit of
+	// a validating resolver). A name without TLSA records gives ErrNotFound.
+	LookupTLSA(ctx context.Context, name string) ([]TLSA, bool, error)
+}

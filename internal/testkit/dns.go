@@ -31,6 +31,7 @@ type DNS struct {
 	t       testing.TB
 	addr    string
 	queries atomic.Int64
+	ad      atomic.Bool // answers carry the AD bit (SetAuthenticated)
 
 	mu    sync.Mutex
 	zone  map[string]map[uint16][]dns.RR // lowercase FQDN → type → records
@@ -168,6 +169,20 @@ func escapeTXT(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// AddTLSA adds a TLSA record (RFC 6698) at name ("_25._tcp.mx.example.com"): usage, selector, matching type
+// and the association data in hex.
+func (d *DNS) AddTLSA(name string, usage, selector, matching uint8, data string) {
+	d.t.Helper()
+	d.add(&dns.TLSA{Hdr: d.header(name, dns.TypeTLSA), Usage: usage, Selector: selector, MatchingType: matching,
+		Certificate: data})
+}
+
+// SetAuthenticated makes every answer from now on carry the AD bit or not, as a validating resolver does for
+// the answers it validated with DNSSEC (RFC 4035 §3.2.3): the double of a trusted local validating resolver.
+func (d *DNS) SetAuthenticated(on bool) {
+	d.ad.Store(on)
 }
 
 // AddPTR adds a PTR record naming name at the reverse name (in-addr.arpa or ip6.arpa) of ip.
@@ -329,6 +344,7 @@ func (d *DNS) serveDNS(w dns.ResponseWriter, req *dns.Msg) {
 	resp.SetReply(req)
 	resp.Authoritative = true
 	resp.RecursionAvailable = true
+	resp.AuthenticatedData = d.ad.Load()
 	switch {
 	case req.Opcode != dns.OpcodeQuery:
 		resp.Rcode = dns.RcodeNotImplemented

@@ -73,9 +73,10 @@ type MX struct {
 
 // variant is the configuration a connection is served with, fixed when it is accepted.
 type variant struct {
-	tls       bool // offer STARTTLS with a working certificate
-	brokenTLS bool // offer STARTTLS but fail every handshake
-	noUTF8    bool // do not advertise SMTPUTF8
+	tls       bool             // offer STARTTLS with a working certificate
+	cert      *tls.Certificate // the certificate, nil for the MX's self-signed one
+	brokenTLS bool             // offer STARTTLS but fail every handshake
+	noUTF8    bool             // do not advertise SMTPUTF8
 }
 
 // variantServer is a go-smtp server fed with the connections accepted for one variant. The server's settings
@@ -204,7 +205,22 @@ func (m *MX) HangUpAfterGreeting(on bool) {
 func (m *MX) EnableTLS() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.mode.tls, m.mode.brokenTLS = true, false
+	m.mode.tls, m.mode.brokenTLS, m.mode.cert = true, false, nil
+}
+
+// EnableTLSWith makes the fake MX offer STARTTLS with cert (see CA.Issue: a good, expired or wrong-name
+// certificate) on connections accepted from now on.
+func (m *MX) EnableTLSWith(cert *tls.Certificate) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.mode.tls, m.mode.brokenTLS, m.mode.cert = true, false, cert
+}
+
+// DisableTLS stops the fake MX from offering STARTTLS on connections accepted from now on.
+func (m *MX) DisableTLS() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.mode.tls, m.mode.brokenTLS, m.mode.cert = false, false, nil
 }
 
 // BreakTLS makes the fake MX offer STARTTLS on connections accepted from now on but fail every TLS handshake
@@ -212,7 +228,7 @@ func (m *MX) EnableTLS() {
 func (m *MX) BreakTLS() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.mode.tls, m.mode.brokenTLS = false, true
+	m.mode.tls, m.mode.brokenTLS, m.mode.cert = false, true, nil
 }
 
 // DisableSMTPUTF8 stops the fake MX from advertising SMTPUTF8 (and makes it refuse the MAIL FROM parameter) on
@@ -316,6 +332,8 @@ func (m *MX) serverLocked(v variant) (*variantServer, error) {
 	srv.EnableSMTPUTF8 = !v.noUTF8
 	srv.ErrorLog = log.New(io.Discard, "", 0)
 	switch {
+	case v.tls && v.cert != nil:
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*v.cert}, MinVersion: tls.VersionTLS12}
 	case v.tls:
 		if m.cert == nil {
 			cert, err := selfSignedCert()
