@@ -116,11 +116,12 @@ type client struct {
 	host     string            // MX host name, for messages
 	ext      map[string]string // EHLO keywords (upper case) and their parameters
 	tlsState *tls.ConnectionState
+	verify   string      // how the certificate was checked (Result.TLSVerify)
 	stop     func() bool // stops the context watcher set by watch
 }
 
 func newClient(raw net.Conn, host string, timeout time.Duration) *client {
-	c := &client{raw: raw, host: host, timeout: timeout}
+	c := &client{raw: raw, host: host, timeout: timeout, verify: VerifyNone}
 	c.setConn(raw)
 	return c
 }

@@ -54,6 +54,8 @@ func (d *Deliverer) deliver(ctx context.Context, j Job, res *Result) {
 		setPending(res.Rcpts, rerr)
 		return
 	}
+	plan := d.plan(ctx, j)
+	res.TLSPolicy = plan.source
 	// Each host's addresses are looked up when the hosts before it have failed.
 	v4 := j.Source.IP.Unmap().Is4()
 	var (
@@ -63,6 +65,16 @@ func (d *Deliverer) deliver(ctx context.Context, j Job, res *Result) {
 		dnsErr, notFound error
 	)
 	for _, mx := range hosts {
+		h, tfail := d.forHost(ctx, j, plan, mx.Host)
+		if tfail != nil {
+			if ctx.Err() != nil {
+				setPending(res.Rcpts, aborted(ctx.Err()))
+				return
+			}
+			res.TLSPolicy, res.TLSVerify = h.source, tfail.tlsResult
+			last, tried = tfail, tried+1
+			continue
+		}
 		ips, err := d.hostAddrs(ctx, mx.Host, v4)
 		switch {
 		case ctx.Err() != nil:
@@ -83,9 +95,10 @@ func (d *Deliverer) deliver(ctx context.Context, j Job, res *Result) {
 			tried++
 			t := target{host: mx.Host, ip: ip}
 			res.RemoteMX, res.RemoteIP = t.host, t.ip.String()
-			rcpts, tlsDesc, fail := d.attempt(ctx, j, t, res.Rcpts)
+			rcpts, info, fail := d.attempt(ctx, j, t, h, res.Rcpts)
+			res.TLSPolicy, res.TLSVerify = h.source, info.verify
 			if fail == nil {
-				res.Rcpts, res.TLS = rcpts, tlsDesc
+				res.Rcpts, res.TLS, res.TLSVersion, res.TLSCipher = rcpts, info.desc, info.version, info.cipher
 				return
 			}
 			if ctx.Err() != nil {

@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"log/slog"
@@ -42,6 +43,20 @@ type Options struct {
 	// Dial opens a TCP connection from local to remote within ctx; network is "tcp4" or "tcp6". nil means a
 	// net.Dialer bound to the local address.
 	Dial func(ctx context.Context, network string, local, remote netip.AddrPort) (net.Conn, error)
+
+	// TLSPolicy is the default TLS policy (delivery.tls_policy); the zero value is TLSMay.
+	TLSPolicy TLSPolicy
+	// TLSPolicies are the destinations' own policies (delivery.tls_policies), by domain.
+	TLSPolicies map[string]TLSPolicy
+	// RootCAs verify MX certificates under verify and MTA-STS; nil means the system's roots.
+	RootCAs *x509.CertPool
+	// MTASTS gives the destinations' MTA-STS policies; nil turns MTA-STS off.
+	MTASTS STSPolicies
+	// TLSA looks up the MX hosts' TLSA records; it must answer only with what a validating resolver
+	// validated (dns.trust_ad). nil turns DANE off.
+	TLSA resolver.TLSAResolver
+	// Reporter counts sessions under MTA-STS and DANE for TLS-RPT; nil for none.
+	Reporter TLSReporter
 }
 
 // Deliverer carries messages to the mail exchangers of their destination domain. It is safe for concurrent
@@ -56,6 +71,13 @@ type Deliverer struct {
 	limits            *limiter
 	pool              *pool
 	maxPerDestination int
+
+	tlsDefault  TLSPolicy
+	tlsPolicies map[string]TLSPolicy
+	roots       *x509.CertPool
+	sts         STSPolicies
+	tlsa        resolver.TLSAResolver
+	reporter    TLSReporter
 }
 
 // New returns a Deliverer configured by o, with defaults for its zero values. It panics when o.Resolver is
@@ -75,6 +97,12 @@ func New(o Options) *Deliverer {
 		log:               o.Logger,
 		dial:              o.Dial,
 		maxPerDestination: o.MaxPerDestination,
+		tlsDefault:        o.TLSPolicy,
+		tlsPolicies:       o.TLSPolicies,
+		roots:             o.RootCAs,
+		sts:               o.MTASTS,
+		tlsa:              o.TLSA,
+		reporter:          o.Reporter,
 	}
 	if d.port == 0 {
 		d.port = DefaultPort

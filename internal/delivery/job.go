@@ -1,6 +1,7 @@
 // Package delivery carries one message to the mail exchangers of one destination domain: it resolves the
 // route (MX records in preference order, A/AAAA fallback, null MX per RFC 7505), dials from the outbound IP
-// it is given with that IP's HELO name, upgrades to TLS when offered (opportunistic), reuses an open
+// it is given with that IP's HELO name, upgrades to TLS as the TLS policy requires (opportunistic by default;
+// encrypt, verify, MTA-STS and DANE in tls.go, docs/delivery.md), reuses an open
 // connection for the next message to the same host, limits concurrent connections per destination, and
 // returns one outcome per recipient.
 //
@@ -42,6 +43,9 @@ type Job struct {
 	Open func() (io.ReadCloser, error)
 	// Source is the outbound IP to dial from.
 	Source Source
+	// TLSPolicy is the customer's own TLS policy (may, encrypt, verify), "" for none; the strictest of it,
+	// the configured default and the destination's policy applies (docs/delivery.md).
+	TLSPolicy string
 }
 
 // RcptResult is the outcome for one recipient. Err is nil when the recipient was accepted by the MX.
@@ -64,8 +68,18 @@ type Result struct {
 	RemoteIP string
 	// LocalIP is the source address used.
 	LocalIP string
-	// TLS describes the connection's TLS ("TLS1.3 TLS_AES_128_GCM_SHA256") or is "" for plain text.
-	TLS string
+	// TLS describes the connection's TLS ("TLS1.3 TLS_AES_128_GCM_SHA256") or is "" for plain text;
+	// TLSVersion ("TLS1.3") and TLSCipher ("TLS_AES_128_GCM_SHA256") are its parts.
+	TLS        string
+	TLSVersion string
+	TLSCipher  string
+	// TLSVerify is how the last host's certificate was checked: none (plain text), unverified, verified
+	// (WebPKI), dane, or the TLS-RPT result type of the failure that stopped the session
+	// (starttls-not-supported, certificate-expired, certificate-host-mismatch, validation-failure...); ""
+	// when no host was reached.
+	TLSVerify string
+	// TLSPolicy is the source of the TLS requirement: none, customer, destination, mta-sts or dane.
+	TLSPolicy string
 	// Started and Duration time the attempt.
 	Started  time.Time
 	Duration time.Duration

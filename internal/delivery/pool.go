@@ -7,11 +7,12 @@ import (
 )
 
 // poolKey identifies connections that are interchangeable: same remote address, same source address, same
-// HELO name.
+// HELO name, same TLS requirement.
 type poolKey struct {
 	remote netip.Addr
 	local  netip.Addr
 	helo   string
+	tls    string
 }
 
 // pool keeps connections idle after a transaction for the next message to the same host, each for at most

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
+	"strings"
 
 	"easymail/internal/smtperr"
 )
@@ -21,6 +22,8 @@ type hostFailure struct {
 	remote string
 	// reached is set when the session was established (greeting and EHLO went through).
 	reached bool
+	// tlsResult is the TLS verification result of a failure under a TLS policy (Result.TLSVerify).
+	tlsResult string
 }
 
 // allFailed is the outcome when every address was tried and failed, last being the last failure. RFC 3463
@@ -39,22 +42,29 @@ func allFailed(last *hostFailure) *smtperr.Error {
 	}
 }
 
-// tlsConfig is the configuration of opportunistic STARTTLS (RFC 3207, RFC 7435): the certificate is not
-// verified, since MX certificates are often self-signed or issued for another name and refusing them would
-// only make us send in plain text.
-func tlsConfig(host string) *tls.Config {
-	return &tls.Config{
-		ServerName:         host,
-		InsecureSkipVerify: true, // opportunistic encryption, see above
-		MinVersion:         tls.VersionTLS12,
-	}
+// tlsInfo is what an attempt's connection was: its TLS and how its certificate was checked.
+type tlsInfo struct {
+	desc, version, cipher string
+	verify                string
 }
 
-// attempt delivers to the recipients of rcpts without an outcome yet, through t. On success (every such
-// recipient has the host's answer, which may be a refusal) it returns the filled results and the connection's
-// TLS description; otherwise the host failure.
-func (d *Deliverer) attempt(ctx context.Context, j Job, t target, rcpts []RcptResult) ([]RcptResult, string, *hostFailure) {
-	key := poolKey{remote: t.ip, local: j.Source.IP, helo: j.Source.HELO}
+// info returns the TLS of c.
+func (c *client) info() tlsInfo {
+	in := tlsInfo{desc: c.tlsDescription(), verify: c.verify}
+	if c.tlsState != nil {
+		in.version = strings.ReplaceAll(tls.VersionName(c.tlsState.Version), " ", "")
+		in.cipher = tls.CipherSuiteName(c.tlsState.CipherSuite)
+	}
+	return in
+}
+
+// attempt delivers to the recipients of rcpts without an outcome yet, through t, as h requires of TLS. On
+// success (every such recipient has the host's answer, which may be a refusal) it returns the filled results
+// and the connection's TLS; otherwise the host failure.
+func (d *Deliverer) attempt(ctx context.Context, j Job, t target, h hostTLS, rcpts []RcptResult) ([]RcptResult, tlsInfo, *hostFailure) {
+	// A connection is reused only for a message with the same TLS requirement: one set up opportunistically
+	// must not carry a message whose policy wants a verified certificate.
+	key := poolKey{remote: t.ip, local: j.Source.IP, helo: j.Source.HELO, tls: h.level.String() + "/" + h.source}
 	if c := d.pool.get(key); c != nil {
 		c.host = t.host
 		c.watch(ctx)
@@ -62,30 +72,30 @@ func (d *Deliverer) attempt(ctx context.Context, j Job, t target, rcpts []RcptRe
 		d.debug(ctx, j, t, true, c, tx)
 		if !tx.stale {
 			d.release(key, c, tx.keep)
-			return tx.rcpts, c.tlsDescription(), tx.fail
+			return tx.rcpts, c.info(), tx.fail
 		}
 		// An idle connection the server has dropped meanwhile: dial again, once (below).
 		c.close()
 		if ctx.Err() != nil {
-			return nil, "", tx.fail
+			return nil, tlsInfo{}, tx.fail
 		}
 	}
 
-	c, fail, tlsFailed := d.connect(ctx, t, j.Source, true)
+	c, fail, tlsFailed := d.connect(ctx, j, t, true, h)
 	if tlsFailed {
-		// The TLS handshake failed: the same address again, in plain text.
+		// The TLS handshake failed and the policy allows plain text: the same address again, in plain text.
 		d.log.DebugContext(ctx, "delivery: TLS handshake failed, reconnecting without TLS",
 			"queue_id", j.QueueID, "mx", t.host, "ip", t.ip.String(), "error", fail.err)
-		c, fail, _ = d.connect(ctx, t, j.Source, false)
+		c, fail, _ = d.connect(ctx, j, t, false, h)
 	}
 	if fail != nil {
 		d.debug(ctx, j, t, false, nil, txResult{fail: fail})
-		return nil, "", fail
+		return nil, tlsInfo{verify: fail.tlsResult}, fail
 	}
 	tx := d.transaction(c, j, rcpts, false)
 	d.debug(ctx, j, t, false, c, tx)
 	d.release(key, c, tx.keep)
-	return tx.rcpts, c.tlsDescription(), tx.fail
+	return tx.rcpts, c.info(), tx.fail
 }
 
 // release keeps c for the next message when keep is set and ctx did not close it, and closes it otherwise.
@@ -97,9 +107,13 @@ func (d *Deliverer) release(key poolKey, c *client, keep bool) {
 	c.close()
 }
 
-// connect opens a session with t from src: TCP, greeting, EHLO and, when tryTLS is set and the server offers
-// it, STARTTLS and EHLO again. tlsFailed reports a failed TLS handshake (the connection is then closed).
-func (d *Deliverer) connect(ctx context.Context, t target, src Source, tryTLS bool) (c *client, fail *hostFailure, tlsFailed bool) {
+// connect opens a session with t from j's source: TCP, greeting, EHLO and, when tryTLS is set and the server
+// offers it, STARTTLS, the certificate check h asks for, and EHLO again. tlsFailed reports a failed TLS
+// handshake that h allows to retry in plain text (the connection is then closed). Under a policy that
+// requires TLS, a host without STARTTLS, a failed handshake or a certificate that does not pass is a host
+// failure, never a fallback to plain text.
+func (d *Deliverer) connect(ctx context.Context, j Job, t target, tryTLS bool, h hostTLS) (c *client, fail *hostFailure, tlsFailed bool) {
+	src := j.Source
 	network := "tcp6"
 	if t.ip.Is4() {
 		network = "tcp4"
@@ -137,14 +151,29 @@ func (d *Deliverer) connect(ctx context.Context, t target, src Source, tryTLS bo
 	if r.code/100 != 2 {
 		return refused(r)
 	}
+	// required fails the session for a policy that wants TLS the host does not give.
+	required := func(result string, cause error) (*client, *hostFailure, bool) {
+		d.reportTLS(h, j, t.ip.String(), result)
+		c.quit(d.pool.quitTimeout)
+		return nil, tlsRequired(t.host, h, result, cause), false
+	}
 	if !tryTLS || !c.has("STARTTLS") {
+		if h.level > TLSMay {
+			return required("starttls-not-supported", nil)
+		}
+		d.reportTLS(h, j, t.ip.String(), "starttls-not-supported")
+		c.verify = VerifyNone
 		return c, nil, false
 	}
-	r, err = c.startTLS(ctx, tlsConfig(t.host))
+	r, err = c.startTLS(ctx, tlsClientConfig(t.host))
 	var te tlsError
 	switch {
 	case errors.As(err, &te):
 		c.close()
+		if h.level > TLSMay {
+			d.reportTLS(h, j, t.ip.String(), "validation-failure")
+			return nil, tlsRequired(t.host, h, "validation-failure", err), false
+		}
 		return nil, &hostFailure{err: smtperr.New(451, [3]int{4, 7, 5}, "TLS handshake with %s failed", t.host).
 			Wrap(err)}, true
 	case err != nil:
@@ -152,8 +181,24 @@ func (d *Deliverer) connect(ctx context.Context, t target, src Source, tryTLS bo
 	case r.code == 421:
 		return refused(r)
 	case r.code != 220:
+		if h.level > TLSMay {
+			return required("starttls-not-supported", fmt.Errorf("STARTTLS refused: %s", r))
+		}
 		// The server offered STARTTLS and then declined it: go on in plain text (opportunistic TLS).
+		d.reportTLS(h, j, t.ip.String(), "starttls-not-supported")
+		c.verify = VerifyNone
 		return c, nil, false
+	}
+	// The certificate is checked before anything of the message is sent.
+	result, verr := d.verifyPeer(c.tlsState, t.host, h)
+	c.verify = result
+	if verr != nil && (h.level >= TLSVerify || h.tlsa != nil) {
+		return required(result, verr)
+	}
+	if verr != nil {
+		d.reportTLS(h, j, t.ip.String(), result) // MTA-STS testing: reported, delivered
+	} else {
+		d.reportTLS(h, j, t.ip.String(), "")
 	}
 	// RFC 3207 §4.2: the client must forget what it knew of the server and send EHLO again.
 	if r, err = c.hello(src.HELO); err != nil {
