@@ -123,6 +123,10 @@ type DNS struct {
 	Servers []string `yaml:"servers"`
 	// Timeout bounds one query. Default: 5s.
 	Timeout time.Duration `yaml:"timeout"`
+	// TrustAD trusts the AD bit of the servers' answers (they must be local validating resolvers, RFC 6698
+	// §4.1), which turns DANE on: MX hosts with validated TLSA records get TLS checked against them. Default:
+	// false (no DANE).
+	TrustAD bool `yaml:"trust_ad"`
 }
 
 // Delivery is the outbound side.
@@ -146,6 +150,8 @@ type Delivery struct {
 	CommandTimeout time.Duration `yaml:"command_timeout"`
 	// IdleTimeout is how long an open connection is kept for the next message to the same MX. Default: 5s.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// DeliveryTLS holds the TLS keys (tls.go).
+	DeliveryTLS `yaml:",inline"`
 }
 
 // Pool is a named group of outbound IPs. Config.Pools defaults to one pool "default" with 127.0.0.1, whose
@@ -355,6 +361,7 @@ func defaults() Config {
 			ConnectTimeout:    30 * time.Second,
 			CommandTimeout:    5 * time.Minute,
 			IdleTimeout:       5 * time.Second,
+			DeliveryTLS:       DefaultDeliveryTLS(),
 		},
 		Pools: []Pool{{Name: "default", IPs: []PoolAddr{{Address: "127.0.0.1"}}}},
 		RBL:   RBL{Interval: 10 * time.Minute, Hold: time.Hour},
@@ -419,6 +426,7 @@ func (c *Config) fill() {
 	}
 	c.API.PublicURL = strings.TrimRight(c.API.PublicURL, "/")
 	c.fillLifecycle()
+	c.fillDeliveryTLS()
 	for i := range c.Pools {
 		for j := range c.Pools[i].IPs {
 			if c.Pools[i].IPs[j].HELO == "" {
@@ -643,6 +651,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.validateAnalysis(); err != nil {
+		return err
+	}
+	if err := c.validateDeliveryTLS(); err != nil {
 		return err
 	}
 	switch c.Log.Level {
