@@ -47,7 +47,10 @@ type Customer struct {
 	RemovedAt      *time.Time  `json:"removed_at,omitempty"`
 	TopologyHiding bool        `json:"topology_hiding"`
 	AntiSpoofing   bool        `json:"anti_spoofing"`
-	CreatedAt      time.Time   `json:"created_at"`
+	// TLSPolicy is the customer's own TLS policy for its outbound mail: may, encrypt or verify; "" follows
+	// delivery.tls_policy. The strictest of it and the configured policies applies (docs/delivery.md).
+	TLSPolicy string      `json:"tls_policy"`
+	CreatedAt time.Time   `json:"created_at"`
 	UpdatedAt      time.Time   `json:"updated_at"`
 	Domains        []Domain    `json:"domains"`
 	RelayHosts     []RelayHost `json:"relay_hosts"`
@@ -88,6 +91,8 @@ type CustomerUpdate struct {
 	Status         *string `json:"status,omitempty"`
 	TopologyHiding *bool   `json:"topology_hiding,omitempty"`
 	AntiSpoofing   *bool   `json:"anti_spoofing,omitempty"`
+	// TLSPolicy sets the customer's TLS policy: may, encrypt, verify, or "" for the configured default.
+	TLSPolicy *string `json:"tls_policy,omitempty"`
 
 	// RateLimits replaces the customer's own rate limits as a whole.
 	RateLimits *RateLimits `json:"rate_limits,omitempty"`
@@ -315,6 +320,14 @@ type Attempt struct {
 	// as 4BX3"; lines joined by spaces, control characters removed, at most 1000 bytes); "" when no reply of
 	// a remote host decided (no connection, DNS, a connection lost, a local error).
 	RemoteReply string `json:"remote_reply"`
+	// TLSVersion ("TLS1.3") and TLSCipher ("TLS_AES_128_GCM_SHA256") are the connection's, "" in plain text.
+	TLSVersion string `json:"tls_version"`
+	TLSCipher  string `json:"tls_cipher"`
+	// TLSVerify is how the certificate was checked: none (plain text), unverified, verified (WebPKI), dane,
+	// or the TLS-RPT result type of the failure that stopped the session (certificate-expired, ...).
+	TLSVerify string `json:"tls_verify"`
+	// TLSPolicy is the source of the TLS requirement: none, customer, destination, mta-sts or dane.
+	TLSPolicy string `json:"tls_policy"`
 }
 
 // Trace is the whole history of a message: the message's own fields (flattened into the object), its

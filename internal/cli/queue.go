@@ -170,12 +170,26 @@ func traceRun(ctx context.Context, e *env, a []string) error {
 		rows := make([][]string, len(t.Attempts))
 		for i, a := range t.Attempts {
 			rows[i] = []string{fmtTime(a.StartedAt), a.Recipient, strconv.Itoa(a.Attempt), a.Outcome, a.RemoteMX,
-				a.RemoteIP, a.OutboundIP, (time.Duration(a.DurationMS) * time.Millisecond).String(), a.BounceClass,
+				a.RemoteIP, a.OutboundIP, (time.Duration(a.DurationMS) * time.Millisecond).String(), tlsText(a), a.BounceClass,
 				outcomeText(a.Code, a.Enhanced, a.Reply, a.RemoteReply)}
 		}
-		table(e.out, []string{"STARTED", "RECIPIENT", "#", "OUTCOME", "REMOTE MX", "REMOTE IP", "OUTBOUND IP", "TOOK", "CLASS", "REPLY"}, rows)
+		table(e.out, []string{"STARTED", "RECIPIENT", "#", "OUTCOME", "REMOTE MX", "REMOTE IP", "OUTBOUND IP", "TOOK", "TLS", "CLASS", "REPLY"}, rows)
 	})
 	return nil
+}
+
+// tlsText is the TLS column of a trace: "TLS1.3 TLS_AES_128_GCM_SHA256 verified (mta-sts)", "none" for plain
+// text, the failure's result type when a policy stopped the session, "-" for an attempt made before TLS was
+// recorded or that reached no host.
+func tlsText(a api.Attempt) string {
+	if a.TLSVerify == "" {
+		return "-"
+	}
+	s := strings.TrimSpace(a.TLSVersion + " " + a.TLSCipher + " " + a.TLSVerify)
+	if a.TLSPolicy != "" && a.TLSPolicy != "none" {
+		s += " (" + a.TLSPolicy + ")"
+	}
+	return s
 }
 
 // outcomeText is the REPLY column of a trace: the remote host's own reply, whole and as it wrote it, when one

@@ -111,7 +111,7 @@ func (s *Service) Create(ctx context.Context, in api.CustomerCreate) (*Customer,
 // Get returns one customer with its domains, relay hosts and source IPs.
 func (s *Service) Get(ctx context.Context, id string) (*Customer, error) {
 	row := s.DB.R.QueryRowContext(ctx, `SELECT id, name, contact_email, pool, fallback_pool, status, topology_hiding, anti_spoofing,
-		created_at, updated_at, `+lifecycleColumns+` FROM customers WHERE id = ?`, id)
+		tls_policy, created_at, updated_at, `+lifecycleColumns+` FROM customers WHERE id = ?`, id)
 	c, err := scanCustomer(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
@@ -135,7 +135,7 @@ func (s *Service) Get(ctx context.Context, id string) (*Customer, error) {
 // List returns every customer, by name, with its domains, relay hosts and source IPs.
 func (s *Service) List(ctx context.Context) ([]Customer, error) {
 	rows, err := s.DB.R.QueryContext(ctx, `SELECT id, name, contact_email, pool, fallback_pool, status, topology_hiding, anti_spoofing,
-		created_at, updated_at, `+lifecycleColumns+` FROM customers ORDER BY name, id`)
+		tls_policy, created_at, updated_at, `+lifecycleColumns+` FROM customers ORDER BY name, id`)
 	if err != nil {
 		return nil, err
 	}
@@ -177,7 +177,7 @@ func scanCustomer(r scanner) (*Customer, error) {
 	var created, updated int64
 	var lc lifecycleRow
 	if err := r.Scan(append([]any{&c.ID, &c.Name, &c.ContactEmail, &c.Pool, &c.FallbackPool, &c.Status, &c.TopologyHiding, &c.AntiSpoofing,
-		&created, &updated}, lc.dest()...)...); err != nil {
+		&c.TLSPolicy, &created, &updated}, lc.dest()...)...); err != nil {
 		return nil, err
 	}
 	c.CreatedAt, c.UpdatedAt = store.Time(created), store.Time(updated)
@@ -320,6 +320,14 @@ func (s *Service) Update(ctx context.Context, id string, in api.CustomerUpdate) 
 	}
 	if in.AntiSpoofing != nil {
 		sets, args = append(sets, "anti_spoofing = ?"), append(args, boolInt(*in.AntiSpoofing))
+	}
+	if in.TLSPolicy != nil {
+		switch *in.TLSPolicy {
+		case "", "may", "encrypt", "verify":
+		default:
+			return nil, &FieldError{Field: "tls_policy", Msg: fmt.Sprintf("%q is not a TLS policy (may, encrypt, verify, or \"\" for the configured default)", *in.TLSPolicy)}
+		}
+		sets, args = append(sets, "tls_policy = ?"), append(args, *in.TLSPolicy)
 	}
 	sets, args, lerr := s.limitSets(in, sets, args)
 	if lerr != nil {

@@ -386,3 +386,27 @@ func TestClock(t *testing.T) {
 		t.Fatalf("created %v, want %v", got.CreatedAt, at)
 	}
 }
+
+// TestTLSPolicy sets, shows and clears a customer's TLS policy, and refuses an unknown one naming the field.
+func TestTLSPolicy(t *testing.T) {
+	s := newService(t, true)
+	ctx := context.Background()
+	c := mustCreate(t, s, "acme")
+	if c.TLSPolicy != "" {
+		t.Fatalf("new customer's TLS policy = %q, want the configured default", c.TLSPolicy)
+	}
+	verify := "verify"
+	if up, err := s.Update(ctx, c.ID, api.CustomerUpdate{TLSPolicy: &verify}); err != nil || up.TLSPolicy != "verify" {
+		t.Fatalf("Update: %+v, %v", up, err)
+	}
+	if got, _ := s.Get(ctx, c.ID); got.TLSPolicy != "verify" {
+		t.Fatalf("Get: TLS policy %q", got.TLSPolicy)
+	}
+	bad := "always"
+	_, err := s.Update(ctx, c.ID, api.CustomerUpdate{TLSPolicy: &bad})
+	wantField(t, err, "tls_policy")
+	none := ""
+	if up, err := s.Update(ctx, c.ID, api.CustomerUpdate{TLSPolicy: &none}); err != nil || up.TLSPolicy != "" {
+		t.Fatalf("clearing: %+v, %v", up, err)
+	}
+}

@@ -69,7 +69,8 @@ func Trace(ctx context.Context, db *store.DB, id string) (*MessageTrace, error) 
 	}
 
 	rows, err = db.R.QueryContext(ctx, `SELECT rcpt_idx, attempt, started_at, duration_ms, outcome, remote_mx, remote_ip,
-		outbound_ip, tls, code, enhanced, reply, bounce_class, remote_reply FROM attempts
+		outbound_ip, tls, code, enhanced, reply, bounce_class, remote_reply, tls_version, tls_cipher, tls_verify, tls_policy
+		FROM attempts
 		WHERE message_id = ? ORDER BY started_at, rcpt_idx, attempt`, id)
 	if err != nil {
 		return nil, err
@@ -79,7 +80,8 @@ func Trace(ctx context.Context, db *store.DB, id string) (*MessageTrace, error) 
 		var a api.Attempt
 		var started int64
 		if err := rows.Scan(&a.RcptIndex, &a.Attempt, &started, &a.DurationMS, &a.Outcome, &a.RemoteMX, &a.RemoteIP,
-			&a.OutboundIP, &a.TLS, &a.Code, &a.Enhanced, &a.Reply, &a.BounceClass, &a.RemoteReply); err != nil {
+			&a.OutboundIP, &a.TLS, &a.Code, &a.Enhanced, &a.Reply, &a.BounceClass, &a.RemoteReply,
+			&a.TLSVersion, &a.TLSCipher, &a.TLSVerify, &a.TLSPolicy); err != nil {
 			return nil, err
 		}
 		a.StartedAt = store.Time(started)

@@ -9,6 +9,7 @@ type metrics struct {
 	dsns      *prometheus.CounterVec // kind: failure, delay
 	inflight  prometheus.Gauge
 	recovered prometheus.Counter
+	tls       *prometheus.CounterVec // result, policy
 }
 
 func newMetrics(r prometheus.Registerer) *metrics {
@@ -28,7 +29,12 @@ func newMetrics(r prometheus.Registerer) *metrics {
 			Name: "easymail_delivery_inflight", Help: "Deliveries in progress."}),
 		recovered: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "easymail_queue_orphans_removed_total", Help: "Spool files without a queue row removed at start."}),
+		tls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "easymail_delivery_tls_total",
+			Help: "Delivery attempts that reached a host, by TLS result (none, unverified, verified, dane, or the TLS-RPT " +
+				"result type of a failure) and policy source (none, customer, destination, mta-sts, dane)."},
+			[]string{"result", "policy"}),
 	}
-	r.MustRegister(m.enqueued, m.attempts, m.latency, m.dsns, m.inflight, m.recovered)
+	r.MustRegister(m.enqueued, m.attempts, m.latency, m.dsns, m.inflight, m.recovered, m.tls)
 	return m
 }

@@ -28,6 +28,7 @@ type group struct {
 	envID         string
 	pool          string
 	fallbackPool  string
+	tlsPolicy     string // the customer's TLS policy, "" for none
 	src           delivery.Source // the outbound IP of the attempt in progress
 	received      time.Time
 	expires       time.Time
@@ -96,7 +97,8 @@ func (q *Queue) dispatch(ctx, dctx context.Context) (int, bool, error) {
 	now := time.Now()
 	rows, err := q.o.DB.R.QueryContext(ctx, `SELECT r.message_id, r.idx, r.address, r.domain, r.attempts, r.notify, r.orcpt,
 			m.customer_id, m.sender, m.size, m.smtputf8, m.body_type, m.is_dsn, m.dsn_ret, m.dsn_envid,
-			m.received_at, m.expires_at, m.delay_notified, m.prefix, COALESCE(c.pool, ''), COALESCE(c.fallback_pool, '')
+			m.received_at, m.expires_at, m.delay_notified, m.prefix, COALESCE(c.pool, ''), COALESCE(c.fallback_pool, ''),
+			COALESCE(c.tls_policy, '')
 		FROM recipients r JOIN messages m ON m.id = r.message_id LEFT JOIN customers c ON c.id = m.customer_id
 		WHERE r.status IN ('queued', 'deferred') AND r.next_attempt_at <= ? AND m.held = 0 AND m.node_id = ?
 		ORDER BY r.next_attempt_at LIMIT ?`, store.Millis(now), q.o.NodeID, limit)
@@ -116,7 +118,8 @@ func (q *Queue) dispatch(ctx, dctx context.Context) (int, bool, error) {
 		)
 		if err := rows.Scan(&g.msgID, &r.idx, &r.address, &g.domain, &r.attempt, &r.notify, &r.orcpt,
 			&g.customerID, &g.sender, &g.size, &g.smtputf8, &bodyType, &g.isDSN, &g.dsnRet, &g.envID,
-			&received, &expires, &g.delayNotified, &g.prefix, &g.pool, &g.fallbackPool); err != nil {
+			&received, &expires, &g.delayNotified, &g.prefix, &g.pool, &g.fallbackPool,
+			&g.tlsPolicy); err != nil {
 			rows.Close()
 			return 0, false, err
 		}
@@ -232,6 +235,7 @@ func (q *Queue) attempt(ctx context.Context, g *group) delivery.Result {
 		Size:       g.size,
 		Open:       func() (io.ReadCloser, error) { return q.openContent(g.msgID, g.prefix) },
 		Source:     src,
+		TLSPolicy:  g.tlsPolicy,
 	}
 	return q.o.Deliverer.Deliver(ctx, job)
 }
@@ -261,6 +265,9 @@ func (q *Queue) record(ctx context.Context, g *group, res delivery.Result) error
 		q.o.Observer.Observe(g.src, g.domain, res)
 	}
 	now := time.Now()
+	if res.TLSVerify != "" {
+		q.m.tls.WithLabelValues(res.TLSVerify, res.TLSPolicy).Inc()
+	}
 	outs := make([]outcome, len(g.rcpts))
 	var failed, delayed []outcome
 	for i, r := range g.rcpts {
@@ -332,10 +339,12 @@ func (q *Queue) record(ctx context.Context, g *group, res delivery.Result) error
 				class = bounce.Classify(code, enh, o.err.Message)
 			}
 			if _, err := tx.Exec(`INSERT INTO attempts (message_id, rcpt_idx, attempt, started_at, duration_ms, outcome,
-				remote_mx, remote_ip, outbound_ip, tls, code, enhanced, reply, bounce_class, remote_reply)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				remote_mx, remote_ip, outbound_ip, tls, code, enhanced, reply, bounce_class, remote_reply,
+				tls_version, tls_cipher, tls_verify, tls_policy)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 				g.msgID, o.rcpt.idx, o.rcpt.attempt, store.Millis(res.Started), res.Duration.Milliseconds(), o.status,
-				res.RemoteMX, res.RemoteIP, res.LocalIP, res.TLS, code, enh, reply, class, o.remote); err != nil {
+				res.RemoteMX, res.RemoteIP, res.LocalIP, res.TLS, code, enh, reply, class, o.remote,
+				res.TLSVersion, res.TLSCipher, res.TLSVerify, res.TLSPolicy); err != nil {
 				return err
 			}
 			if _, err := tx.Exec(`UPDATE recipients SET status = ?, last_code = ?, last_enhanced = ?, last_reply = ?,
