@@ -41,20 +41,20 @@ type Customer struct {
 	// DeactivateAt is the scheduled deactivation (status terminating), DeactivatedAt when it happened,
 	// RemovedAt when the customer's hosts, domains and IPs were removed after the grace period, ActivatedAt
 	// when the customer first became active.
-	DeactivateAt   *time.Time  `json:"deactivate_at,omitempty"`
-	ActivatedAt    *time.Time  `json:"activated_at,omitempty"`
-	DeactivatedAt  *time.Time  `json:"deactivated_at,omitempty"`
-	RemovedAt      *time.Time  `json:"removed_at,omitempty"`
-	TopologyHiding bool        `json:"topology_hiding"`
-	AntiSpoofing   bool        `json:"anti_spoofing"`
+	DeactivateAt   *time.Time `json:"deactivate_at,omitempty"`
+	ActivatedAt    *time.Time `json:"activated_at,omitempty"`
+	DeactivatedAt  *time.Time `json:"deactivated_at,omitempty"`
+	RemovedAt      *time.Time `json:"removed_at,omitempty"`
+	TopologyHiding bool       `json:"topology_hiding"`
+	AntiSpoofing   bool       `json:"anti_spoofing"`
 	// TLSPolicy is the customer's own TLS policy for its outbound mail: may, encrypt or verify; "" follows
 	// delivery.tls_policy. The strictest of it and the configured policies applies (docs/delivery.md).
-	TLSPolicy string      `json:"tls_policy"`
-	CreatedAt time.Time   `json:"created_at"`
-	UpdatedAt      time.Time   `json:"updated_at"`
-	Domains        []Domain    `json:"domains"`
-	RelayHosts     []RelayHost `json:"relay_hosts"`
-	SourceIPs      []SourceIP  `json:"source_ips"`
+	TLSPolicy  string      `json:"tls_policy"`
+	CreatedAt  time.Time   `json:"created_at"`
+	UpdatedAt  time.Time   `json:"updated_at"`
+	Domains    []Domain    `json:"domains"`
+	RelayHosts []RelayHost `json:"relay_hosts"`
+	SourceIPs  []SourceIP  `json:"source_ips"`
 	// OnboardingURL is set in the answer to the customer's creation only.
 	OnboardingURL string `json:"onboarding_url,omitempty"`
 

@@ -27,7 +27,7 @@ func TestDeliveryTLS(t *testing.T) {
 		t.Fatalf("delivery TLS = %+v, trust_ad %v", d.DeliveryTLS, c.DNS.TrustAD)
 	}
 	for body, key := range map[string]string{
-		"delivery:\n  tls_policy: strict\n":                  "delivery.tls_policy",
+		"delivery:\n  tls_policy: strict\n":                   "delivery.tls_policy",
 		"delivery:\n  tls_policies:\n    a.example: always\n": "delivery.tls_policies.a.example",
 		"delivery:\n  tls_ca_file: /nonexistent/ca.pem\n":     "delivery.tls_ca_file",
 		"delivery:\n  mta_sts:\n    refresh: 0s\n":            "delivery.mta_sts.fetch_timeout",

@@ -28,7 +28,7 @@ type group struct {
 	envID         string
 	pool          string
 	fallbackPool  string
-	tlsPolicy     string // the customer's TLS policy, "" for none
+	tlsPolicy     string          // the customer's TLS policy, "" for none
 	src           delivery.Source // the outbound IP of the attempt in progress
 	received      time.Time
 	expires       time.Time
