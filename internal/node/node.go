@@ -80,7 +80,7 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 	if err != nil {
 		return err
 	}
-	deliverer := delivery.New(delivery.Options{
+	dopts := delivery.Options{
 		Resolver:          res,
 		Port:              cfg.Delivery.Port,
 		ConnectTimeout:    cfg.Delivery.ConnectTimeout,
@@ -88,7 +88,13 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 		IdleTimeout:       cfg.Delivery.IdleTimeout,
 		MaxPerDestination: cfg.Delivery.MaxPerDestination,
 		Logger:            log,
-	})
+	}
+	// TLS policies, MTA-STS, DANE and TLS-RPT (tls.go); mailed reports are queued through q, set below.
+	otls, err := newOutboundTLS(cfg, db, res, submitRaw(func() *queue.Queue { return q }), log, &dopts)
+	if err != nil {
+		return err
+	}
+	deliverer := delivery.New(dopts)
 	defer deliverer.Close()
 	q = queue.New(queue.Options{
 		DB:          db,
@@ -235,6 +241,8 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 	go func() { defer wg.Done(); q.Run(qctx) }()
 	out.run(ctx)
 	defer out.shutdown()
+	tctx, stopTLSRPT := context.WithCancel(ctx)
+	tlsrptDone := otls.run(tctx)
 	an.run(ctx)
 	defer an.shutdown()
 	actx, stopAccess := context.WithCancel(ctx)
@@ -294,6 +302,8 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 	log.Info("shutting down: waiting for deliveries in progress")
 	stopQueue()
 	wg.Wait()
+	stopTLSRPT()
+	<-tlsrptDone
 	out.shutdown()
 	log.Info("stopped")
 	return runErr

@@ -132,3 +132,32 @@ func buildText(now time.Time, messageID, from, to, subject, body string) ([]byte
 	}
 	return b.Bytes(), nil
 }
+
+// SubmitRaw queues msg, a whole message with CRLF line endings that Easymail itself made (a TLS report), from
+// from to to, like Submit. It returns the queue id.
+func (q *Queue) SubmitRaw(ctx context.Context, from, to string, msg []byte) (string, error) {
+	for _, a := range [][2]string{{"from", from}, {"to", to}} {
+		if err := checkAddr(a[1]); err != nil {
+			return "", fmt.Errorf("queue: submit: %s: %w", a[0], err)
+		}
+	}
+	id := msgid.New()
+	w, err := q.o.Spool.Create(id)
+	if err != nil {
+		return "", err
+	}
+	if _, err := w.Write(msg); err != nil {
+		w.Abort()
+		return "", err
+	}
+	if err := w.Commit(); err != nil {
+		return "", err
+	}
+	env := Envelope{ID: id, Sender: from, Recipients: []Recipient{{Address: to, Notify: "NEVER"}},
+		Size: int64(len(msg)), HeaderFrom: from, Received: time.Now()}
+	if err := q.Enqueue(ctx, env); err != nil {
+		q.o.Spool.Remove(id)
+		return "", err
+	}
+	return id, nil
+}

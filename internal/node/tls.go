@@ -1,0 +1,90 @@
+package node
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"easymail/internal/config"
+	"easymail/internal/delivery"
+	"easymail/internal/mtasts"
+	"easymail/internal/queue"
+	"easymail/internal/resolver"
+	"easymail/internal/store"
+	"easymail/internal/tlsrpt"
+)
+
+// outboundTLS is the TLS of delivery built from the configuration (docs/delivery.md): the options it gives
+// delivery and the TLS-RPT reporter, run by run.
+type outboundTLS struct {
+	reporter *tlsrpt.Reporter // nil when tls_rpt is off
+}
+
+// newOutboundTLS fills the TLS options of o: policies, roots, MTA-STS, DANE (dns.trust_ad) and TLS-RPT,
+// whose mailed reports are queued through mailer.
+func newOutboundTLS(cfg config.Config, db *store.DB, res *resolver.DNS, mailer tlsrpt.Mailer, log *slog.Logger,
+	o *delivery.Options) (*outboundTLS, error) {
+	t := cfg.Delivery.DeliveryTLS
+	var err error
+	if o.TLSPolicy, err = delivery.ParseTLSPolicy(t.TLSPolicy); err != nil {
+		return nil, fmt.Errorf("delivery.tls_policy: %w", err)
+	}
+	o.TLSPolicies = map[string]delivery.TLSPolicy{}
+	for d, p := range t.TLSPolicies {
+		if o.TLSPolicies[d], err = delivery.ParseTLSPolicy(p); err != nil {
+			return nil, fmt.Errorf("delivery.tls_policies.%s: %w", d, err)
+		}
+	}
+	if t.TLSCAFile != "" {
+		roots, err := x509.SystemCertPool()
+		if err != nil {
+			roots = x509.NewCertPool()
+		}
+		pem, err := os.ReadFile(cfg.Path(t.TLSCAFile))
+		if err != nil {
+			return nil, fmt.Errorf("delivery.tls_ca_file: %w", err)
+		}
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("delivery.tls_ca_file: no certificate in %s", t.TLSCAFile)
+		}
+		o.RootCAs = roots
+	}
+	if t.MTASTS.Enabled {
+		o.MTASTS = mtasts.New(mtasts.Options{DB: db, Resolver: res, RootCAs: o.RootCAs,
+			FetchTimeout: t.MTASTS.FetchTimeout, Refresh: t.MTASTS.Refresh, Logger: log})
+	}
+	if cfg.DNS.TrustAD {
+		o.TLSA = res
+	}
+	out := &outboundTLS{}
+	if t.TLSRPT.Enabled {
+		out.reporter = tlsrpt.New(tlsrpt.Options{DB: db, Resolver: res, Mailer: mailer,
+			Organization: t.TLSRPT.Organization, Contact: t.TLSRPT.Contact, Submitter: cfg.Hostname,
+			Interval: t.TLSRPT.Interval, Logger: log})
+		o.Reporter = out.reporter
+	}
+	return out, nil
+}
+
+// run sends the TLS reports until ctx ends; done is closed once the last counts are flushed.
+func (t *outboundTLS) run(ctx context.Context) (done chan struct{}) {
+	done = make(chan struct{})
+	if t.reporter == nil {
+		close(done)
+		return done
+	}
+	go func() {
+		defer close(done)
+		t.reporter.Run(ctx)
+	}()
+	return done
+}
+
+// submitRaw is a tlsrpt.Mailer queueing through the queue that get returns (built after the deliverer).
+type submitRaw func() *queue.Queue
+
+func (f submitRaw) SubmitRaw(ctx context.Context, from, to string, msg []byte) (string, error) {
+	return f().SubmitRaw(ctx, from, to, msg)
+}
