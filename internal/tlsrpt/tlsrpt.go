@@ -25,8 +25,8 @@ import (
 	"time"
 
 	"easymail/internal/delivery"
-	"easymail/internal/mtasts"
 	"easymail/internal/msgid"
+	"easymail/internal/mtasts"
 	"easymail/internal/resolver"
 	"easymail/internal/store"
 )
