@@ -107,7 +107,7 @@ func (c *Config) validateDeliveryTLS() error {
 	if t.TLSRPT.Interval <= 0 {
 		return bad("tls_rpt.interval", "must be positive")
 	}
-	if !strings.Contains(t.TLSRPT.Contact, "@") {
+	if t.TLSRPT.Contact != "" && !strings.Contains(t.TLSRPT.Contact, "@") {
 		return bad("tls_rpt.contact", "must be an e-mail address, got %q", t.TLSRPT.Contact)
 	}
 	return nil

@@ -60,8 +60,15 @@ func newOutboundTLS(cfg config.Config, db *store.DB, res *resolver.DNS, mailer t
 	}
 	out := &outboundTLS{}
 	if t.TLSRPT.Enabled {
+		org, contact := t.TLSRPT.Organization, t.TLSRPT.Contact
+		if org == "" {
+			org = cfg.Hostname
+		}
+		if contact == "" {
+			contact = "postmaster@" + cfg.Hostname
+		}
 		out.reporter = tlsrpt.New(tlsrpt.Options{DB: db, Resolver: res, Mailer: mailer,
-			Organization: t.TLSRPT.Organization, Contact: t.TLSRPT.Contact, Submitter: cfg.Hostname,
+			Organization: org, Contact: contact, Submitter: cfg.Hostname,
 			Interval: t.TLSRPT.Interval, Logger: log})
 		o.Reporter = out.reporter
 	}
