@@ -125,8 +125,10 @@ func (d *Deliverer) plan(ctx context.Context, j Job) tlsPlan {
 	if l, ok := d.tlsPolicies[j.Domain]; ok && l > p.level {
 		p.level, p.source = l, PolicyDestination
 	}
-	if l, err := ParseTLSPolicy(j.TLSPolicy); err == nil && l > p.level {
-		p.level, p.source = l, PolicyCustomer
+	if j.TLSPolicy != "" { // "": the customer has no policy of its own
+		if l, err := ParseTLSPolicy(j.TLSPolicy); err == nil && l > p.level {
+			p.level, p.source = l, PolicyCustomer
+		}
 	}
 	if d.sts == nil {
 		return p

@@ -305,6 +305,7 @@ func (c *Cache) load(ctx context.Context, domain string) *Policy {
 		return nil
 	}
 	p.Mode, p.MaxAge, p.Fetched = Mode(mode), time.Duration(maxAge)*time.Second, store.Time(fetched)
+	p.lines = lines(p.Text)
 	return p
 }
 

@@ -86,7 +86,7 @@ func (s *policyServer) set(status int, ctype, body string) {
 	s.status, s.ctype, s.body = status, ctype, body
 }
 
-func newPolicyServer(t *testing.T, cert *tls.Certificate) *policyServer {
+func newPolicyServer(t testing.TB, cert *tls.Certificate) *policyServer {
 	t.Helper()
 	s := &policyServer{status: 200, ctype: "text/plain; charset=utf-8"}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -128,7 +128,7 @@ type fixture struct {
 
 const enforceBody = "version: STSv1\nmode: enforce\nmx: mx.example.test\nmax_age: 3600\n"
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	ca := testkit.NewCA(t)
 	f := &fixture{dns: testkit.NewDNS(t)}
@@ -253,5 +253,20 @@ func TestCacheNoRecord(t *testing.T) {
 	p, err := f.cache.Policy(context.Background(), "plain.test")
 	if p != nil || err != nil || f.srv.fetches.Load() != 0 {
 		t.Fatalf("Policy = %+v, %v, fetches %d", p, err, f.srv.fetches.Load())
+	}
+}
+
+// BenchmarkPolicyCached is the cost of asking for a domain's policy once it is cached (docs/benchmarks.md).
+func BenchmarkPolicyCached(b *testing.B) {
+	f := newFixture(b)
+	ctx := context.Background()
+	if p, err := f.cache.Policy(ctx, "example.test"); p == nil || err != nil {
+		b.Fatalf("Policy: %v, %v", p, err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if p, _ := f.cache.Policy(ctx, "example.test"); p == nil {
+			b.Fatal("no policy")
+		}
 	}
 }

@@ -44,6 +44,8 @@ type Policy struct {
 	Text string
 	// Fetched is when the policy was fetched; it expires at Fetched + MaxAge.
 	Fetched time.Time
+
+	lines []string // Lines, computed by Parse
 }
 
 // Expires returns when the policy stops being usable.
@@ -70,8 +72,15 @@ func (p *Policy) Matches(host string) bool {
 // Lines returns the policy text as TLS-RPT's policy-string wants it: one string per line, empty lines left
 // out.
 func (p *Policy) Lines() []string {
-	var out []string
-	for _, l := range strings.Split(strings.ReplaceAll(p.Text, "\r\n", "\n"), "\n") {
+	if p.lines != nil {
+		return p.lines
+	}
+	return lines(p.Text)
+}
+
+func lines(text string) []string {
+	out := []string{}
+	for _, l := range strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n") {
 		if l = strings.TrimSpace(l); l != "" {
 			out = append(out, l)
 		}
@@ -138,6 +147,7 @@ func Parse(body string) (*Policy, error) {
 	if p.Mode != ModeNone && len(p.MX) == 0 {
 		return nil, errors.New("no mx")
 	}
+	p.lines = lines(body)
 	return p, nil
 }
 

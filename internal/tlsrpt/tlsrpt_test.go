@@ -49,7 +49,7 @@ func TestReport(t *testing.T) {
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		if r.Header.Get("Content-Type") != "application/tlsrpt+gzip" {
-			http.Error(w, "bad type", 415)
+			http.Error(w, "bad type", http.StatusUnsupportedMediaType)
 			return
 		}
 		mu.Lock()
