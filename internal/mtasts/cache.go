@@ -326,26 +326,3 @@ func (c *Cache) save(ctx context.Context, p *Policy) error {
 		return err
 	})
 }
-
-// Cached returns the policies kept in the database, for the CLI and the API.
-func Cached(ctx context.Context, db *store.DB) ([]Policy, error) {
-	rows, err := db.R.QueryContext(ctx, `SELECT domain, policy_id, mode, max_age, mx, body, fetched_at FROM mta_sts_policies
-		ORDER BY domain`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Policy
-	for rows.Next() {
-		var p Policy
-		var mode, mx string
-		var maxAge, fetched int64
-		if err := rows.Scan(&p.Domain, &p.ID, &mode, &maxAge, &mx, &p.Text, &fetched); err != nil {
-			return nil, err
-		}
-		_ = json.Unmarshal([]byte(mx), &p.MX)
-		p.Mode, p.MaxAge, p.Fetched = Mode(mode), time.Duration(maxAge)*time.Second, store.Time(fetched)
-		out = append(out, p)
-	}
-	return out, rows.Err()
-}
