@@ -58,6 +58,10 @@ type Config struct {
 	Retention   Retention   `yaml:"retention"`
 	// Lifecycle is the customers' termination schedule and the operator's SPF domain (docs/lifecycle.md).
 	Lifecycle Lifecycle `yaml:"lifecycle"`
+	// Events is the delivery of events to webhooks; Complaints the intake of feedback reports
+	// (docs/events.md).
+	Events     Events     `yaml:"events"`
+	Complaints Complaints `yaml:"complaints"`
 }
 
 // SMTP is the customer-facing SMTP listener.
@@ -373,6 +377,8 @@ func defaults() Config {
 		Suppression: DefaultSuppression(),
 		Retention:   DefaultRetention(),
 		Lifecycle:   DefaultLifecycle(),
+		Events:      DefaultEvents(),
+		Complaints:  DefaultComplaints(),
 
 		Scan: DefaultScan(),
 	}
@@ -643,6 +649,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.validateAnalysis(); err != nil {
+		return err
+	}
+	if err := c.validateEvents(); err != nil {
 		return err
 	}
 	switch c.Log.Level {

@@ -90,7 +90,9 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 		Logger:            log,
 	})
 	defer deliverer.Close()
+	ev := newEventing(cfg, db, reg, log) // events.go
 	q = queue.New(queue.Options{
+		Events:      ev.bus,
 		DB:          db,
 		Spool:       sp,
 		Deliverer:   deliverer,
@@ -188,6 +190,7 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 		Quarantine:       scn.quarantine,
 		ScanPolicies:     scn.policies,
 		Pools:            out.pools,
+		Events:           ev.bus,
 		IPCheck:          out.monitor,
 		Now:              hooks.Now,
 		RefusePrivateIPs: cfg.Lifecycle.RefusePrivateIPs,
@@ -237,6 +240,8 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 	defer out.shutdown()
 	an.run(ctx)
 	defer an.shutdown()
+	ev.run(ctx)
+	defer ev.shutdown()
 	actx, stopAccess := context.WithCancel(ctx)
 	defer stopAccess()
 	go acc.Run(actx, accessRefresh)
@@ -288,6 +293,7 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 	stopDKIM()
 	stopLifecycle()
 	dk.Close()
+	ev.bus.CloseAll() // the live streams end, so that they do not hold the API server open
 	hctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	httpSrv.Shutdown(hctx)
 	cancel()
