@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 )
@@ -115,4 +116,33 @@ func (c *Client) RedeliverWebhook(ctx context.Context, customer string, delivery
 // closes it.
 func (c *Client) StreamEvents(ctx context.Context, w io.Writer) error {
 	return c.stream(ctx, "/events/stream", nil, w)
+}
+
+// ComplaintRate is the complaints about one customer's mail, or one outbound IP's, over a window, against
+// the recipients delivered there; Rate is complaints / delivered (complaints / complaints when more
+// complaints than deliveries are counted).
+type ComplaintRate struct {
+	Key        string  `json:"key"`
+	Complaints int     `json:"complaints"`
+	Delivered  int     `json:"delivered"`
+	Rate       float64 `json:"rate"`
+}
+
+// ComplaintRates is the answer of GET /complaints: the rates since Since (now less Window), per customer
+// and per outbound IP, highest first. A customer token gets its own customer only and no IPs.
+type ComplaintRates struct {
+	Window    string          `json:"window"`
+	Since     time.Time       `json:"since"`
+	Customers []ComplaintRate `json:"customers"`
+	IPs       []ComplaintRate `json:"ips"`
+}
+
+// ComplaintRates returns the complaint rates over window ("" for the configured complaints.rate_window).
+func (c *Client) ComplaintRates(ctx context.Context, window string) (*ComplaintRates, error) {
+	var out ComplaintRates
+	q := url.Values{}
+	if window != "" {
+		q.Set("window", window)
+	}
+	return &out, c.do(ctx, http.MethodGet, "/complaints", q, nil, &out)
 }

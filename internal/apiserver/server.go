@@ -73,6 +73,8 @@ type Options struct {
 	// Events is the event bus: the live stream (/events/stream) and the dispatcher's wake-up after a
 	// redelivery. Optional: without it the stream answers 404.
 	Events *events.Bus
+	// Complaints counts the complaint rates (/complaints). Optional: without it that endpoint answers 404.
+	Complaints Complaints
 	// Now is the clock of provisioning (termination dates must be in the future); nil means time.Now.
 	Now func() time.Time
 }
@@ -98,6 +100,7 @@ type server struct {
 	quarantine   Quarantine
 	scanPolicies ScanPolicies
 	events       *events.Bus
+	complaints   Complaints
 }
 
 // New returns the HTTP handler of the API, the onboarding pages, /metrics and /healthz. It loads (or
@@ -113,7 +116,7 @@ func New(o Options) (http.Handler, error) {
 	}
 	s.pools, s.ipCheck = o.Pools, o.IPCheck
 	s.quarantine, s.scanPolicies = o.Quarantine, o.ScanPolicies
-	s.events = o.Events
+	s.events, s.complaints = o.Events, o.Complaints
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -180,6 +183,7 @@ func (s *server) routes() *http.ServeMux {
 	api("GET /api/v1/customers/{id}/webhooks/dead", anyRole, s.deadWebhookDeliveries)
 	api("POST /api/v1/customers/{id}/webhooks/dead/{did}/redeliver", anyRole, s.redeliverWebhook)
 	api("GET /api/v1/events/stream", operatorOnly, s.streamEvents)
+	api("GET /api/v1/complaints", anyRole, s.complaintRates) // complaints.go
 	api("GET /api/v1/data-subjects/{address}", operatorOnly, s.exportSubject)
 	api("DELETE /api/v1/data-subjects/{address}", operatorOnly, s.eraseSubject)
 	api("GET /api/v1/quarantine", anyRole, s.listQuarantine)

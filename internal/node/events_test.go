@@ -229,3 +229,11 @@ func TestWebhookDeadLetterAndRedeliver(t *testing.T) {
 }
 
 func jsonNumber(n int64) string { b, _ := json.Marshal(n); return string(b) }
+
+// newHookServer serves h on loopback until the test ends and returns its URL.
+func newHookServer(t *testing.T, h http.Handler) string {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}

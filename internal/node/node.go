@@ -139,7 +139,13 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 	if err != nil {
 		return err
 	}
-	pol, err := newPolicies(ctx, cfg, db, q, log, reg)
+	// Complaint intake (feedback.go), fed to compromise detection.
+	fb, err := newComplaints(cfg, db, ev.bus, reg, log, hooks.FeedbackListeners)
+	if err != nil {
+		return err
+	}
+	defer fb.close()
+	pol, err := newPolicies(ctx, cfg, db, q, fb.intake, log, reg)
 	if err != nil {
 		return err
 	}
@@ -191,6 +197,7 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 		ScanPolicies:     scn.policies,
 		Pools:            out.pools,
 		Events:           ev.bus,
+		Complaints:       fb.intake,
 		IPCheck:          out.monitor,
 		Now:              hooks.Now,
 		RefusePrivateIPs: cfg.Lifecycle.RefusePrivateIPs,
@@ -233,7 +240,7 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 	qctx, stopQueue := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopQueue()
 	var wg sync.WaitGroup
-	errc := make(chan error, len(smtpListeners)+2)
+	errc := make(chan error, len(smtpListeners)+len(fb.listeners)+2)
 	wg.Add(1)
 	go func() { defer wg.Done(); q.Run(qctx) }()
 	out.run(ctx)
@@ -262,6 +269,7 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 			}
 		}()
 	}
+	fb.serve(errc)
 	go func() {
 		if err := httpSrv.Serve(apiListener); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("api: %w", err)
@@ -289,6 +297,7 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 	if err := smtpSrv.Shutdown(sctx); err != nil {
 		log.Warn("smtp sessions still open at shutdown were closed", "err", err)
 	}
+	fb.shutdown(sctx)
 	cancel()
 	stopDKIM()
 	stopLifecycle()

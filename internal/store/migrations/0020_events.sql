@@ -44,5 +44,3 @@ CREATE TABLE complaints (
 CREATE INDEX complaints_customer ON complaints(customer_id, received_at);
 CREATE INDEX complaints_ip ON complaints(outbound_ip, received_at);
 
--- Whether the customer lets the relay honour RFC 8058 one-click unsubscribe requests for its mail.
-ALTER TABLE customers ADD COLUMN unsubscribe_delegated INTEGER NOT NULL DEFAULT 0;
