@@ -27,8 +27,8 @@ type Node struct {
 	APIURL   string
 	// FeedbackAddr is the feedback listener's address, when the configuration sets complaints.address.
 	FeedbackAddr string
-	Token    string
-	DNS      *testkit.DNS
+	Token        string
+	DNS          *testkit.DNS
 
 	cancel context.CancelFunc
 	done   chan error
