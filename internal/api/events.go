@@ -146,3 +146,36 @@ func (c *Client) ComplaintRates(ctx context.Context, window string) (*ComplaintR
 	}
 	return &out, c.do(ctx, http.MethodGet, "/complaints", q, nil, &out)
 }
+
+// ProviderState is one provider's limits and the shaping state of each outbound IP that sent to it
+// (GET /providers).
+type ProviderState struct {
+	Name                  string   `json:"name"`
+	MX                    []string `json:"mx"`
+	MaxConnections        int      `json:"max_connections"`
+	MaxConnectionsPerIP   int      `json:"max_connections_per_ip"`
+	MessagesPerConnection int      `json:"messages_per_connection"`
+	PerMinute             int      `json:"per_minute"`
+	PerHour               int      `json:"per_hour"`
+	IPs                   []struct {
+		IP          string    `json:"ip"`
+		Paused      bool      `json:"paused"`
+		PausedUntil time.Time `json:"paused_until"`
+		Strikes     int       `json:"strikes"`
+		Share       float64   `json:"share"`
+		LastReply   string    `json:"last_reply"`
+		Minute      int       `json:"sent_this_minute"`
+		Hour        int       `json:"sent_this_hour"`
+	} `json:"ips"`
+}
+
+// Providers returns the provider shaping state.
+func (c *Client) Providers(ctx context.Context) ([]ProviderState, error) {
+	var out []ProviderState
+	return out, c.do(ctx, http.MethodGet, "/providers", nil, nil, &out)
+}
+
+// ResumeProvider ends the pause of an outbound IP for a provider.
+func (c *Client) ResumeProvider(ctx context.Context, provider, ip string) error {
+	return c.do(ctx, http.MethodPost, "/providers/"+esc(provider)+"/ips/"+esc(ip)+"/resume", nil, nil, nil)
+}

@@ -75,6 +75,8 @@ type Options struct {
 	Events *events.Bus
 	// Complaints counts the complaint rates (/complaints). Optional: without it that endpoint answers 404.
 	Complaints Complaints
+	// Shaping is the provider shaping (/providers). Optional: without it those endpoints answer 404.
+	Shaping Shaping
 	// Now is the clock of provisioning (termination dates must be in the future); nil means time.Now.
 	Now func() time.Time
 }
@@ -101,6 +103,7 @@ type server struct {
 	scanPolicies ScanPolicies
 	events       *events.Bus
 	complaints   Complaints
+	shaping      Shaping
 }
 
 // New returns the HTTP handler of the API, the onboarding pages, /metrics and /healthz. It loads (or
@@ -116,7 +119,7 @@ func New(o Options) (http.Handler, error) {
 	}
 	s.pools, s.ipCheck = o.Pools, o.IPCheck
 	s.quarantine, s.scanPolicies = o.Quarantine, o.ScanPolicies
-	s.events, s.complaints = o.Events, o.Complaints
+	s.events, s.complaints, s.shaping = o.Events, o.Complaints, o.Shaping
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -183,7 +186,9 @@ func (s *server) routes() *http.ServeMux {
 	api("GET /api/v1/customers/{id}/webhooks/dead", anyRole, s.deadWebhookDeliveries)
 	api("POST /api/v1/customers/{id}/webhooks/dead/{did}/redeliver", anyRole, s.redeliverWebhook)
 	api("GET /api/v1/events/stream", operatorOnly, s.streamEvents)
-	api("GET /api/v1/complaints", anyRole, s.complaintRates) // complaints.go
+	api("GET /api/v1/complaints", anyRole, s.complaintRates)      // complaints.go
+	api("GET /api/v1/providers", anyRole, staff(s.listProviders)) // shaping.go
+	api("POST /api/v1/providers/{name}/ips/{address}/resume", operatorOnly, s.resumeProvider)
 	api("GET /api/v1/data-subjects/{address}", operatorOnly, s.exportSubject)
 	api("DELETE /api/v1/data-subjects/{address}", operatorOnly, s.eraseSubject)
 	api("GET /api/v1/quarantine", anyRole, s.listQuarantine)

@@ -97,6 +97,65 @@ func eventCommands() []*command {
 					return done(e, fmt.Sprintf("delivery %d is due again", id))
 				}
 			}},
+		{name: "provider list", args: "", nargs: 0, summary: "list the providers' limits and the outbound IPs paused for them",
+			setup: func(fs *flag.FlagSet) runFunc {
+				return func(ctx context.Context, e *env, a []string) error {
+					list, err := e.client.Providers(ctx)
+					if err != nil {
+						return err
+					}
+					if e.json {
+						return printJSON(e.out, list)
+					}
+					var rows [][]string
+					for _, p := range list {
+						limits := fmt.Sprintf("conn %d/ip %d, %d/conn, %d/min, %d/h", p.MaxConnections, p.MaxConnectionsPerIP,
+							p.MessagesPerConnection, p.PerMinute, p.PerHour)
+						rows = append(rows, []string{p.Name, strings.Join(p.MX, ","), limits, "", "", ""})
+						for _, ip := range p.IPs {
+							state := "active"
+							if ip.Paused {
+								state = "paused until " + fmtTime(ip.PausedUntil)
+							}
+							rows = append(rows, []string{p.Name, "", "", ip.IP, state + fmt.Sprintf(" (share %.2f)", ip.Share), truncate(ip.LastReply, 50)})
+						}
+					}
+					table(e.out, []string{"PROVIDER", "MX", "LIMITS", "IP", "STATE", "LAST REPLY"}, rows)
+					return nil
+				}
+			}},
+		{name: "provider resume", args: "PROVIDER IP", nargs: 2, summary: "end an outbound IP's pause for a provider (full rate at once)",
+			setup: func(fs *flag.FlagSet) runFunc {
+				return func(ctx context.Context, e *env, a []string) error {
+					if err := e.client.ResumeProvider(ctx, a[0], a[1]); err != nil {
+						return err
+					}
+					return done(e, a[1]+" resumed for "+a[0])
+				}
+			}},
+		{name: "complaints", args: "[--window 24h]", nargs: 0, summary: "complaint rates per customer and outbound IP",
+			setup: func(fs *flag.FlagSet) runFunc {
+				window := fs.String("window", "", "the period counted (default: complaints.rate_window)")
+				return func(ctx context.Context, e *env, a []string) error {
+					r, err := e.client.ComplaintRates(ctx, *window)
+					if err != nil {
+						return err
+					}
+					if e.json {
+						return printJSON(e.out, r)
+					}
+					var rows [][]string
+					for _, c := range r.Customers {
+						rows = append(rows, []string{"customer", c.Key, strconv.Itoa(c.Complaints), strconv.Itoa(c.Delivered), fmt.Sprintf("%.3f%%", 100*c.Rate)})
+					}
+					for _, c := range r.IPs {
+						rows = append(rows, []string{"ip", c.Key, strconv.Itoa(c.Complaints), strconv.Itoa(c.Delivered), fmt.Sprintf("%.3f%%", 100*c.Rate)})
+					}
+					fmt.Fprintf(e.out, "since %s (%s)\n", fmtTime(r.Since), r.Window)
+					table(e.out, []string{"KIND", "KEY", "COMPLAINTS", "DELIVERED", "RATE"}, rows)
+					return nil
+				}
+			}},
 		{name: "events stream", args: "", nargs: 0, summary: "print every event as it happens, one JSON object a line (operators)",
 			setup: func(fs *flag.FlagSet) runFunc {
 				return func(ctx context.Context, e *env, a []string) error {

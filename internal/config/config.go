@@ -62,6 +62,8 @@ type Config struct {
 	// (docs/events.md).
 	Events     Events     `yaml:"events"`
 	Complaints Complaints `yaml:"complaints"`
+	// Shaping is provider-aware traffic shaping (docs/shaping.md).
+	Shaping Shaping `yaml:"shaping"`
 }
 
 // SMTP is the customer-facing SMTP listener.
@@ -379,6 +381,7 @@ func defaults() Config {
 		Lifecycle:   DefaultLifecycle(),
 		Events:      DefaultEvents(),
 		Complaints:  DefaultComplaints(),
+		Shaping:     DefaultShaping(),
 
 		Scan: DefaultScan(),
 	}
@@ -652,6 +655,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.validateEvents(); err != nil {
+		return err
+	}
+	if err := c.validateShaping(); err != nil {
 		return err
 	}
 	switch c.Log.Level {

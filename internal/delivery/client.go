@@ -117,6 +117,7 @@ type client struct {
 	ext      map[string]string // EHLO keywords (upper case) and their parameters
 	tlsState *tls.ConnectionState
 	stop     func() bool // stops the context watcher set by watch
+	sent     int         // messages carried, for the provider's messages-per-connection limit (shaping.go)
 }
 
 func newClient(raw net.Conn, host string, timeout time.Duration) *client {

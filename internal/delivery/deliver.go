@@ -54,6 +54,17 @@ func (d *Deliverer) deliver(ctx context.Context, j Job, res *Result) {
 		setPending(res.Rcpts, rerr)
 		return
 	}
+	// Provider shaping (shaping.go): the destination's provider may be paused or at its limits.
+	adm, serr := d.admit(ctx, j, hosts)
+	if serr != nil {
+		setPending(res.Rcpts, serr)
+		return
+	}
+	defer shaped(adm, res)
+	perConn := 0
+	if adm != nil {
+		perConn = adm.PerConnection
+	}
 	// Each host's addresses are looked up when the hosts before it have failed.
 	v4 := j.Source.IP.Unmap().Is4()
 	var (
@@ -81,7 +92,7 @@ func (d *Deliverer) deliver(ctx context.Context, j Job, res *Result) {
 			}
 			seen[ip] = true
 			tried++
-			t := target{host: mx.Host, ip: ip}
+			t := target{host: mx.Host, ip: ip, perConn: perConn}
 			res.RemoteMX, res.RemoteIP = t.host, t.ip.String()
 			rcpts, tlsDesc, fail := d.attempt(ctx, j, t, res.Rcpts)
 			if fail == nil {

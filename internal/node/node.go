@@ -27,6 +27,7 @@ import (
 	"easymail/internal/delivery"
 	"easymail/internal/queue"
 	"easymail/internal/resolver"
+	"easymail/internal/shaping"
 	"easymail/internal/smtpin"
 	"easymail/internal/spool"
 	"easymail/internal/store"
@@ -80,7 +81,13 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 	if err != nil {
 		return err
 	}
+	shaper, err := shaping.New(shaping.Options{Providers: cfg.Shaping.Providers, PauseBase: cfg.Shaping.PauseBase,
+		PauseMax: cfg.Shaping.PauseMax, Registerer: reg})
+	if err != nil {
+		return err
+	}
 	deliverer := delivery.New(delivery.Options{
+		Shaper:            shaper,
 		Resolver:          res,
 		Port:              cfg.Delivery.Port,
 		ConnectTimeout:    cfg.Delivery.ConnectTimeout,
@@ -198,6 +205,7 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 		Pools:            out.pools,
 		Events:           ev.bus,
 		Complaints:       fb.intake,
+		Shaping:          shaper,
 		IPCheck:          out.monitor,
 		Now:              hooks.Now,
 		RefusePrivateIPs: cfg.Lifecycle.RefusePrivateIPs,
