@@ -186,8 +186,8 @@ func (s *server) routes() *http.ServeMux {
 	api("GET /api/v1/customers/{id}/webhooks/dead", anyRole, s.deadWebhookDeliveries)
 	api("POST /api/v1/customers/{id}/webhooks/dead/{did}/redeliver", anyRole, s.redeliverWebhook)
 	api("GET /api/v1/events/stream", operatorOnly, s.streamEvents)
-	api("GET /api/v1/complaints", anyRole, s.complaintRates)      // complaints.go
-	api("GET /api/v1/providers", anyRole, staff(s.listProviders)) // shaping.go
+	api("GET /api/v1/complaints", anyRole, s.complaintRates)          // complaints.go
+	api("GET /api/v1/providers", anyRole, staffOnly(s.listProviders)) // shaping.go
 	api("POST /api/v1/providers/{name}/ips/{address}/resume", operatorOnly, s.resumeProvider)
 	api("GET /api/v1/data-subjects/{address}", operatorOnly, s.exportSubject)
 	api("DELETE /api/v1/data-subjects/{address}", operatorOnly, s.eraseSubject)

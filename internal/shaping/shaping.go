@@ -231,12 +231,12 @@ func (s *Shaper) Admit(ctx context.Context, ip netip.Addr, hosts []string) (*Adm
 	if now.Sub(st.hourStart) >= time.Hour {
 		st.hour, st.hourStart = 0, now
 	}
-	if lim := limitOf(p.PerMinute, st.factor); lim > 0 && st.minute >= lim {
+	if lim := limitOf(p.PerMinute, 60, st.factor); lim > 0 && st.minute >= lim {
 		s.mu.Unlock()
 		s.deferrals.WithLabelValues(p.Name, "rate").Inc()
 		return nil, &Deferral{Provider: p.Name, Reason: "rate", Detail: fmt.Sprintf("%d messages per minute from this IP reached", lim)}
 	}
-	if lim := limitOf(p.PerHour, st.factor); lim > 0 && st.hour >= lim {
+	if lim := limitOf(p.PerHour, 0, st.factor); lim > 0 && st.hour >= lim {
 		s.mu.Unlock()
 		s.deferrals.WithLabelValues(p.Name, "rate").Inc()
 		return nil, &Deferral{Provider: p.Name, Reason: "rate", Detail: fmt.Sprintf("%d messages per hour from this IP reached", lim)}
@@ -269,14 +269,15 @@ func (a *Admission) giveBack() {
 	a.release = nil
 }
 
-// limitOf is limit scaled by factor, at least 1; 0 for no limit.
-func limitOf(limit int, factor float64) int {
+// limitOf is limit scaled by factor, at least 1; 0 for no limit. Without a configured limit (0), resuming
+// after a pause (factor < 1) still starts slowly from resume (60 a minute at full share); a resume of 0 is
+// no limit.
+func limitOf(limit, resume int, factor float64) int {
 	if limit <= 0 {
-		if factor >= 1 {
+		if factor >= 1 || resume <= 0 {
 			return 0
 		}
-		// Without a configured rate, resuming after a pause still starts slowly: 60 a minute at full share.
-		limit = 60
+		limit = resume
 	}
 	return max(1, int(float64(limit)*factor))
 }
