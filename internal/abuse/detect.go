@@ -65,6 +65,33 @@ func (p *Policies) Check(ctx context.Context) error {
 			return err
 		}
 	}
+	return p.checkComplaints(ctx, now)
+}
+
+// checkComplaints holds the customers whose complaint rate over the complaint window is at or over the
+// threshold, with enough complaints for the rate to mean something.
+func (p *Policies) checkComplaints(ctx context.Context, now time.Time) error {
+	if p.o.Complaints == nil || p.o.ComplaintRate <= 0 {
+		return nil
+	}
+	counts, err := p.o.Complaints.CustomerComplaints(ctx, now.Add(-p.o.ComplaintWindow))
+	if err != nil {
+		return err
+	}
+	for _, c := range counts {
+		if c.Complaints < max(p.o.ComplaintMin, 1) {
+			continue
+		}
+		rate := float64(c.Complaints) / float64(max(c.Delivered, c.Complaints))
+		if rate < p.o.ComplaintRate || p.Policy(c.CustomerID).Held {
+			continue
+		}
+		reason := fmt.Sprintf("%d complaints for %d delivered recipients in the last %v: %.2f%% (threshold %.2f%%)",
+			c.Complaints, c.Delivered, p.o.ComplaintWindow, 100*rate, 100*p.o.ComplaintRate)
+		if _, err := p.Hold(ctx, c.CustomerID, "complaints", reason); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -27,6 +27,18 @@ type Holder interface {
 	Hold(ctx context.Context, id string) error
 }
 
+// ComplaintRates counts the customers' complaints (feedback reports) and delivered recipients since a
+// time. *feedback.Intake implements it.
+type ComplaintRates interface {
+	CustomerComplaints(ctx context.Context, from time.Time) ([]ComplaintCount, error)
+}
+
+// ComplaintCount is one customer's complaints and delivered recipients over a window.
+type ComplaintCount struct {
+	CustomerID            string
+	Complaints, Delivered int
+}
+
 // Options configure Policies.
 type Options struct {
 	// DB is the database; required.
@@ -39,6 +51,13 @@ type Options struct {
 	NodeID string
 	// Queue holds the queued messages of a customer found compromised; nil holds only its new mail.
 	Queue Holder
+	// Complaints, if not nil, feeds the customers' complaint rates to detection: a customer with at least
+	// ComplaintMin complaints over ComplaintWindow and a rate (complaints / delivered) of ComplaintRate or
+	// more is held. A ComplaintRate of 0 turns that off.
+	Complaints      ComplaintRates
+	ComplaintWindow time.Duration
+	ComplaintRate   float64
+	ComplaintMin    int
 	// Now is the clock; nil means time.Now.
 	Now        func() time.Time
 	Logger     *slog.Logger
@@ -74,7 +93,7 @@ func New(o Options) *Policies {
 			Help: "1 for each customer whose outbound mail is held (suspected compromise or operator hold)."}, []string{"customer"}),
 		detections: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "easymail_compromise_detections_total",
-			Help: "Customers held by compromise detection, by trigger (volume, refused)."}, []string{"trigger"}),
+			Help: "Customers held by compromise detection, by trigger (volume, refused, complaints)."}, []string{"trigger"}),
 	}
 	o.Registerer.MustRegister(p.held, p.detections)
 	empty := map[string]ratelimit.CustomerPolicy{}

@@ -12,7 +12,8 @@ import (
 )
 
 // Suppression is a recipient address a customer's mail is refused for at RCPT (550 5.1.1): after a hard
-// bounce of a bad mailbox (Source "bounce") or because an operator added it (Source "operator"). Address is
+// bounce of a bad mailbox (Source "bounce"), a receiver's complaint (Source "complaint", docs/events.md) or
+// because an operator added it (Source "operator"). Address is
 // in lower case.
 type Suppression struct {
 	CustomerID string `json:"customer_id"`

@@ -10,11 +10,11 @@ import (
 
 // TestRolesOnEveryRoute walks every route registered in the package's source: without a token each is 401
 // (but the OpenAPI description); with the expert's or a customer's token every change is 403; the expert
-// reads everything but the token list and data-subject exports (operator only).
+// reads everything but the token list, data-subject exports and the event stream (operator only).
 func TestRolesOnEveryRoute(t *testing.T) {
 	e := newEnv(t)
-	operatorReads := []string{"GET /api/v1/tokens", "GET /api/v1/data-subjects/{address}"}
-	staffReads := []string{"GET /api/v1/pools", "GET /api/v1/ips", "GET /api/v1/ips/{address}", "GET /api/v1/dns/spf", "GET /api/v1/audit"}
+	operatorReads := []string{"GET /api/v1/tokens", "GET /api/v1/data-subjects/{address}", "GET /api/v1/events/stream"}
+	staffReads := []string{"GET /api/v1/providers", "GET /api/v1/pools", "GET /api/v1/ips", "GET /api/v1/ips/{address}", "GET /api/v1/dns/spf", "GET /api/v1/audit"}
 	param := regexp.MustCompile(`\{[^}]+\}`)
 	for _, r := range sourceRoutes(t) {
 		method, pattern, _ := strings.Cut(r, " ")

@@ -19,6 +19,7 @@ import (
 
 	"easymail/internal/config"
 	"easymail/internal/customer"
+	"easymail/internal/events"
 	"easymail/internal/store"
 )
 
@@ -69,6 +70,13 @@ type Options struct {
 	// (RFC 1918, RFC 6598, RFC 4193 and the like). By default they are accepted, as test and lab
 	// installations relay from such addresses.
 	RefusePrivateIPs bool
+	// Events is the event bus: the live stream (/events/stream) and the dispatcher's wake-up after a
+	// redelivery. Optional: without it the stream answers 404.
+	Events *events.Bus
+	// Complaints counts the complaint rates (/complaints). Optional: without it that endpoint answers 404.
+	Complaints Complaints
+	// Shaping is the provider shaping (/providers). Optional: without it those endpoints answer 404.
+	Shaping Shaping
 	// Now is the clock of provisioning (termination dates must be in the future); nil means time.Now.
 	Now func() time.Time
 }
@@ -93,6 +101,9 @@ type server struct {
 
 	quarantine   Quarantine
 	scanPolicies ScanPolicies
+	events       *events.Bus
+	complaints   Complaints
+	shaping      Shaping
 }
 
 // New returns the HTTP handler of the API, the onboarding pages, /metrics and /healthz. It loads (or
@@ -108,6 +119,7 @@ func New(o Options) (http.Handler, error) {
 	}
 	s.pools, s.ipCheck = o.Pools, o.IPCheck
 	s.quarantine, s.scanPolicies = o.Quarantine, o.ScanPolicies
+	s.events, s.complaints, s.shaping = o.Events, o.Complaints, o.Shaping
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -167,6 +179,16 @@ func (s *server) routes() *http.ServeMux {
 	api("GET /api/v1/customers/{id}/suppressions", anyRole, s.listSuppressions)
 	api("POST /api/v1/customers/{id}/suppressions", operatorOnly, s.addSuppression)
 	api("DELETE /api/v1/customers/{id}/suppressions/{address}", operatorOnly, s.removeSuppression)
+	// Customers manage their own webhooks (webhooks.go): the endpoints check the role themselves.
+	api("POST /api/v1/customers/{id}/webhooks", anyRole, s.createWebhook)
+	api("GET /api/v1/customers/{id}/webhooks", anyRole, s.listWebhooks)
+	api("DELETE /api/v1/customers/{id}/webhooks/{wid}", anyRole, s.deleteWebhook)
+	api("GET /api/v1/customers/{id}/webhooks/dead", anyRole, s.deadWebhookDeliveries)
+	api("POST /api/v1/customers/{id}/webhooks/dead/{did}/redeliver", anyRole, s.redeliverWebhook)
+	api("GET /api/v1/events/stream", operatorOnly, s.streamEvents)
+	api("GET /api/v1/complaints", anyRole, s.complaintRates)          // complaints.go
+	api("GET /api/v1/providers", anyRole, staffOnly(s.listProviders)) // shaping.go
+	api("POST /api/v1/providers/{name}/ips/{address}/resume", operatorOnly, s.resumeProvider)
 	api("GET /api/v1/data-subjects/{address}", operatorOnly, s.exportSubject)
 	api("DELETE /api/v1/data-subjects/{address}", operatorOnly, s.eraseSubject)
 	api("GET /api/v1/quarantine", anyRole, s.listQuarantine)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -49,6 +50,12 @@ type ruleFile struct {
 // "5.1.1" or "x.7.x") and text (a list of RE2 regular expressions searched in the reply text without regard to
 // case). Within a list, any pattern may match; across conditions, all must.
 func Parse(data []byte) (*Classifier, error) {
+	return ParseClasses(data, Classes())
+}
+
+// ParseClasses is Parse for a rule table of other classes than the bounce classes (the delivery's throttling
+// rules): every rule's class must be one of classes, and a failure no rule matches is still Other.
+func ParseClasses(data []byte, classes []string) (*Classifier, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	var file []ruleFile
@@ -60,7 +67,7 @@ func Parse(data []byte) (*Classifier, error) {
 	}
 	c := &Classifier{}
 	for i, f := range file {
-		r, err := f.compile()
+		r, err := f.compile(classes)
 		if err != nil {
 			return nil, fmt.Errorf("bounce rules: rule %d (%s): %w", i+1, f.Class, err)
 		}
@@ -77,9 +84,9 @@ func mustParse(data []byte) *Classifier {
 	return c
 }
 
-func (f ruleFile) compile() (rule, error) {
-	if !IsClass(f.Class) {
-		return rule{}, fmt.Errorf("class %q is not one of %s", f.Class, strings.Join(Classes(), ", "))
+func (f ruleFile) compile(classes []string) (rule, error) {
+	if !slices.Contains(classes, f.Class) {
+		return rule{}, fmt.Errorf("class %q is not one of %s", f.Class, strings.Join(classes, ", "))
 	}
 	r := rule{class: f.Class}
 	for _, s := range f.Code {

@@ -21,8 +21,9 @@ type Suppression = api.Suppression
 
 // Sources of suppression entries.
 const (
-	SourceBounce   = "bounce"
-	SourceOperator = "operator"
+	SourceBounce    = "bounce"
+	SourceOperator  = "operator"
+	SourceComplaint = "complaint" // a receiver's feedback report (package feedback)
 )
 
 // ErrNotFound is returned by Remove for an address that is not on the list.
@@ -42,6 +43,12 @@ func (e *InputError) Error() string { return e.Field + ": " + e.Msg }
 // there is renewed. A customer that no longer exists (or operator mail, customer "") gets no entry, and that is
 // no error: the bounce must be recorded anyway. The entry expires after the List's TTL.
 func Suppress(tx *sql.Tx, customerID, address, queueID, reason string, at time.Time) error {
+	return SuppressAs(tx, SourceBounce, customerID, address, queueID, reason, at)
+}
+
+// SuppressAs is Suppress with the entry's source: SourceBounce, or SourceComplaint for a complaint about
+// message queueID.
+func SuppressAs(tx *sql.Tx, source, customerID, address, queueID, reason string, at time.Time) error {
 	if customerID == "" || address == "" {
 		return nil
 	}
@@ -50,7 +57,7 @@ func Suppress(tx *sql.Tx, customerID, address, queueID, reason string, at time.T
 		SELECT ?, lower(?), ?, ?, ?, ?, NULL WHERE EXISTS (SELECT 1 FROM customers WHERE id = ?)
 		ON CONFLICT (customer_id, address) DO UPDATE SET source = excluded.source, reason = excluded.reason,
 			queue_id = excluded.queue_id, created_at = excluded.created_at, expires_at = NULL`,
-		customerID, address, SourceBounce, clip(reason, maxReason), queueID, store.Millis(at), customerID)
+		customerID, address, source, clip(reason, maxReason), queueID, store.Millis(at), customerID)
 	if err != nil {
 		return fmt.Errorf("suppress %s for %s: %w", address, customerID, err)
 	}
@@ -158,9 +165,12 @@ func (l *List) Suppressed(ctx context.Context, customerID, rcpt string) (string,
 func refusal(r row) string {
 	day := store.Time(r.created).Format(time.DateOnly)
 	var s string
-	if r.source == SourceBounce {
+	switch r.source {
+	case SourceBounce:
 		s = "Recipient suppressed after a hard bounce on " + day
-	} else {
+	case SourceComplaint:
+		s = "Recipient suppressed after a complaint on " + day
+	default:
 		s = "Recipient suppressed by the operator on " + day
 	}
 	if r.reason != "" {

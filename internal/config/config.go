@@ -58,6 +58,12 @@ type Config struct {
 	Retention   Retention   `yaml:"retention"`
 	// Lifecycle is the customers' termination schedule and the operator's SPF domain (docs/lifecycle.md).
 	Lifecycle Lifecycle `yaml:"lifecycle"`
+	// Events is the delivery of events to webhooks; Complaints the intake of feedback reports
+	// (docs/events.md).
+	Events     Events     `yaml:"events"`
+	Complaints Complaints `yaml:"complaints"`
+	// Shaping is provider-aware traffic shaping (docs/shaping.md).
+	Shaping Shaping `yaml:"shaping"`
 }
 
 // SMTP is the customer-facing SMTP listener.
@@ -380,6 +386,9 @@ func defaults() Config {
 		Suppression: DefaultSuppression(),
 		Retention:   DefaultRetention(),
 		Lifecycle:   DefaultLifecycle(),
+		Events:      DefaultEvents(),
+		Complaints:  DefaultComplaints(),
+		Shaping:     DefaultShaping(),
 
 		Scan: DefaultScan(),
 	}
@@ -654,6 +663,12 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.validateDeliveryTLS(); err != nil {
+		return err
+	}
+	if err := c.validateEvents(); err != nil {
+		return err
+	}
+	if err := c.validateShaping(); err != nil {
 		return err
 	}
 	switch c.Log.Level {

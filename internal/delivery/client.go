@@ -118,6 +118,7 @@ type client struct {
 	tlsState *tls.ConnectionState
 	verify   string      // how the certificate was checked (Result.TLSVerify)
 	stop     func() bool // stops the context watcher set by watch
+	sent     int         // messages carried, for the provider's messages-per-connection limit (shaping.go)
 }
 
 func newClient(raw net.Conn, host string, timeout time.Duration) *client {

@@ -54,6 +54,17 @@ func (d *Deliverer) deliver(ctx context.Context, j Job, res *Result) {
 		setPending(res.Rcpts, rerr)
 		return
 	}
+	// Provider shaping (shaping.go): the destination's provider may be paused or at its limits.
+	adm, serr := d.admit(ctx, j, hosts)
+	if serr != nil {
+		setPending(res.Rcpts, serr)
+		return
+	}
+	defer shaped(adm, res)
+	perConn := 0
+	if adm != nil {
+		perConn = adm.PerConnection
+	}
 	plan := d.plan(ctx, j)
 	res.TLSPolicy = plan.source
 	// Each host's addresses are looked up when the hosts before it have failed.
@@ -93,7 +104,7 @@ func (d *Deliverer) deliver(ctx context.Context, j Job, res *Result) {
 			}
 			seen[ip] = true
 			tried++
-			t := target{host: mx.Host, ip: ip}
+			t := target{host: mx.Host, ip: ip, perConn: perConn}
 			res.RemoteMX, res.RemoteIP = t.host, t.ip.String()
 			rcpts, info, fail := d.attempt(ctx, j, t, h, res.Rcpts)
 			res.TLSPolicy, res.TLSVerify = h.source, info.verify

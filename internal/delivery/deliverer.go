@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"easymail/internal/resolver"
+	"easymail/internal/shaping"
 )
 
 // Defaults for the zero values of Options, the same as the configuration's (config.Delivery).
@@ -40,6 +41,8 @@ type Options struct {
 	MaxPerDestination int
 	// Logger receives a debug record per attempt. nil discards.
 	Logger *slog.Logger
+	// Shaper, if not nil, applies the providers' limits and throttling backoff (package shaping).
+	Shaper *shaping.Shaper
 	// Dial opens a TCP connection from local to remote within ctx; network is "tcp4" or "tcp6". nil means a
 	// net.Dialer bound to the local address.
 	Dial func(ctx context.Context, network string, local, remote netip.AddrPort) (net.Conn, error)
@@ -78,6 +81,7 @@ type Deliverer struct {
 	sts         STSPolicies
 	tlsa        resolver.TLSAResolver
 	reporter    TLSReporter
+	shaper      *shaping.Shaper
 }
 
 // New returns a Deliverer configured by o, with defaults for its zero values. It panics when o.Resolver is
@@ -103,6 +107,7 @@ func New(o Options) *Deliverer {
 		sts:               o.MTASTS,
 		tlsa:              o.TLSA,
 		reporter:          o.Reporter,
+		shaper:            o.Shaper,
 	}
 	if d.port == 0 {
 		d.port = DefaultPort

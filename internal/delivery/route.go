@@ -20,6 +20,8 @@ const maxTargets = 10
 type target struct {
 	host string
 	ip   netip.Addr
+	// perConn is the provider's messages-per-connection limit (0: none).
+	perConn int
 }
 
 // mxHosts returns the exchangers of domain in preference order, or the outcome for all recipients when mail

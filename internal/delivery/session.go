@@ -71,7 +71,7 @@ func (d *Deliverer) attempt(ctx context.Context, j Job, t target, h hostTLS, rcp
 		tx := d.transaction(c, j, rcpts, true)
 		d.debug(ctx, j, t, true, c, tx)
 		if !tx.stale {
-			d.release(key, c, tx.keep)
+			d.release(key, c, tx.keep && c.reuse(t.perConn))
 			return tx.rcpts, c.info(), tx.fail
 		}
 		// An idle connection the server has dropped meanwhile: dial again, once (below).
@@ -94,7 +94,7 @@ func (d *Deliverer) attempt(ctx context.Context, j Job, t target, h hostTLS, rcp
 	}
 	tx := d.transaction(c, j, rcpts, false)
 	d.debug(ctx, j, t, false, c, tx)
-	d.release(key, c, tx.keep)
+	d.release(key, c, tx.keep && c.reuse(t.perConn))
 	return tx.rcpts, c.info(), tx.fail
 }
 

@@ -26,6 +26,8 @@ type Hooks struct {
 	// caller does.
 	SMTPListeners []net.Listener
 	APIListener   net.Listener
+	// FeedbackListeners, when not empty, are the feedback listener's (complaints.listen) instead.
+	FeedbackListeners []net.Listener
 }
 
 // Run starts Easymail with cfg and blocks until ctx ends and everything has shut down, or until a service

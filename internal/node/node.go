@@ -27,6 +27,7 @@ import (
 	"easymail/internal/delivery"
 	"easymail/internal/queue"
 	"easymail/internal/resolver"
+	"easymail/internal/shaping"
 	"easymail/internal/smtpin"
 	"easymail/internal/spool"
 	"easymail/internal/store"
@@ -80,7 +81,13 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 	if err != nil {
 		return err
 	}
+	shaper, err := shaping.New(shaping.Options{Providers: cfg.Shaping.Providers, PauseBase: cfg.Shaping.PauseBase,
+		PauseMax: cfg.Shaping.PauseMax, Registerer: reg})
+	if err != nil {
+		return err
+	}
 	dopts := delivery.Options{
+		Shaper:            shaper,
 		Resolver:          res,
 		Port:              cfg.Delivery.Port,
 		ConnectTimeout:    cfg.Delivery.ConnectTimeout,
@@ -96,7 +103,9 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 	}
 	deliverer := delivery.New(dopts)
 	defer deliverer.Close()
+	ev := newEventing(cfg, db, reg, log) // events.go
 	q = queue.New(queue.Options{
+		Events:      ev.bus,
 		DB:          db,
 		Spool:       sp,
 		Deliverer:   deliverer,
@@ -143,7 +152,13 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 	if err != nil {
 		return err
 	}
-	pol, err := newPolicies(ctx, cfg, db, q, log, reg)
+	// Complaint intake (feedback.go), fed to compromise detection.
+	fb, err := newComplaints(cfg, db, ev.bus, reg, log, hooks.FeedbackListeners)
+	if err != nil {
+		return err
+	}
+	defer fb.close()
+	pol, err := newPolicies(ctx, cfg, db, q, fb.intake, log, reg)
 	if err != nil {
 		return err
 	}
@@ -194,6 +209,9 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 		Quarantine:       scn.quarantine,
 		ScanPolicies:     scn.policies,
 		Pools:            out.pools,
+		Events:           ev.bus,
+		Complaints:       fb.intake,
+		Shaping:          shaper,
 		IPCheck:          out.monitor,
 		Now:              hooks.Now,
 		RefusePrivateIPs: cfg.Lifecycle.RefusePrivateIPs,
@@ -236,7 +254,7 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 	qctx, stopQueue := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopQueue()
 	var wg sync.WaitGroup
-	errc := make(chan error, len(smtpListeners)+2)
+	errc := make(chan error, len(smtpListeners)+len(fb.listeners)+2)
 	wg.Add(1)
 	go func() { defer wg.Done(); q.Run(qctx) }()
 	out.run(ctx)
@@ -245,6 +263,8 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 	tlsrptDone := otls.run(tctx)
 	an.run(ctx)
 	defer an.shutdown()
+	ev.run(ctx)
+	defer ev.shutdown()
 	actx, stopAccess := context.WithCancel(ctx)
 	defer stopAccess()
 	go acc.Run(actx, accessRefresh)
@@ -265,6 +285,7 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 			}
 		}()
 	}
+	fb.serve(errc)
 	go func() {
 		if err := httpSrv.Serve(apiListener); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("api: %w", err)
@@ -292,10 +313,12 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 	if err := smtpSrv.Shutdown(sctx); err != nil {
 		log.Warn("smtp sessions still open at shutdown were closed", "err", err)
 	}
+	fb.shutdown(sctx)
 	cancel()
 	stopDKIM()
 	stopLifecycle()
 	dk.Close()
+	ev.bus.CloseAll() // the live streams end, so that they do not hold the API server open
 	hctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	httpSrv.Shutdown(hctx)
 	cancel()

@@ -16,8 +16,8 @@ import (
 )
 
 // newPolicies loads the customers' rate limits and hold state, with compromise detection as configured.
-func newPolicies(ctx context.Context, cfg config.Config, db *store.DB, q *queue.Queue, log *slog.Logger,
-	reg prometheus.Registerer) (*abuse.Policies, error) {
+func newPolicies(ctx context.Context, cfg config.Config, db *store.DB, q *queue.Queue, complaints abuse.ComplaintRates,
+	log *slog.Logger, reg prometheus.Registerer) (*abuse.Policies, error) {
 	l := cfg.Limits
 	pol := abuse.New(abuse.Options{
 		DB: db,
@@ -28,6 +28,11 @@ func newPolicies(ctx context.Context, cfg config.Config, db *store.DB, q *queue.
 		Queue:      q,
 		Logger:     log,
 		Registerer: reg,
+
+		Complaints:      complaints,
+		ComplaintWindow: cfg.Complaints.RateWindow,
+		ComplaintRate:   cfg.Complaints.RateThreshold,
+		ComplaintMin:    cfg.Complaints.RateMin,
 	})
 	if err := pol.Reload(ctx); err != nil {
 		return nil, fmt.Errorf("customer rate limits: %w", err)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"time"
 
+	"easymail/internal/api"
 	"easymail/internal/store"
 )
 
@@ -13,12 +14,24 @@ import (
 // in the same transaction (the quarantine's own row). When it returns nil the message is durably kept and
 // 250 may be sent.
 func (q *Queue) EnqueueQuarantined(ctx context.Context, env Envelope, reason string, extra func(*sql.Tx) error) error {
-	return q.o.DB.Batch(ctx, func(tx *sql.Tx) error {
+	var evs []api.Event
+	err := q.o.DB.Batch(ctx, func(tx *sql.Tx) error {
+		evs = evs[:0]
 		if err := q.insert(tx, env, StatusQuarantined, reason); err != nil {
 			return err
 		}
+		for _, r := range env.Recipients {
+			if err := q.emit(tx, &evs, api.Event{Event: api.EventQuarantined, CustomerID: env.CustomerID, QueueID: env.ID,
+				MessageID: env.MessageID, Recipient: r.Address, Reply: reason}); err != nil {
+				return err
+			}
+		}
 		return extra(tx)
 	})
+	if err == nil && q.o.Events != nil {
+		q.o.Events.Published(evs...)
+	}
+	return err
 }
 
 // ReleaseQuarantined queues quarantined message id for delivery now, with a fresh queue lifetime. extra runs

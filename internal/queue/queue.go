@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"easymail/internal/api"
 	"easymail/internal/delivery"
 	"easymail/internal/spool"
 	"easymail/internal/store"
@@ -54,6 +55,14 @@ type OutcomeObserver interface {
 	Observe(src delivery.Source, domain string, res delivery.Result)
 }
 
+// EventSink records delivery events. *events.Bus implements it: Emit writes the event to the webhooks'
+// outbox in the transaction that records the outcome (filling its id and time), Published tells the live
+// stream once that transaction is committed.
+type EventSink interface {
+	Emit(tx *sql.Tx, e *api.Event) error
+	Published(es ...api.Event)
+}
+
 // Options configure a Queue.
 type Options struct {
 	DB        *store.DB
@@ -62,6 +71,8 @@ type Options struct {
 	Sources   SourcePicker
 	// Observer, if not nil, is told the outcome of each attempt that had an outbound IP.
 	Observer OutcomeObserver
+	// Events, if not nil, records an event for every recipient's outcome, suppression and quarantine.
+	Events EventSink
 	// NodeID scopes the queue rows this node owns (its spool holds their content).
 	NodeID string
 	// Hostname is the reporting MTA in DSNs.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"easymail/internal/api"
 	"easymail/internal/bounce"
 	"easymail/internal/delivery"
 	"easymail/internal/smtperr"
@@ -34,6 +35,7 @@ type group struct {
 	expires       time.Time
 	delayNotified bool
 	prefix        string
+	headerMsgID   string // the Message-ID header field, for events
 	rcpts         []claimedRcpt
 }
 
@@ -98,7 +100,7 @@ func (q *Queue) dispatch(ctx, dctx context.Context) (int, bool, error) {
 	rows, err := q.o.DB.R.QueryContext(ctx, `SELECT r.message_id, r.idx, r.address, r.domain, r.attempts, r.notify, r.orcpt,
 			m.customer_id, m.sender, m.size, m.smtputf8, m.body_type, m.is_dsn, m.dsn_ret, m.dsn_envid,
 			m.received_at, m.expires_at, m.delay_notified, m.prefix, COALESCE(c.pool, ''), COALESCE(c.fallback_pool, ''),
-			COALESCE(c.tls_policy, '')
+			COALESCE(c.tls_policy, ''), m.message_id
 		FROM recipients r JOIN messages m ON m.id = r.message_id LEFT JOIN customers c ON c.id = m.customer_id
 		WHERE r.status IN ('queued', 'deferred') AND r.next_attempt_at <= ? AND m.held = 0 AND m.node_id = ?
 		ORDER BY r.next_attempt_at LIMIT ?`, store.Millis(now), q.o.NodeID, limit)
@@ -119,7 +121,7 @@ func (q *Queue) dispatch(ctx, dctx context.Context) (int, bool, error) {
 		if err := rows.Scan(&g.msgID, &r.idx, &r.address, &g.domain, &r.attempt, &r.notify, &r.orcpt,
 			&g.customerID, &g.sender, &g.size, &g.smtputf8, &bodyType, &g.isDSN, &g.dsnRet, &g.envID,
 			&received, &expires, &g.delayNotified, &g.prefix, &g.pool, &g.fallbackPool,
-			&g.tlsPolicy); err != nil {
+			&g.tlsPolicy, &g.headerMsgID); err != nil {
 			rows.Close()
 			return 0, false, err
 		}
@@ -319,7 +321,9 @@ func (q *Queue) record(ctx context.Context, g *group, res delivery.Result) error
 
 	var final bool
 	var delaySent bool
+	var evs []api.Event
 	err := q.o.DB.Batch(ctx, func(tx *sql.Tx) error {
+		evs = evs[:0] // a batch may run the function again
 		for _, o := range outs {
 			var code int
 			var enh, reply string
@@ -353,9 +357,28 @@ func (q *Queue) record(ctx context.Context, g *group, res delivery.Result) error
 				o.status, code, enh, reply, res.RemoteMX, res.LocalIP, store.Millis(now), class, o.remote, g.msgID, o.rcpt.idx); err != nil {
 				return err
 			}
+			// DSNs are the relay's own mail: their outcomes are no customer's events.
+			if !g.isDSN {
+				e := api.Event{Event: o.status, CustomerID: g.customerID, QueueID: g.msgID, MessageID: g.headerMsgID,
+					Recipient: o.rcpt.address, Timestamp: now, BounceClass: class, Attempt: o.rcpt.attempt,
+					RemoteMX: res.RemoteMX, OutboundIP: res.LocalIP}
+				if o.remote != "" {
+					e.Reply = o.remote
+				} else {
+					e.Reply = fmt.Sprintf("%d %s %s", code, enh, reply)
+				}
+				if err := q.emit(tx, &evs, e); err != nil {
+					return err
+				}
+			}
 			// A hard bounce of a bad mailbox puts the recipient on the customer's suppression list.
 			if o.status == StatusBounced && !o.expired && !g.isDSN && class == bounce.BadMailbox {
 				if err := bounce.Suppress(tx, g.customerID, o.rcpt.address, g.msgID, reply, now); err != nil {
+					return err
+				}
+				if err := q.emit(tx, &evs, api.Event{Event: api.EventSuppressed, CustomerID: g.customerID, QueueID: g.msgID,
+					MessageID: g.headerMsgID, Recipient: o.rcpt.address, Timestamp: now, Source: bounce.SourceBounce,
+					BounceClass: class}); err != nil {
 					return err
 				}
 			}
@@ -391,6 +414,9 @@ func (q *Queue) record(ctx context.Context, g *group, res delivery.Result) error
 	}
 	if delayDSN != nil && !delaySent {
 		q.o.Spool.Remove(delayDSN.ID)
+	}
+	if q.o.Events != nil {
+		q.o.Events.Published(evs...)
 	}
 	for _, o := range outs {
 		args := []any{"queue_id", g.msgID, "rcpt", o.rcpt.address, "status", o.status, "attempt", o.rcpt.attempt,
@@ -482,4 +508,17 @@ func updateStatus(tx *sql.Tx, id string, now time.Time) (bool, error) {
 	}
 	_, err = tx.Exec(`UPDATE messages SET status = ?, done_at = ? WHERE id = ?`, status, done, id)
 	return pending == 0, err
+}
+
+// emit records e in the outbox within tx (when the queue has an event sink) and adds it to evs, to be
+// published once tx is committed.
+func (q *Queue) emit(tx *sql.Tx, evs *[]api.Event, e api.Event) error {
+	if q.o.Events == nil {
+		return nil
+	}
+	if err := q.o.Events.Emit(tx, &e); err != nil {
+		return err
+	}
+	*evs = append(*evs, e)
+	return nil
 }

@@ -25,8 +25,10 @@ type Node struct {
 	Config   config.Config
 	SMTPAddr string
 	APIURL   string
-	Token    string
-	DNS      *testkit.DNS
+	// FeedbackAddr is the feedback listener's address, when the configuration sets complaints.address.
+	FeedbackAddr string
+	Token        string
+	DNS          *testkit.DNS
 
 	cancel context.CancelFunc
 	done   chan error
@@ -105,19 +107,27 @@ func Start(t testing.TB, o Options) *Node {
 	if o.Configure != nil {
 		o.Configure(&cfg)
 	}
+	var fbLns []net.Listener
+	if cfg.Complaints.Address != "" {
+		fbLns = []net.Listener{listen(t)}
+		cfg.Complaints.Listen = []string{fbLns[0].Addr().String()}
+	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("EASYMAIL_ADMIN_TOKEN", adminToken)
 	n := &Node{Config: cfg, SMTPAddr: cfg.SMTP.Listen[0], APIURL: "http://" + cfg.API.Listen, Token: adminToken,
 		DNS: o.DNS, done: make(chan error, 1)}
+	if len(fbLns) > 0 {
+		n.FeedbackAddr = fbLns[0].Addr().String()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	ready := make(chan struct{})
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	go func() {
 		n.done <- node.RunWith(ctx, cfg, log, func() { close(ready) }, node.Hooks{Now: o.Now,
-			SMTPListeners: []net.Listener{smtpLn}, APIListener: apiLn})
+			SMTPListeners: []net.Listener{smtpLn}, APIListener: apiLn, FeedbackListeners: fbLns})
 	}()
 	select {
 	case <-ready:
