@@ -9,6 +9,8 @@ type metrics struct {
 	dsns      *prometheus.CounterVec // kind: failure, delay
 	inflight  prometheus.Gauge
 	recovered prometheus.Counter
+	lost      prometheus.Counter
+	released  prometheus.Counter
 }
 
 func newMetrics(r prometheus.Registerer) *metrics {
@@ -29,6 +31,12 @@ func newMetrics(r prometheus.Registerer) *metrics {
 		recovered: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "easymail_queue_orphans_removed_total", Help: "Spool files without a queue row removed at start."}),
 	}
-	r.MustRegister(m.enqueued, m.attempts, m.latency, m.dsns, m.inflight, m.recovered)
+	m.lost = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "easymail_queue_lost_total",
+		Help: "Accepted messages closed because their content was missing from the spool (status lost; their senders get a DSN)."})
+	m.released = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "easymail_queue_claims_released_total",
+		Help: "Recipients whose delivery a previous process had claimed when it died, made due at once at start."})
+	r.MustRegister(m.enqueued, m.attempts, m.latency, m.dsns, m.inflight, m.recovered, m.lost, m.released)
 	return m
 }
