@@ -118,7 +118,7 @@ func printUsage(w io.Writer) {
 
 Commands:
   serve [--config FILE]      run the relay
-  rename-node [--config FILE] give the data directory the configured node_id (easymail stopped)
+  rename-node [--config F]   give data_dir the configured node_id (easymail stopped)
   version                    print the version
   help [COMMAND]             print help
 `)
