@@ -72,6 +72,8 @@ func (b *syncBuffer) String() string {
 type world struct {
 	dns *testkit.DNS
 	mxp *testkit.MXPort
+	// retry is the relays' delivery.retry; "1s" when empty.
+	retry string
 }
 
 func newWorld(t *testing.T) *world {
@@ -91,6 +93,10 @@ func (w *world) mx(t *testing.T, domain string, x int) *testkit.MX {
 // (port 0) and says which in its "easymail ready" log line, so that no port is picked free here and bound
 // later by the relay.
 func (w *world) writeConfig(t *testing.T, dataDir string) (path string) {
+	retry := w.retry
+	if retry == "" {
+		retry = "1s"
+	}
 	cfg := fmt.Sprintf(`hostname: relay.e2e.test
 data_dir: %s
 smtp:
@@ -101,7 +107,7 @@ dns:
   servers: ["%s"]
 delivery:
   port: %d
-  retry: [1s]
+  retry: [%s]
   connect_timeout: 3s
 pools:
   - name: default
@@ -110,7 +116,7 @@ pools:
 log:
   level: debug
   format: json
-`, dataDir, w.dns.Addr(), w.mxp.Port())
+`, dataDir, w.dns.Addr(), w.mxp.Port(), retry)
 	path = filepath.Join(dataDir, "easymail.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

@@ -194,3 +194,39 @@ func sendOne(addr, id string) error {
 		strings.Repeat("body line\r\n", 50)
 	return c.SendMail("alice@acme.test", []string{"bob@dest.test"}, strings.NewReader(msg))
 }
+
+// TestKilledDeliveryIsRetriedAtOnce: a delivery in progress when the relay is killed (SIGKILL) is made again
+// as soon as the relay is back, not at its retry time (10 minutes here): the claim of a dead process is
+// released at start. It waited about the first retry step.
+func TestKilledDeliveryIsRetriedAtOnce(t *testing.T) {
+	w := newWorld(t)
+	w.retry = "10m"
+	mx := w.mx(t, "dest.test", 11)
+	// Slow enough that the delivery is surely in progress when the relay dies.
+	mx.SetDelay(time.Minute)
+	dir := t.TempDir()
+	r := w.start(t, dir)
+	r.customer(t, "Acme", "acme.test", "127.0.0.1/32")
+	if err := sendOne(r.smtpAddr, "in-flight"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for mx.Connections() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the relay did not connect to the MX within 30s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	r.kill()
+	mx.SetDelay(0)
+	mx.DropConnections()
+
+	r = w.start(t, dir)
+	got := mx.WaitMessages(t, 1, 60*time.Second)
+	if seq(got[0].Data) != "in-flight" {
+		t.Fatalf("arrived %q", got[0].Data)
+	}
+	if !strings.Contains(r.log.String(), `"claims_released":1`) {
+		t.Fatalf("the restart did not say it released the dead process's claim:\n%s", lastLines(r.log.String(), 30))
+	}
+}

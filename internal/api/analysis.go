@@ -81,6 +81,10 @@ type StatCounts struct {
 	Delivered int64 `json:"delivered"`
 	Bounced   int64 `json:"bounced"`
 	Pending   int64 `json:"pending"`
+	// Deleted counts the recipients an operator deleted from the queue, Lost those whose content was missing
+	// from the spool (their sender got a DSN): final, but not bounces.
+	Deleted int64 `json:"deleted"`
+	Lost    int64 `json:"lost"`
 	// Deferred counts temporary failures: the attempts that were deferred.
 	Deferred int64 `json:"deferred"`
 	// BouncedByClass splits Bounced by bounce class (absent when nothing bounced).
@@ -134,8 +138,8 @@ type Erasure struct {
 	// e-mail was blanked (give them a new contact).
 	SuppressionsDeleted int64    `json:"suppressions_deleted"`
 	ContactsBlanked     []string `json:"contacts_blanked"`
-	// MessagesPending are the queue ids of messages still being delivered, which were left untouched: erase
-	// again once they are finished, or delete them from the queue first.
+	// MessagesPending are the queue ids of messages still being delivered or in quarantine, which were left
+	// untouched: erase again once they are finished, or delete them from the queue (or the quarantine) first.
 	MessagesPending []string `json:"messages_pending"`
 }
 

@@ -368,7 +368,7 @@ type Error struct {
 	Message string `json:"error"`
 	Field   string `json:"field,omitempty"`
 	// State is the message's status when a queue operation (retry, hold, release) did nothing because of it
-	// (409): held, queued, deferred, delivered, bounced, rejected, quarantined.
+	// (409): held, queued, deferred, delivered, bounced, rejected, quarantined, deleted, lost.
 	State string `json:"state,omitempty"`
 }
 

@@ -93,7 +93,7 @@ func TestSearchFiltersAndCSV(t *testing.T) {
 		{"/api/v1/messages.csv?limit=0", "limit", 422},
 		{"/api/v1/messages.csv?limit=x", "limit", 400},
 		{"/api/v1/messages.csv?colour=red", "colour", 400},
-		{"/api/v1/messages.csv?status=lost", "status", 422},
+		{"/api/v1/messages.csv?status=vanished", "status", 422},
 	} {
 		status, ae, _ := e.call(t, "operator", "GET", c.path, "")
 		if status != c.status || ae.Field != c.field {

@@ -80,7 +80,7 @@ func TestBadInput(t *testing.T) {
 		{"operator", "GET", "/api/v1/messages?limit=abc", ``, 400, "limit"},
 		{"operator", "GET", "/api/v1/messages?limit=0", ``, 422, "limit"},
 		{"operator", "GET", "/api/v1/messages?limit=1001", ``, 422, "limit"},
-		{"operator", "GET", "/api/v1/messages?status=lost", ``, 422, "status"},
+		{"operator", "GET", "/api/v1/messages?status=vanished", ``, 422, "status"},
 		{"operator", "GET", "/api/v1/messages?since=yesterday", ``, 400, "since"},
 		{"operator", "GET", "/api/v1/messages?until=2030-13-01", ``, 400, "until"},
 		{"operator", "GET", "/api/v1/messages?senderr=x", ``, 400, "senderr"},

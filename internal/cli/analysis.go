@@ -42,7 +42,7 @@ func timeFlag(fs *flag.FlagSet, dst *time.Time, name, usage string) {
 
 const messageFilterHelp = "Sender and recipient are addresses, or domains for every address at them; addresses match\n" +
 	"without regard to case. Times are RFC 3339 (2006-01-02T15:04:05Z), dates (2006-01-02) or durations back from\n" +
-	"now (24h). Status is one of queued, deferred, delivered, bounced, rejected, quarantined, held. Bounce classes:\n" +
+	"now (24h). Status is one of queued, deferred, delivered, bounced, rejected, quarantined, held, deleted, lost. Bounce classes:\n" +
 	"bad-mailbox, bad-domain, mailbox-full, policy, spam, reputation, tls, dns, timeout, other. The recipient\n" +
 	"filters (--recipient, --domain, --outbound-ip, --remote-mx, --bounce-class) must hold for one same recipient.\n" +
 	"Filters: --customer, --sender, --recipient, --domain, --message-id, --queue-id, --status, --outbound-ip,\n" +
@@ -200,7 +200,7 @@ func parseFutureArg(s string, now time.Time) (time.Time, error) {
 
 // printStats writes a table of the non-empty buckets of every series, and each series' total.
 func printStats(e *env, s *api.Stats) {
-	header := []string{"BUCKET", "RECEIVED", "RCPTS", "DELIVERED", "DEFERRED", "BOUNCED", "REJECTED", "QUARANT.", "PENDING",
+	header := []string{"BUCKET", "RECEIVED", "RCPTS", "DELIVERED", "DEFERRED", "BOUNCED", "DELETED", "LOST", "REJECTED", "QUARANT.", "PENDING",
 		"P50", "P90", "P99", "BOUNCES BY CLASS"}
 	if s.Group != "" {
 		header = append([]string{strings.ToUpper(s.Group)}, header...)
@@ -211,7 +211,7 @@ func printStats(e *env, s *api.Stats) {
 	}
 	var rows [][]string
 	row := func(key, label string, c api.StatCounts) {
-		r := []string{label, n(c.Received), n(c.Recipients), n(c.Delivered), n(c.Deferred), n(c.Bounced), n(c.Rejected),
+		r := []string{label, n(c.Received), n(c.Recipients), n(c.Delivered), n(c.Deferred), n(c.Bounced), n(c.Deleted), n(c.Lost), n(c.Rejected),
 			n(c.Quarantined), n(c.Pending), secs(c.Latency.P50), secs(c.Latency.P90), secs(c.Latency.P99), classes(c.BouncedByClass)}
 		if s.Group != "" {
 			r = append([]string{key}, r...)

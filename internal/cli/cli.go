@@ -28,6 +28,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		return runServe(ctx, append(pre, args[1:]...), stdout, stderr)
+	case "rename-node":
+		return runRenameNode(ctx, append(pre, args[1:]...), stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		return help(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
@@ -95,6 +97,10 @@ func help(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "usage: easymail serve [--config FILE]\n\nRuns the relay until SIGINT or SIGTERM.")
 		return 0
 	}
+	if name == "rename-node" {
+		fmt.Fprintln(stdout, renameNodeUsage)
+		return 0
+	}
 	if c := commandByName(name); c != nil {
 		c.printUsage(stdout, nil)
 		return 0
@@ -112,6 +118,7 @@ func printUsage(w io.Writer) {
 
 Commands:
   serve [--config FILE]      run the relay
+  rename-node [--config F]   give data_dir the configured node_id (easymail stopped)
   version                    print the version
   help [COMMAND]             print help
 `)

@@ -295,7 +295,7 @@ func TestQueueAndMessageCommands(t *testing.T) {
 	if rowIndex(out, "M1") < 0 || rowIndex(out, "M2") >= 0 {
 		t.Fatalf("search by message-id, recipient and customer:\n%s", out)
 	}
-	if code, _, errs := e.run(t, "messages", "search", "--status", "lost"); code != 1 || !strings.Contains(errs, "status") {
+	if code, _, errs := e.run(t, "messages", "search", "--status", "vanished"); code != 1 || !strings.Contains(errs, "status") {
 		t.Fatalf("bad status: %d %s", code, errs)
 	}
 	if code, _, _ := e.run(t, "messages", "search", "--since", "last tuesday"); code != 2 {

@@ -31,7 +31,8 @@ type Config struct {
 	// Database is empty for SQLite in DataDir, or a postgres:// URL. Default: "".
 	Database string `yaml:"database"`
 	// NodeID names this node in a cluster; queue rows are owned by the node whose spool holds the message.
-	// Default: Hostname.
+	// It is written to <data_dir>/node-id at the first start, and a later start with another id is refused
+	// (`easymail rename-node` changes it on purpose). Default: Hostname.
 	NodeID string `yaml:"node_id"`
 	// OperatorEmail receives notices about the outbound IPs (listed, delisted, paused) and the relay host
 	// addresses ignored by the access table, queued through Easymail itself from postmaster@<hostname>. Default: "" (no e-mail; the notices are logged and counted in metrics).

@@ -251,7 +251,7 @@ func TestSearchGeneratedLog(t *testing.T) {
 	}{
 		{Filter{OutboundIP: "not-an-ip"}, "outbound_ip"},
 		{Filter{BounceClass: "nope"}, "bounce_class"},
-		{Filter{Status: "lost"}, "status"},
+		{Filter{Status: "vanished"}, "status"},
 		{Filter{Since: mid, Until: mid}, "until"},
 	} {
 		_, err := Search(context.Background(), db, bad.f)

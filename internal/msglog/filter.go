@@ -147,7 +147,7 @@ func (f Filter) plan() (*plan, error) {
 	case "":
 	case StatusHeld:
 		p.add("(m.held = 1 OR m.status = ?)", StatusHeld)
-	case StatusQueued, StatusDeferred, StatusDelivered, StatusBounced, StatusRejected, StatusQuarantined:
+	case StatusQueued, StatusDeferred, StatusDelivered, StatusBounced, StatusRejected, StatusQuarantined, StatusDeleted, StatusLost:
 		p.add("m.status = ? AND m.held = 0", f.Status)
 	default:
 		return nil, &FilterError{Field: "status", Msg: fmt.Sprintf("%q is not a status (one of %s)", f.Status, strings.Join(Statuses(), ", "))}

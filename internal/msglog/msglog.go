@@ -31,12 +31,16 @@ const (
 	StatusRejected    = "rejected"
 	StatusQuarantined = "quarantined"
 	StatusHeld        = "held"
+	// StatusDeleted: deleted from the queue by an operator; StatusLost: content missing from the spool (its
+	// sender got a DSN). Neither is a bounce.
+	StatusDeleted = "deleted"
+	StatusLost    = "lost"
 )
 
 // Statuses returns the message statuses a search may filter on.
 func Statuses() []string {
 	return []string{StatusQueued, StatusDeferred, StatusDelivered, StatusBounced, StatusRejected,
-		StatusQuarantined, StatusHeld}
+		StatusQuarantined, StatusHeld, StatusDeleted, StatusLost}
 }
 
 // Result list sizes.

@@ -140,7 +140,7 @@ func TestSearch(t *testing.T) {
 		t.Fatalf("held message shows %q", h.Status)
 	}
 
-	_, err := Search(ctx, db, Filter{Status: "lost"})
+	_, err := Search(ctx, db, Filter{Status: "vanished"})
 	var fe *FilterError
 	if !errors.As(err, &fe) || fe.Field != "status" {
 		t.Fatalf("bad status: %v", err)

@@ -172,6 +172,10 @@ func ComputeStats(ctx context.Context, db *store.DB, f StatsFilter, now time.Tim
 				b.BouncedByClass = map[string]int64{}
 			}
 			b.BouncedByClass[c]++
+		case StatusDeleted:
+			b.Deleted++
+		case StatusLost:
+			b.Lost++
 		case StatusQueued, StatusDeferred:
 			b.Pending++
 		}
@@ -269,6 +273,8 @@ func addCounts(t, b *api.StatCounts) {
 	t.Delivered += b.Delivered
 	t.Bounced += b.Bounced
 	t.Pending += b.Pending
+	t.Deleted += b.Deleted
+	t.Lost += b.Lost
 	t.Deferred += b.Deferred
 	t.Rejected += b.Rejected
 	t.Quarantined += b.Quarantined

@@ -199,7 +199,7 @@ func TestOperatorHoldReleaseAndPurge(t *testing.T) {
 	if r.Action != "purged" || r.Messages != 1 {
 		t.Fatalf("purge-held %+v", r)
 	}
-	e.waitStatus(t, id, "bounced")
+	e.waitStatus(t, id, "deleted")
 	e.n.API(t, "POST", "/customers/NOSUCH/release-held", nil, 404, nil)
 	time.Sleep(time.Second)
 	if n := len(mx.Messages()); n != 2 {

@@ -24,6 +24,7 @@ import (
 	"easymail/internal/apiserver"
 	"easymail/internal/authz"
 	"easymail/internal/config"
+	"easymail/internal/datadir"
 	"easymail/internal/delivery"
 	"easymail/internal/queue"
 	"easymail/internal/resolver"
@@ -44,11 +45,20 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data_dir: %w", err)
 	}
+	// One process per data directory, for the life of the process (package datadir).
+	lock, err := datadir.Lock(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
 	db, err := store.Open(ctx, filepath.Join(cfg.DataDir, "easymail.db"))
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	if err := datadir.CheckNodeID(ctx, cfg.DataDir, db, cfg.NodeID); err != nil {
+		return err
+	}
 	if err := authz.Bootstrap(ctx, db, cfg.DataDir, os.Getenv("EASYMAIL_ADMIN_TOKEN")); err != nil {
 		return fmt.Errorf("admin token: %w", err)
 	}
@@ -330,4 +340,22 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 	out.shutdown()
 	log.Info("stopped")
 	return runErr
+}
+
+// RenameNode is `easymail rename-node`: with no node running on cfg.DataDir (it takes the directory's lock),
+// it moves the queue of the data directory to cfg.NodeID and rewrites <data_dir>/node-id, so that the next
+// start under that id finds its queue (datadir.RenameNode). It returns the previous ids and the message rows
+// moved.
+func RenameNode(ctx context.Context, cfg config.Config) (from []string, moved int64, err error) {
+	lock, err := datadir.Lock(cfg.DataDir)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer lock.Close()
+	db, err := store.Open(ctx, filepath.Join(cfg.DataDir, "easymail.db"))
+	if err != nil {
+		return nil, 0, err
+	}
+	defer db.Close()
+	return datadir.RenameNode(ctx, cfg.DataDir, db, cfg.NodeID)
 }

@@ -452,7 +452,7 @@ func TestQueueOperations(t *testing.T) {
 	id = queueID(t, reply)
 	e.waitStatus(t, id, "deferred")
 	e.n.API(t, "DELETE", "/queue/"+id, nil, 204, nil)
-	e.waitStatus(t, id, "bounced")
+	e.waitStatus(t, id, "deleted")
 }
 
 func TestQueueSurvivesRestart(t *testing.T) {

@@ -10,6 +10,8 @@ type metrics struct {
 	inflight  prometheus.Gauge
 	recovered prometheus.Counter
 	tls       *prometheus.CounterVec // result, policy
+	lost      prometheus.Counter
+	released  prometheus.Counter
 }
 
 func newMetrics(r prometheus.Registerer) *metrics {
@@ -35,6 +37,12 @@ func newMetrics(r prometheus.Registerer) *metrics {
 				"result type of a failure) and policy source (none, customer, destination, mta-sts, dane)."},
 			[]string{"result", "policy"}),
 	}
-	r.MustRegister(m.enqueued, m.attempts, m.latency, m.dsns, m.inflight, m.recovered, m.tls)
+	m.lost = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "easymail_queue_lost_total",
+		Help: "Accepted messages closed because their content was missing from the spool (status lost; their senders get a DSN)."})
+	m.released = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "easymail_queue_claims_released_total",
+		Help: "Recipients whose delivery a previous process had claimed when it died, made due at once at start."})
+	r.MustRegister(m.enqueued, m.attempts, m.latency, m.dsns, m.inflight, m.recovered, m.lost, m.released, m.tls)
 	return m
 }

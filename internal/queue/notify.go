@@ -1,7 +1,10 @@
 package queue
 
 import (
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"strings"
 	"time"
 
@@ -54,17 +57,22 @@ func (q *Queue) makeDSN(g *group, outs []outcome, res delivery.Result, delay boo
 		}
 		rep.Recipients = append(rep.Recipients, r)
 	}
+	// A message whose content is lost is reported without it.
+	var original io.Reader
 	orig, err := q.openContent(g.msgID, g.prefix)
-	if err != nil {
+	switch {
+	case err == nil:
+		defer orig.Close()
+		original = orig
+	case !errors.Is(err, fs.ErrNotExist):
 		return nil, fmt.Errorf("dsn: open original %s: %w", g.msgID, err)
 	}
-	defer orig.Close()
 	id := msgid.New()
 	w, err := q.o.Spool.Create(id)
 	if err != nil {
 		return nil, err
 	}
-	if err := dsn.Build(w, rep, orig, maxOriginalInDSN); err != nil {
+	if err := dsn.Build(w, rep, original, maxOriginalInDSN); err != nil {
 		w.Abort()
 		return nil, fmt.Errorf("dsn: build for %s: %w", g.msgID, err)
 	}

@@ -21,7 +21,8 @@ var ErrNotHeld = errors.New("message is not held")
 type StateError struct {
 	// ID is the message, Op the operation asked for (retry, hold, release).
 	ID, Op string
-	// Status is the message's status: held, queued, deferred, delivered, bounced, rejected, quarantined.
+	// Status is the message's status: held, queued, deferred, delivered, bounced, rejected, quarantined,
+	// deleted, lost.
 	Status string
 	// Err is ErrNotQueued, ErrHeld or ErrNotHeld.
 	Err error
@@ -142,8 +143,9 @@ func (q *Queue) Release(ctx context.Context, id string) error {
 // deletedReply is recorded for the recipients of a message an operator deleted from the queue.
 const deletedReply = "Deleted from the queue by an operator; no notification sent"
 
-// Delete removes message id from the queue: its undelivered recipients are closed as bounced, without a DSN,
-// and its content is removed from the spool. The message log keeps the record.
+// Delete removes message id from the queue: its undelivered recipients are closed with status deleted (not a
+// bounce: nothing refused them), without a DSN, and its content is removed from the spool. The message log
+// keeps the record.
 func (q *Queue) Delete(ctx context.Context, id string) error {
 	err := q.o.DB.Tx(ctx, func(tx *sql.Tx) error {
 		if err := checkQueued(tx, id); err != nil {
@@ -151,7 +153,7 @@ func (q *Queue) Delete(ctx context.Context, id string) error {
 		}
 		now := store.Now()
 		if _, err := tx.Exec(`UPDATE recipients SET status = ?, last_code = 0, last_enhanced = '', last_reply = ?, updated_at = ?
-			WHERE message_id = ? AND status IN ('queued', 'deferred')`, StatusBounced, deletedReply, now, id); err != nil {
+			WHERE message_id = ? AND status IN ('queued', 'deferred')`, StatusDeleted, deletedReply, now, id); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(`UPDATE messages SET held = 0, reason = ? WHERE id = ?`, deletedReply, id); err != nil {

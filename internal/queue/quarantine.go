@@ -106,21 +106,3 @@ func checkQuarantined(tx *sql.Tx, id string) error {
 	}
 	return nil
 }
-
-// quarantinedIDs returns the ids of this node's quarantined messages.
-func (q *Queue) quarantinedIDs(ctx context.Context) (map[string]bool, error) {
-	out := map[string]bool{}
-	rows, err := q.o.DB.R.QueryContext(ctx, `SELECT id FROM messages WHERE node_id = ? AND status = ?`, q.o.NodeID, StatusQuarantined)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		out[id] = true
-	}
-	return out, rows.Err()
-}

@@ -14,6 +14,7 @@ import (
 
 	"easymail/internal/api"
 	"easymail/internal/delivery"
+	"easymail/internal/msgid"
 	"easymail/internal/spool"
 	"easymail/internal/store"
 )
@@ -27,6 +28,11 @@ const (
 	StatusRejected    = "rejected"
 	StatusQuarantined = "quarantined"
 	StatusHeld        = "held"
+	// StatusDeleted is a recipient (and a message) closed by an operator's `queue delete`, without a DSN.
+	StatusDeleted = "deleted"
+	// StatusLost is a recipient (and a message) whose content was gone from the spool when it was due: its
+	// sender gets a DSN (lost.go). Neither is a bounce: the receiving side refused nothing.
+	StatusLost = "lost"
 )
 
 // Deliverer carries one job to its destination. *delivery.Deliverer implements it.
@@ -101,6 +107,10 @@ type Queue struct {
 
 	kick chan struct{}
 
+	// instance names this process in the claims it makes (recipients.claimed_by), so that the next start can
+	// tell the claims of a dead process from its own.
+	instance string
+
 	mu       sync.Mutex
 	inflight map[string]bool // message id + "\x00" + domain
 	wg       sync.WaitGroup
@@ -123,7 +133,8 @@ func New(o Options) *Queue {
 	if o.Registerer == nil {
 		o.Registerer = prometheus.NewRegistry()
 	}
-	return &Queue{o: o, log: o.Logger, m: newMetrics(o.Registerer), kick: make(chan struct{}, 1), inflight: map[string]bool{}}
+	return &Queue{o: o, log: o.Logger, m: newMetrics(o.Registerer), kick: make(chan struct{}, 1), inflight: map[string]bool{},
+		instance: msgid.New()}
 }
 
 // Kick wakes the scheduler to look for due work now.

@@ -161,7 +161,8 @@ func (q *Queue) dispatch(ctx, dctx context.Context) (int, bool, error) {
 
 	// Record the attempt and its next retry time before dialing: a crash during delivery must not make the
 	// next start retry in a hot loop. A power failure may lose this record (BatchLazy); the attempt is then
-	// made again at the next start, once.
+	// made again at the next start, once. The claim names this process (claimed_by, cleared with the
+	// outcome): the next start makes the claims of a process that died due at once (Recover).
 	err = q.o.DB.BatchLazy(ctx, func(tx *sql.Tx) error {
 		for _, g := range start {
 			for _, r := range g.rcpts {
@@ -169,9 +170,9 @@ func (q *Queue) dispatch(ctx, dctx context.Context) (int, bool, error) {
 				if next.After(g.expires) {
 					next = g.expires
 				}
-				if _, err := tx.Exec(`UPDATE recipients SET attempts = ?, next_attempt_at = ?, updated_at = ?
+				if _, err := tx.Exec(`UPDATE recipients SET attempts = ?, next_attempt_at = ?, updated_at = ?, claimed_by = ?
 					WHERE message_id = ? AND idx = ? AND status IN ('queued', 'deferred')`,
-					r.attempt, store.Millis(next), store.Millis(now), g.msgID, r.idx); err != nil {
+					r.attempt, store.Millis(next), store.Millis(now), q.instance, g.msgID, r.idx); err != nil {
 					return err
 				}
 			}
@@ -208,6 +209,13 @@ func (q *Queue) deliver(ctx context.Context, g *group) {
 			q.log.Error("queue: panic in delivery", "queue_id", g.msgID, "panic", p)
 		}
 	}()
+	// Content gone from the spool is never retried in silence: it is closed as lost, with a DSN (lost.go).
+	if q.contentMissing(g.msgID) {
+		if err := q.closeLost(context.WithoutCancel(ctx), g.msgID, "delivery"); err != nil {
+			q.log.Error("queue: closing a message whose content is lost failed; it will be tried again", "queue_id", g.msgID, "err", err)
+		}
+		return
+	}
 	res := q.attempt(ctx, g)
 	q.m.latency.Observe(res.Duration.Seconds())
 	if err := q.record(context.WithoutCancel(ctx), g, res); err != nil {
@@ -352,7 +360,7 @@ func (q *Queue) record(ctx context.Context, g *group, res delivery.Result) error
 				return err
 			}
 			if _, err := tx.Exec(`UPDATE recipients SET status = ?, last_code = ?, last_enhanced = ?, last_reply = ?,
-				remote_mx = ?, outbound_ip = ?, updated_at = ?, bounce_class = ?, last_remote_reply = ?
+				remote_mx = ?, outbound_ip = ?, updated_at = ?, bounce_class = ?, last_remote_reply = ?, claimed_by = ''
 				WHERE message_id = ? AND idx = ? AND status IN ('queued', 'deferred')`,
 				o.status, code, enh, reply, res.RemoteMX, res.LocalIP, store.Millis(now), class, o.remote, g.msgID, o.rcpt.idx); err != nil {
 				return err
@@ -466,7 +474,7 @@ func updateStatus(tx *sql.Tx, id string, now time.Time) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	var pending, deferred, bounced int
+	var pending, deferred, bounced, lost, deleted int
 	for rows.Next() {
 		var s string
 		if err := rows.Scan(&s); err != nil {
@@ -481,6 +489,10 @@ func updateStatus(tx *sql.Tx, id string, now time.Time) (bool, error) {
 			deferred++
 		case StatusBounced:
 			bounced++
+		case StatusLost:
+			lost++
+		case StatusDeleted:
+			deleted++
 		}
 	}
 	rows.Close()
@@ -501,6 +513,10 @@ func updateStatus(tx *sql.Tx, id string, now time.Time) (bool, error) {
 		status = StatusQueued
 	case bounced > 0:
 		status = StatusBounced
+	case lost > 0:
+		status = StatusLost
+	case deleted > 0:
+		status = StatusDeleted
 	}
 	var done any
 	if pending == 0 {

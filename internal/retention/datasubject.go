@@ -283,8 +283,10 @@ func ownOnly(t *api.Trace, own map[int]bool) {
 //     names a recipient) is cleared;
 //   - its suppression entries are deleted, and a customer contact e-mail that is the address is blanked.
 //
-// A message still being delivered (queued, deferred or held) is left untouched and listed in
-// MessagesPending: erase again once it is finished, or delete it from the queue first.
+// A message still being delivered (queued, deferred or held) or in quarantine is left untouched and listed in
+// MessagesPending: erase again once it is finished, or delete it from the queue (or the quarantine) first. A
+// quarantined message was accepted with 250 and is pending like a queued one: its rows and its content in the
+// spool stay together until it is released or deleted (docs/analysis.md).
 func (s *Subjects) Erase(ctx context.Context, address, requester string) (*api.Erasure, error) {
 	if err := bounce.CheckAddress(address); err != nil {
 		return nil, err
@@ -342,16 +344,17 @@ func (s *Subjects) Erase(ctx context.Context, address, requester string) (*api.E
 // eraseMessage erases the subject from message id.
 func eraseMessage(ctx context.Context, tx *sql.Tx, id string, inv *involvement, address string, out *api.Erasure) error {
 	var held bool
+	var status string
 	var pending, others int
-	err := tx.QueryRowContext(ctx, `SELECT held, (SELECT COUNT(*) FROM recipients r WHERE r.message_id = m.id AND r.status IN ('queued', 'deferred'))
-		FROM messages m WHERE m.id = ?`, id).Scan(&held, &pending)
+	err := tx.QueryRowContext(ctx, `SELECT held, status, (SELECT COUNT(*) FROM recipients r WHERE r.message_id = m.id AND r.status IN ('queued', 'deferred'))
+		FROM messages m WHERE m.id = ?`, id).Scan(&held, &status, &pending)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	if held || pending > 0 {
+	if held || pending > 0 || status == msglog.StatusQuarantined {
 		out.MessagesPending = append(out.MessagesPending, id)
 		return nil
 	}

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -72,6 +73,9 @@ type Options struct {
 	Configure func(*config.Config)
 	// Now is the clock of the customer lifecycle (node.Hooks); nil means time.Now.
 	Now func() time.Time
+	// Log, when not nil, also receives the node's log (text lines), for tests that check what it logs. It
+	// must be safe for concurrent writes.
+	Log io.Writer
 }
 
 // adminToken is the operator token of test nodes.
@@ -79,6 +83,17 @@ const adminToken = "test-admin-token"
 
 // Start starts a node and stops it at the end of the test.
 func Start(t testing.TB, o Options) *Node {
+	t.Helper()
+	n, err := StartErr(t, o)
+	if err != nil {
+		t.Fatalf("node did not start: %v", err)
+	}
+	return n
+}
+
+// StartErr is Start for a node that may refuse to start: it returns the node's error instead of failing the
+// test.
+func StartErr(t testing.TB, o Options) (*Node, error) {
 	t.Helper()
 	if o.DNS == nil {
 		o.DNS = testkit.NewDNS(t)
@@ -107,6 +122,10 @@ func Start(t testing.TB, o Options) *Node {
 	if o.Configure != nil {
 		o.Configure(&cfg)
 	}
+	if cfg.NodeID == "" {
+		// As config.Load derives it.
+		cfg.NodeID = cfg.Hostname
+	}
 	var fbLns []net.Listener
 	if cfg.Complaints.Address != "" {
 		fbLns = []net.Listener{listen(t)}
@@ -124,7 +143,11 @@ func Start(t testing.TB, o Options) *Node {
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	ready := make(chan struct{})
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var w io.Writer = testWriter{t}
+	if o.Log != nil {
+		w = io.MultiWriter(w, o.Log)
+	}
+	log := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	go func() {
 		n.done <- node.RunWith(ctx, cfg, log, func() { close(ready) }, node.Hooks{Now: o.Now,
 			SMTPListeners: []net.Listener{smtpLn}, APIListener: apiLn, FeedbackListeners: fbLns})
@@ -132,12 +155,16 @@ func Start(t testing.TB, o Options) *Node {
 	select {
 	case <-ready:
 	case err := <-n.done:
-		t.Fatalf("node did not start: %v", err)
+		cancel()
+		if err == nil {
+			err = errors.New("node stopped before it was ready")
+		}
+		return nil, err
 	case <-time.After(30 * time.Second):
 		t.Fatal("node did not start within 30s")
 	}
 	t.Cleanup(func() { n.Stop(t) })
-	return n
+	return n, nil
 }
 
 // Stop shuts the node down and waits for it; it is safe to call twice.
