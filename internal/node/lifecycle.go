@@ -26,6 +26,8 @@ type Hooks struct {
 	// caller does.
 	SMTPListeners []net.Listener
 	APIListener   net.Listener
+	// MetricsListener, when not nil, is used instead of opening metrics.listen (which must then be set).
+	MetricsListener net.Listener
 }
 
 // Run starts Easymail with cfg and blocks until ctx ends and everything has shut down, or until a service

@@ -169,6 +169,12 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 		MaxHeaderFields: cfg.SMTP.MaxHeaderFields,
 	})
 
+	// /metrics is on the API port, or on its own listener (metrics.listen) and then not on the API port.
+	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+	apiMetrics := metrics
+	if cfg.Metrics.Listen != "" {
+		apiMetrics = nil
+	}
 	handler, err := apiserver.New(apiserver.Options{
 		DB:     db,
 		Config: &cfg,
@@ -191,7 +197,8 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 		IPCheck:          out.monitor,
 		Now:              hooks.Now,
 		RefusePrivateIPs: cfg.Lifecycle.RefusePrivateIPs,
-		Metrics:          promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+		Metrics:          apiMetrics,
+		MetricsToken:     cfg.Metrics.Token,
 		Health:           func(ctx context.Context) error { return db.R.PingContext(ctx) },
 		Logger:           log,
 	})
@@ -225,12 +232,27 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 			return fmt.Errorf("api.listen %s: %w", cfg.API.Listen, err)
 		}
 	}
-	httpSrv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	apiListener = limitConnections(apiListener, cfg.API.MaxConnections)
+	httpSrv := httpServer(cfg.API, handler, log)
+	var metricsListener net.Listener
+	var metricsSrv *http.Server
+	if cfg.Metrics.Listen != "" {
+		metricsListener = hooks.MetricsListener
+		if metricsListener == nil {
+			if metricsListener, err = net.Listen("tcp", cfg.Metrics.Listen); err != nil {
+				closeAll()
+				apiListener.Close()
+				return fmt.Errorf("metrics.listen %s: %w", cfg.Metrics.Listen, err)
+			}
+		}
+		metricsListener = limitConnections(metricsListener, cfg.API.MaxConnections)
+		metricsSrv = httpServer(cfg.API, apiserver.MetricsHandler(metrics, cfg.Metrics.Token), log)
+	}
 
 	qctx, stopQueue := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopQueue()
 	var wg sync.WaitGroup
-	errc := make(chan error, len(smtpListeners)+2)
+	errc := make(chan error, len(smtpListeners)+3)
 	wg.Add(1)
 	go func() { defer wg.Done(); q.Run(qctx) }()
 	out.run(ctx)
@@ -262,12 +284,21 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 			errc <- fmt.Errorf("api: %w", err)
 		}
 	}()
+	var metricsAddr string
+	if metricsSrv != nil {
+		metricsAddr = metricsListener.Addr().String()
+		go func() {
+			if err := metricsSrv.Serve(metricsListener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("metrics: %w", err)
+			}
+		}()
+	}
 	addrs := make([]string, len(smtpListeners))
 	for i, l := range smtpListeners {
 		addrs[i] = l.Addr().String()
 	}
 	log.Info("easymail ready", "hostname", cfg.Hostname, "smtp", addrs, "api", apiListener.Addr().String(),
-		"data_dir", cfg.DataDir, "access", acc.String())
+		"metrics", metricsAddr, "data_dir", cfg.DataDir, "access", acc.String())
 	if ready != nil {
 		ready()
 	}
@@ -290,6 +321,9 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 	dk.Close()
 	hctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	httpSrv.Shutdown(hctx)
+	if metricsSrv != nil {
+		metricsSrv.Shutdown(hctx)
+	}
 	cancel()
 	log.Info("shutting down: waiting for deliveries in progress")
 	stopQueue()

@@ -25,8 +25,10 @@ type Node struct {
 	Config   config.Config
 	SMTPAddr string
 	APIURL   string
-	Token    string
-	DNS      *testkit.DNS
+	// MetricsURL is the base URL of /metrics: APIURL, or the metrics listener's when metrics.listen is set.
+	MetricsURL string
+	Token      string
+	DNS        *testkit.DNS
 
 	cancel context.CancelFunc
 	done   chan error
@@ -105,19 +107,28 @@ func Start(t testing.TB, o Options) *Node {
 	if o.Configure != nil {
 		o.Configure(&cfg)
 	}
+	hooks := node.Hooks{Now: o.Now, SMTPListeners: []net.Listener{smtpLn}, APIListener: apiLn}
+	if cfg.Metrics.Listen != "" {
+		// A separate metrics listener (metrics.listen): bound here too, on port 0.
+		hooks.MetricsListener = listen(t)
+		cfg.Metrics.Listen = hooks.MetricsListener.Addr().String()
+	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("EASYMAIL_ADMIN_TOKEN", adminToken)
 	n := &Node{Config: cfg, SMTPAddr: cfg.SMTP.Listen[0], APIURL: "http://" + cfg.API.Listen, Token: adminToken,
 		DNS: o.DNS, done: make(chan error, 1)}
+	n.MetricsURL = n.APIURL
+	if cfg.Metrics.Listen != "" {
+		n.MetricsURL = "http://" + cfg.Metrics.Listen
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	ready := make(chan struct{})
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	go func() {
-		n.done <- node.RunWith(ctx, cfg, log, func() { close(ready) }, node.Hooks{Now: o.Now,
-			SMTPListeners: []net.Listener{smtpLn}, APIListener: apiLn})
+		n.done <- node.RunWith(ctx, cfg, log, func() { close(ready) }, hooks)
 	}()
 	select {
 	case <-ready:
