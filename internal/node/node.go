@@ -48,7 +48,7 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 		return err
 	}
 	defer db.Close()
-	if err := authz.Bootstrap(ctx, db, cfg.DataDir, os.Getenv("EASYMAIL_ADMIN_TOKEN")); err != nil {
+	if err := authz.Bootstrap(ctx, db, cfg.DataDir, os.Getenv(authz.AdminTokenEnv), log); err != nil {
 		return fmt.Errorf("admin token: %w", err)
 	}
 	sp, err := spool.Open(filepath.Join(cfg.DataDir, "spool"))

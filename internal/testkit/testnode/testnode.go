@@ -72,10 +72,13 @@ type Options struct {
 	Configure func(*config.Config)
 	// Now is the clock of the customer lifecycle (node.Hooks); nil means time.Now.
 	Now func() time.Time
+	// AdminToken is the node's EASYMAIL_ADMIN_TOKEN; "" means AdminToken.
+	AdminToken string
 }
 
-// adminToken is the operator token of test nodes.
-const adminToken = "test-admin-token"
+// AdminToken is the operator token of test nodes (EASYMAIL_ADMIN_TOKEN), a fixed value strong enough for
+// the node's check.
+const AdminToken = "test-N4q7Vx2kR9mZ3wLc8pHt5Yb6Jd1Fg0s"
 
 // Start starts a node and stops it at the end of the test.
 func Start(t testing.TB, o Options) *Node {
@@ -116,8 +119,11 @@ func Start(t testing.TB, o Options) *Node {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("EASYMAIL_ADMIN_TOKEN", adminToken)
-	n := &Node{Config: cfg, SMTPAddr: cfg.SMTP.Listen[0], APIURL: "http://" + cfg.API.Listen, Token: adminToken,
+	if o.AdminToken == "" {
+		o.AdminToken = AdminToken
+	}
+	t.Setenv("EASYMAIL_ADMIN_TOKEN", o.AdminToken)
+	n := &Node{Config: cfg, SMTPAddr: cfg.SMTP.Listen[0], APIURL: "http://" + cfg.API.Listen, Token: o.AdminToken,
 		DNS: o.DNS, done: make(chan error, 1)}
 	n.MetricsURL = n.APIURL
 	if cfg.Metrics.Listen != "" {
