@@ -14,16 +14,6 @@ import (
 	"easymail/internal/testkit/testnode"
 )
 
-func listenLoopback(t *testing.T) net.Listener {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	return l
-}
-
 // apiStatus is the status of GET /api/v1/customers with token.
 func apiStatus(t *testing.T, n *testnode.Node, token string) int {
 	t.Helper()
@@ -59,7 +49,7 @@ func TestAdminTokenEnvChange(t *testing.T) {
 func TestAdminTokenEnvWeak(t *testing.T) {
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
-	smtpLn, apiLn := listenLoopback(t), listenLoopback(t)
+	smtpLn, apiLn := testnode.Listen(t), testnode.Listen(t)
 	t.Setenv("EASYMAIL_ADMIN_TOKEN", "admin")
 	// Were the node to start, it would stop at once and return nil.
 	ctx, cancel := context.WithCancel(context.Background())

@@ -48,9 +48,9 @@ func FreePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// listen opens a TCP listener on a port of 127.0.0.1 the kernel picks; it is closed when the test ends if the
-// node has not closed it before.
-func listen(t testing.TB) net.Listener {
+// Listen opens a TCP listener on a port of 127.0.0.1 the kernel picks; it is closed when the test ends if the
+// node has not closed it before. Tests that call node.RunWith themselves pass such listeners in node.Hooks.
+func Listen(t testing.TB) net.Listener {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -93,7 +93,7 @@ func Start(t testing.TB, o Options) *Node {
 	cfg.Hostname = "relay.easymail.test"
 	cfg.DataDir = o.DataDir
 	// The listeners are bound here, on port 0, and handed to the node: no port is picked and bound later.
-	smtpLn, apiLn := listen(t), listen(t)
+	smtpLn, apiLn := Listen(t), Listen(t)
 	cfg.SMTP.Listen = []string{smtpLn.Addr().String()}
 	cfg.API.Listen = apiLn.Addr().String()
 	cfg.DNS.Servers = []string{o.DNS.Addr()}
@@ -113,7 +113,7 @@ func Start(t testing.TB, o Options) *Node {
 	hooks := node.Hooks{Now: o.Now, SMTPListeners: []net.Listener{smtpLn}, APIListener: apiLn}
 	if cfg.Metrics.Listen != "" {
 		// A separate metrics listener (metrics.listen): bound here too, on port 0.
-		hooks.MetricsListener = listen(t)
+		hooks.MetricsListener = Listen(t)
 		cfg.Metrics.Listen = hooks.MetricsListener.Addr().String()
 	}
 	if err := cfg.Validate(); err != nil {
