@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"easymail/internal/msgid"
+	"easymail/internal/secretfile"
 	"easymail/internal/store"
 )
 
@@ -141,37 +142,8 @@ func bootstrapEnv(ctx context.Context, db *store.DB, dataDir, envToken string, l
 	return err
 }
 
-// writeTokenFile writes secret to path with mode 0600: into a new temporary file (created exclusively),
-// synced, then renamed over path (replacing a stale file from an earlier database), and the directory
-// synced.
+// writeTokenFile writes secret to path with mode 0600, replacing a stale file from an earlier database
+// (secretfile.Replace).
 func writeTokenFile(path, secret string) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, ".admin-*.tmp") // O_CREATE|O_EXCL, mode 0600
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.WriteString(secret + "\n")
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return secretfile.Replace(path, []byte(secret+"\n"))
 }

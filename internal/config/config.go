@@ -310,6 +310,10 @@ type DKIM struct {
 	// themselves: keys are still made and their records shown, so signing can be turned on later. Off also
 	// stops the DMARC alignment records. Default: true.
 	Sign *bool `yaml:"sign"`
+	// KeyFile is the master key that encrypts the DKIM private keys in the database (AES-256-GCM), relative
+	// to DataDir; it is made at first start. EASYMAIL_DKIM_KEY, when set, gives the key instead. Back it up
+	// apart from the database (docs/dkim.md). Default: "dkim.key".
+	KeyFile string `yaml:"key_file"`
 }
 
 // Signing reports whether accepted messages are DKIM-signed (dkim.sign, default true).
@@ -389,7 +393,7 @@ func defaults() Config {
 			PauseFor:       4 * time.Hour,
 			Warmup:         []int{50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000},
 		},
-		DKIM: DKIM{RSABits: 2048, RetireAfter: 168 * time.Hour, CheckInterval: time.Hour},
+		DKIM: DKIM{RSABits: 2048, RetireAfter: 168 * time.Hour, CheckInterval: time.Hour, KeyFile: "dkim.key"},
 		Log:  Log{Level: "info", Format: "text"},
 
 		Compromise: DefaultCompromise(),
@@ -676,6 +680,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DKIM.CheckInterval <= 0 {
 		return bad("dkim.check_interval", "must be positive")
+	}
+	if c.DKIM.KeyFile == "" {
+		return bad("dkim.key_file", "must not be empty (default dkim.key in data_dir)")
 	}
 	if c.DKIM.RotateEvery > 0 && c.DKIM.RotateEvery < c.DKIM.CheckInterval {
 		return bad("dkim.rotate_every", "must be 0 or at least dkim.check_interval")
