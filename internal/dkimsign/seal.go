@@ -177,7 +177,17 @@ func CreateMasterKeyFile(path string) (*MasterKey, error) {
 // the keys: the node must not start and send unsigned mail. It returns the number of keys encrypted.
 func EncryptAtRest(ctx context.Context, db *store.DB, mk *MasterKey) (int, error) {
 	var migrated int
-	err := db.Tx(ctx, func(tx *sql.Tx) error {
+	// The plain keys must not survive in freed pages or the WAL: a scrubbing transaction. It writes only when
+	// there is something to encrypt (a start with every key encrypted costs one read).
+	plain, err := countPlain(ctx, db)
+	if err != nil {
+		return 0, err
+	}
+	write := db.Tx
+	if plain > 0 {
+		write = db.TxScrub
+	}
+	err = write(ctx, func(tx *sql.Tx) error {
 		migrated = 0
 		rows, err := readPrivate(ctx, tx)
 		if err != nil {
@@ -223,7 +233,8 @@ func EncryptAtRest(ctx context.Context, db *store.DB, mk *MasterKey) (int, error
 // error nothing is changed.
 func Rekey(ctx context.Context, db *store.DB, from, to *MasterKey) (int, error) {
 	var n int
-	err := db.Tx(ctx, func(tx *sql.Tx) error {
+	// The old ciphertexts must not survive in freed pages or the WAL (the old master key may be compromised).
+	err := db.TxScrub(ctx, func(tx *sql.Tx) error {
 		n = 0
 		rows, err := readPrivate(ctx, tx)
 		if err != nil {
@@ -250,6 +261,13 @@ func Rekey(ctx context.Context, db *store.DB, from, to *MasterKey) (int, error) 
 		}
 		return nil
 	})
+	return n, err
+}
+
+// countPlain counts the private keys stored as plain PEM.
+func countPlain(ctx context.Context, db *store.DB) (int, error) {
+	var n int
+	err := db.R.QueryRowContext(ctx, `SELECT COUNT(*) FROM dkim_keys WHERE private_key LIKE '-----BEGIN%'`).Scan(&n)
 	return n, err
 }
 

@@ -3,6 +3,12 @@ package node_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"database/sql"
+	"encoding/base64"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
@@ -146,6 +152,57 @@ func TestDKIMKeysEncryptedAtRest(t *testing.T) {
 	e = start(newKey)
 	e.custID = e.n.AddCustomer(t, "Beta", "beta.test", "127.0.0.2")
 	sendSigned(t, e, mx, "after rekey")
+}
+
+// TestDKIMPlainKeysMigratedAtStart: a key stored as plain PEM, as versions before encryption at rest did,
+// is encrypted at the next start, leaves no trace in the database files, and signs as before.
+func TestDKIMPlainKeysMigratedAtStart(t *testing.T) {
+	dir := t.TempDir()
+	dns := testkit.NewDNS(t)
+	mxp := testkit.ReserveMXPort(t)
+	n := testnode.Start(t, testnode.Options{DNS: dns, DeliveryPort: mxp.Port(), DataDir: dir})
+	e := &env{n: n, dns: dns, mxp: mxp}
+	e.custID = n.AddCustomer(t, "Acme", "acme.test", "127.0.0.1")
+	sel := e.keyIn(t, "active", "rsa").Selector
+	n.Stop(t)
+
+	// The old version's row: a plain PKCS#8 PEM key, its record published.
+	key, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKCS8PrivateKey(key)
+	pub, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	plain := string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	db, err := store.Open(context.Background(), filepath.Join(dir, "easymail.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Tx(context.Background(), func(tx *sql.Tx) error {
+		_, err := tx.Exec(`UPDATE dkim_keys SET private_key = ?, public_key = ? WHERE selector = ?`, plain,
+			base64.StdEncoding.EncodeToString(pub), sel)
+		return err
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dns.AddTXT(sel+"._domainkey.acme.test", "v=DKIM1; k=rsa; p="+base64.StdEncoding.EncodeToString(pub))
+
+	e.n = testnode.Start(t, testnode.Options{DNS: dns, DeliveryPort: mxp.Port(), DataDir: dir})
+	if keys := privateKeys(t, dir); len(keys) != 1 || !strings.HasPrefix(keys[0], "enc1:") {
+		t.Fatalf("after the start: %.80q", keys)
+	}
+	for _, f := range []string{"easymail.db", "easymail.db-wal"} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		if bytes.Contains(b, []byte("PRIVATE KEY")) || bytes.Contains(b, []byte(strings.Split(plain, "\n")[5])) {
+			t.Fatalf("%s still holds the plain key", f)
+		}
+	}
+	sendSigned(t, e, e.mx(t, "dest.test", 11), "migrated")
 }
 
 // TestDKIMRekeyRefusesRunningNode: the command refuses while something answers on api.listen.
