@@ -38,7 +38,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-const token = "e2e-admin-token"
+const token = "e2e-P7wK3zQ9vM2xR8nL5cT4hY6bJ1dF0gA"
 
 // relay is one easymail process.
 type relay struct {

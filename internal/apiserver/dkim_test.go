@@ -43,7 +43,11 @@ func newDKIMEnv(t *testing.T) *dkimEnv {
 	cfg := config.Default()
 	cfg.Hostname = "relay.example.net"
 	cfg.DataDir = t.TempDir()
-	m, err := dkimsign.New(dkimsign.Options{DB: db, Resolver: res, RSABits: 1024, Pools: cfg.Pools, Hostname: cfg.Hostname})
+	mk, err := dkimsign.ParseMasterKey("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := dkimsign.New(dkimsign.Options{DB: db, Resolver: res, MasterKey: mk, RSABits: 1024, Pools: cfg.Pools, Hostname: cfg.Hostname})
 	if err != nil {
 		t.Fatal(err)
 	}

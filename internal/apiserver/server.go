@@ -48,8 +48,10 @@ type Options struct {
 	// OnProvisioningChange is called after every successful change to customers, domains, relay hosts or
 	// source IPs, so that the SMTP access table reloads. Optional.
 	OnProvisioningChange func()
-	// Metrics is served at GET /metrics without authentication. Optional: without it, /metrics is 404.
-	Metrics http.Handler
+	// Metrics is served at GET /metrics, behind MetricsToken when that is set. Optional: without it, /metrics
+	// is 404 (the node serves it on its own listener when metrics.listen is set).
+	Metrics      http.Handler
+	MetricsToken string
 	// Health reports the node's health for GET /healthz: nil is 200 "ok", an error 503. Optional.
 	Health func(context.Context) error
 	// Logger receives errors; nil discards them.
@@ -85,19 +87,21 @@ type Options struct {
 const maxBody = 1 << 20
 
 type server struct {
-	db         *store.DB
-	cfg        *config.Config
-	queue      Queue
-	changed    func()
-	metrics    http.Handler
-	health     func(context.Context) error
-	log        *slog.Logger
-	customers  *customer.Service
-	onboarding *customer.Onboarding
-	page       *template.Template
-	pools      Pools
-	ipCheck    IPChecker
-	dkim       DKIM
+	db      *store.DB
+	cfg     *config.Config
+	queue   Queue
+	changed func()
+	metrics http.Handler
+	// metricsToken is the bearer token /metrics requires; "" is none.
+	metricsToken string
+	health       func(context.Context) error
+	log          *slog.Logger
+	customers    *customer.Service
+	onboarding   *customer.Onboarding
+	page         *template.Template
+	pools        Pools
+	ipCheck      IPChecker
+	dkim         DKIM
 
 	quarantine   Quarantine
 	scanPolicies ScanPolicies
@@ -113,7 +117,7 @@ func New(o Options) (http.Handler, error) {
 		return nil, errors.New("apiserver: DB, Config and Queue are required")
 	}
 	s := &server{db: o.DB, cfg: o.Config, queue: o.Queue, changed: o.OnProvisioningChange, metrics: o.Metrics,
-		health: o.Health, log: o.Logger}
+		metricsToken: o.MetricsToken, health: o.Health, log: o.Logger}
 	if s.changed == nil {
 		s.changed = func() {}
 	}
@@ -224,7 +228,7 @@ func (s *server) routes() *http.ServeMux {
 	})
 	mux.HandleFunc("GET /healthz", s.healthz)
 	if s.metrics != nil {
-		mux.Handle("GET /metrics", s.metrics)
+		mux.Handle("GET /metrics", MetricsHandler(s.metrics, s.metricsToken))
 	}
 	mux.HandleFunc("GET /onboard/{token}", s.onboardPage)
 	mux.HandleFunc("GET /api/v1/openapi.json", serveOpenAPI)

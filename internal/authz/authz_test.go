@@ -149,7 +149,7 @@ func TestBootstrapGenerates(t *testing.T) {
 	ctx := context.Background()
 	db := openDB(t)
 	dir := filepath.Join(t.TempDir(), "data")
-	if err := Bootstrap(ctx, db, dir, ""); err != nil {
+	if err := Bootstrap(ctx, db, dir, "", nil); err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, AdminTokenFile)
@@ -167,7 +167,7 @@ func TestBootstrapGenerates(t *testing.T) {
 		t.Fatalf("bootstrap token: %+v %v", p, err)
 	}
 	// A second start changes nothing.
-	if err := Bootstrap(ctx, db, dir, ""); err != nil {
+	if err := Bootstrap(ctx, db, dir, "", nil); err != nil {
 		t.Fatal(err)
 	}
 	b2, _ := os.ReadFile(path)
@@ -184,43 +184,124 @@ func TestBootstrapGenerates(t *testing.T) {
 	}
 }
 
+// Strong test values of EASYMAIL_ADMIN_TOKEN (fixed, so that no test depends on chance).
+const (
+	envOne = "7f3a9c2e81d64b05e9a7c3f1208d6b4e"
+	envTwo = "Qm4xT8vZr2LpK9wNc6Hj3YsB5dFg7aUe"
+)
+
 func TestBootstrapEnv(t *testing.T) {
 	ctx := context.Background()
 	db := openDB(t)
 	dir := t.TempDir()
-	if err := Bootstrap(ctx, db, dir, "secret-one"); err != nil {
+	if err := Bootstrap(ctx, db, dir, envOne, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, AdminTokenFile)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("admin.token written with EASYMAIL_ADMIN_TOKEN set: %v", err)
 	}
-	if p, err := Authenticate(ctx, db, "secret-one"); err != nil || p.Role != RoleOperator {
+	if p, err := Authenticate(ctx, db, envOne); err != nil || p.Role != RoleOperator {
 		t.Fatalf("env token: %+v %v", p, err)
 	}
-	// Restart with the same value: nothing added.
-	if err := Bootstrap(ctx, db, dir, "secret-one"); err != nil {
+	// Restart with the same value: nothing added, nothing revoked.
+	if err := Bootstrap(ctx, db, dir, envOne, nil); err != nil {
 		t.Fatal(err)
 	}
-	// Restart with a new value: it is added too.
-	if err := Bootstrap(ctx, db, dir, "secret-two"); err != nil {
+	if list, _ := List(ctx, db); len(list) != 1 || list[0].RevokedAt != nil || list[0].Name != AdminTokenEnv {
+		t.Fatalf("tokens after a restart with the same value %+v", list)
+	}
+	// A token made through the API is not the environment's: a new value leaves it alone.
+	other, _, err := Create(ctx, db, RoleOperator, "", "ops")
+	if err != nil {
 		t.Fatal(err)
 	}
-	list, _ := List(ctx, db)
-	if len(list) != 2 {
-		t.Fatalf("tokens %+v", list)
-	}
-	if err := Revoke(ctx, db, list[0].ID); err != nil {
+	// Restart with a new value: it is added and the old one revoked.
+	if err := Bootstrap(ctx, db, dir, envTwo, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := Bootstrap(ctx, db, dir, "secret-one"); err == nil {
-		t.Fatal("a revoked EASYMAIL_ADMIN_TOKEN was accepted")
+	if _, err := Authenticate(ctx, db, envOne); !errors.Is(err, ErrUnauthenticated) {
+		t.Fatalf("the previous EASYMAIL_ADMIN_TOKEN still authenticates: %v", err)
+	}
+	for _, tok := range []string{envTwo, other} {
+		if p, err := Authenticate(ctx, db, tok); err != nil || p.Role != RoleOperator {
+			t.Fatalf("token %q after the change: %+v %v", tok[:4], p, err)
+		}
+	}
+	// Going back to the first value: it was revoked, so the start fails.
+	if err := Bootstrap(ctx, db, dir, envOne, nil); err == nil || !strings.Contains(err.Error(), "revoked") {
+		t.Fatalf("a revoked EASYMAIL_ADMIN_TOKEN: %v", err)
 	}
 	// Without the env var, an operator token exists: nothing is generated.
-	if err := Bootstrap(ctx, db, dir, ""); err != nil {
+	if err := Bootstrap(ctx, db, dir, "", nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, AdminTokenFile)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("admin.token generated although an operator token exists: %v", err)
+	}
+}
+
+// TestBootstrapEnvWeak: obviously weak values are refused at start with an error naming the variable, and
+// nothing is stored.
+func TestBootstrapEnvWeak(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t)
+	for _, c := range []struct{ token, why string }{
+		{"admin", "5 characters long"},
+		{"secret-one", "10 characters long"},
+		{strings.Repeat("a", 40), "one character repeated"},
+		{strings.Repeat("abc123", 6), "only 6 different characters"},
+		{strings.Repeat("admin-tok", 4), "repeats itself"},
+		{"test-admin-token-test-admin-token", "repeats itself"},
+		{"abcdefghijklmnopqrstuvwxyz0123456789", "mostly a sequence"},
+	} {
+		err := Bootstrap(ctx, db, t.TempDir(), c.token, nil)
+		if err == nil || !strings.Contains(err.Error(), AdminTokenEnv) || !strings.Contains(err.Error(), c.why) {
+			t.Errorf("Bootstrap(%q) = %v, want an error naming %s and saying %q", c.token, err, AdminTokenEnv, c.why)
+		}
+	}
+	if list, _ := List(ctx, db); len(list) != 0 {
+		t.Fatalf("weak tokens stored: %+v", list)
+	}
+	for _, ok := range []string{envOne, envTwo, "em_k2n7q4zr8w3m5t9v6b1c0d8f4g2h7j5p3s6"} {
+		if err := CheckStrength(AdminTokenEnv, ok); err != nil {
+			t.Errorf("CheckStrength(%q) = %v", ok, err)
+		}
+	}
+}
+
+// TestBootstrapEnvLegacy: tokens stored before environment tokens were marked (all named "admin") are told
+// apart at the next start with a new value: the generated one (its secret in admin.token) stays, an earlier
+// environment token is revoked.
+func TestBootstrapEnvLegacy(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t)
+	dir := t.TempDir()
+	if err := Bootstrap(ctx, db, dir, "", nil); err != nil { // the generated admin.token
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, AdminTokenFile))
+	generated := strings.TrimSpace(string(b))
+	// An environment token as the versions before 0016 stored it: named "admin", unmarked.
+	err := db.Tx(ctx, func(tx *sql.Tx) error {
+		if err := insert(ctx, tx, Token{ID: "legacyenv1", Role: RoleOperator, Name: AdminTokenName}, Hash("admin"), store.Now()); err != nil {
+			return err
+		}
+		_, err := tx.Exec(`UPDATE api_tokens SET from_env = NULL WHERE name = ?`, AdminTokenName)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Bootstrap(ctx, db, dir, envOne, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Authenticate(ctx, db, "admin"); !errors.Is(err, ErrUnauthenticated) {
+		t.Fatalf("the earlier environment token still authenticates: %v", err)
+	}
+	for _, tok := range []string{generated, envOne} {
+		if _, err := Authenticate(ctx, db, tok); err != nil {
+			t.Fatalf("token %q: %v", tok[:4], err)
+		}
 	}
 }
 
@@ -232,7 +313,7 @@ func TestBootstrapReplacesStaleFile(t *testing.T) {
 	if err := os.WriteFile(path, []byte("em_stale\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := Bootstrap(ctx, db, dir, ""); err != nil {
+	if err := Bootstrap(ctx, db, dir, "", nil); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(path)

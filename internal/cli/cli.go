@@ -30,6 +30,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runServe(ctx, append(pre, args[1:]...), stdout, stderr)
 	case "rename-node":
 		return runRenameNode(ctx, append(pre, args[1:]...), stdout, stderr)
+	case "dkim":
+		if len(args) > 1 && args[1] == "rekey" {
+			return runRekey(ctx, append(pre, args[2:]...), stdout, stderr)
+		}
 	case "help", "-h", "-help", "--help":
 		return help(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
@@ -101,6 +105,10 @@ func help(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, renameNodeUsage)
 		return 0
 	}
+	if name == "dkim rekey" {
+		fmt.Fprintln(stdout, rekeyUsage)
+		return 0
+	}
 	if c := commandByName(name); c != nil {
 		c.printUsage(stdout, nil)
 		return 0
@@ -119,6 +127,8 @@ func printUsage(w io.Writer) {
 Commands:
   serve [--config FILE]      run the relay
   rename-node [--config F]   give data_dir the configured node_id (easymail stopped)
+  dkim rekey --new-key-file F
+                             re-encrypt the DKIM private keys with a new master key (node stopped)
   version                    print the version
   help [COMMAND]             print help
 `)

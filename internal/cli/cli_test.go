@@ -84,7 +84,7 @@ func newCLIEnv(t *testing.T) *cliEnv {
 	t.Cleanup(srv.Close)
 	cfg.API.PublicURL = srv.URL
 	e.url = srv.URL
-	if err := authz.Bootstrap(ctx, db, cfg.DataDir, ""); err != nil {
+	if err := authz.Bootstrap(ctx, db, cfg.DataDir, "", nil); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(filepath.Join(cfg.DataDir, authz.AdminTokenFile))

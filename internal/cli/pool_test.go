@@ -45,7 +45,7 @@ func newPoolCLIEnv(t *testing.T) *cliEnv {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	e.url = srv.URL
-	if err := authz.Bootstrap(ctx, db, cfg.DataDir, ""); err != nil {
+	if err := authz.Bootstrap(ctx, db, cfg.DataDir, "", nil); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(filepath.Join(cfg.DataDir, authz.AdminTokenFile))

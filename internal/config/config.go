@@ -47,6 +47,7 @@ type Config struct {
 	IPPool   IPPool   `yaml:"ippool"`
 	Scan     Scan     `yaml:"scan"`
 	DKIM     DKIM     `yaml:"dkim"`
+	Metrics  Metrics  `yaml:"metrics"`
 	Log      Log      `yaml:"log"`
 
 	// Limits are the default per-customer rate limits; Compromise is compromise detection (docs/protection.md).
@@ -122,6 +123,28 @@ type API struct {
 	Listen string `yaml:"listen"`
 	// PublicURL is the base of links given to customers (onboarding). Default: "http://" + Listen.
 	PublicURL string `yaml:"public_url"`
+	// ReadHeaderTimeout bounds the reading of a request's header. Default: 10s.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// ReadTimeout bounds the reading of a whole request, header and body. Default: 1m.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// WriteTimeout bounds a response, from the end of the request's header to the last byte written
+	// (a message log export must fit in it). Default: 10m.
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// IdleTimeout is how long a keep-alive connection may wait for its next request. Default: 2m.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxConnections is the most connections open at once; further clients wait in the listen backlog until
+	// one closes. 0 is no cap. Default: 256.
+	MaxConnections int `yaml:"max_connections"`
+}
+
+// Metrics is where and to whom GET /metrics is served (docs/operations.md).
+type Metrics struct {
+	// Listen is a separate address for /metrics (e.g. "10.0.0.5:9025" on the monitoring network); when set,
+	// /metrics is no longer served on api.listen. Default: "" (/metrics on api.listen).
+	Listen string `yaml:"listen"`
+	// Token, when set, is the bearer token a scraper must send ("Authorization: Bearer <token>"); without
+	// it /metrics answers 401. Default: "" (no token).
+	Token string `yaml:"token"`
 }
 
 // DNS is the resolver configuration.
@@ -300,6 +323,10 @@ type DKIM struct {
 	// themselves: keys are still made and their records shown, so signing can be turned on later. Off also
 	// stops the DMARC alignment records. Default: true.
 	Sign *bool `yaml:"sign"`
+	// KeyFile is the master key that encrypts the DKIM private keys in the database (AES-256-GCM), relative
+	// to DataDir; it is made at first start. EASYMAIL_DKIM_KEY, when set, gives the key instead. Back it up
+	// apart from the database (docs/dkim.md). Default: "dkim.key".
+	KeyFile string `yaml:"key_file"`
 }
 
 // Signing reports whether accepted messages are DKIM-signed (dkim.sign, default true).
@@ -355,7 +382,8 @@ func defaults() Config {
 			DataTimeout:         10 * time.Minute,
 			MaxErrors:           20,
 		},
-		API: API{Listen: "127.0.0.1:8025"},
+		API: API{Listen: "127.0.0.1:8025", ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
+			WriteTimeout: 10 * time.Minute, IdleTimeout: 2 * time.Minute, MaxConnections: 256},
 		DNS: DNS{Timeout: 5 * time.Second},
 		Delivery: Delivery{
 			Port: 25,
@@ -379,7 +407,7 @@ func defaults() Config {
 			PauseFor:       4 * time.Hour,
 			Warmup:         []int{50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000},
 		},
-		DKIM: DKIM{RSABits: 2048, RetireAfter: 168 * time.Hour, CheckInterval: time.Hour},
+		DKIM: DKIM{RSABits: 2048, RetireAfter: 168 * time.Hour, CheckInterval: time.Hour, KeyFile: "dkim.key"},
 		Log:  Log{Level: "info", Format: "text"},
 
 		Compromise: DefaultCompromise(),
@@ -502,6 +530,29 @@ func (c *Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.API.Listen); err != nil {
 		return bad("api.listen", "%v", err)
+	}
+	for _, t := range []struct {
+		key string
+		d   time.Duration
+	}{{"api.read_header_timeout", c.API.ReadHeaderTimeout}, {"api.read_timeout", c.API.ReadTimeout},
+		{"api.write_timeout", c.API.WriteTimeout}, {"api.idle_timeout", c.API.IdleTimeout}} {
+		if t.d <= 0 {
+			return bad(t.key, "must be positive")
+		}
+	}
+	if c.API.MaxConnections < 0 {
+		return bad("api.max_connections", "must not be negative (0 is no cap)")
+	}
+	if c.Metrics.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
+			return bad("metrics.listen", "%v", err)
+		}
+		if c.Metrics.Listen == c.API.Listen {
+			return bad("metrics.listen", "must differ from api.listen (leave it empty to serve /metrics there)")
+		}
+	}
+	if t := c.Metrics.Token; t != "" && (len(t) < 16 || strings.ContainsAny(t, " \t\r\n")) {
+		return bad("metrics.token", "must be at least 16 characters without spaces")
 	}
 	for i, s := range c.DNS.Servers {
 		if _, _, err := net.SplitHostPort(s); err != nil {
@@ -647,6 +698,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DKIM.CheckInterval <= 0 {
 		return bad("dkim.check_interval", "must be positive")
+	}
+	if c.DKIM.KeyFile == "" {
+		return bad("dkim.key_file", "must not be empty (default dkim.key in data_dir)")
 	}
 	if c.DKIM.RotateEvery > 0 && c.DKIM.RotateEvery < c.DKIM.CheckInterval {
 		return bad("dkim.rotate_every", "must be 0 or at least dkim.check_interval")

@@ -73,6 +73,13 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{"database: mysql://x", "database"},
 		{"log: {level: loud}", "log.level"},
 		{"smtp: {tls_cert: a.pem}", "smtp.tls_cert"},
+		{"api: {read_timeout: 0s}", "api.read_timeout"},
+		{"api: {idle_timeout: -1s}", "api.idle_timeout"},
+		{"api: {max_connections: -1}", "api.max_connections"},
+		{"metrics: {listen: nocolon}", "metrics.listen"},
+		{`metrics: {listen: "127.0.0.1:8025"}`, "metrics.listen"},
+		{"metrics: {token: short}", "metrics.token"},
+		{`dkim: {key_file: ""}`, "dkim.key_file"},
 	}
 	for _, tc := range cases {
 		path := filepath.Join(t.TempDir(), "c.yaml")

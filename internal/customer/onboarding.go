@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"easymail/internal/api"
+	"easymail/internal/secretfile"
 )
 
 // DefaultOnboardingValidity is how long an onboarding link stays valid.
@@ -54,43 +55,18 @@ func LoadOnboarding(dataDir string) (*Onboarding, error) {
 	return &Onboarding{key: key}, nil
 }
 
-// createKey writes 32 random bytes to path, complete or not at all: the key is written and synced in a
-// temporary file that is then linked to path, which fails if another process created path meanwhile (its
-// key is then used).
+// createKey writes 32 random bytes to path, complete or not at all (secretfile.Create); if another process
+// created path meanwhile, its key is used.
 func createKey(path string) ([]byte, error) {
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
 		return nil, err
 	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	f, err := os.CreateTemp(dir, ".onboarding-*.tmp")
-	if err != nil {
-		return nil, err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	_, err = f.Write(key)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return nil, err
-	}
-	if err := os.Link(tmp, path); err != nil {
+	if err := secretfile.Create(path, key); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return os.ReadFile(path)
 		}
 		return nil, err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	return key, nil
 }

@@ -4,8 +4,11 @@
 //
 // Keys. Each customer domain gets an RSA key (2048 bits by default) when it is added; an Ed25519 key
 // (RFC 8463) can be added on request, and the domain is then signed twice. Private keys are stored in the
-// database (table dkim_keys, PKCS#8 PEM), not in files: every node of a cluster signs with the same keys
-// and a rotation decided by one node applies to all. The embedded SQLite database lives in data_dir, which
+// database (table dkim_keys), not in files: every node of a cluster signs with the same keys and a rotation
+// decided by one node applies to all. They are stored encrypted (PKCS#8 PEM sealed with AES-256-GCM) by a
+// MasterKey kept outside the database, whose id is recorded with each key; EncryptAtRest encrypts keys an
+// earlier version stored plain and refuses keys of another master key, and Rekey re-encrypts every key
+// with a new master key. The embedded SQLite database lives in data_dir, which
 // Easymail creates with mode 0700, and the node sets the database file to mode 0600; a PostgreSQL database
 // is protected by its own access control. The API
 // never returns a private key, and a retired key's private key is erased.

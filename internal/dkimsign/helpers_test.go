@@ -68,7 +68,7 @@ func newFixture(t testing.TB, configure func(*Options)) *fixture {
 	}
 	f := &fixture{db: db, dns: d, res: res, clock: &clock{now: time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)}}
 	o := Options{
-		DB: db, Resolver: res, RSABits: 1024, RetireAfter: 48 * time.Hour, CheckInterval: time.Hour,
+		DB: db, Resolver: res, MasterKey: testMasterKey(t), RSABits: 1024, RetireAfter: 48 * time.Hour, CheckInterval: time.Hour,
 		Hostname: "relay.example.net", Now: f.clock.Now,
 		Pools: []config.Pool{{Name: "default", IPs: []config.PoolAddr{
 			{Address: "192.0.2.10", HELO: "out1.example.net"}, {Address: "192.0.2.11", HELO: "out2.example.net"}}}},
@@ -196,4 +196,16 @@ func (f *fixture) exec(t testing.TB, q string, args ...any) {
 	if err != nil {
 		t.Fatalf("%s: %v", q, err)
 	}
+}
+
+// testMasterKeyText is a fixed master key, so that no test depends on chance.
+const testMasterKeyText = "3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhs="
+
+func testMasterKey(t testing.TB) *MasterKey {
+	t.Helper()
+	mk, err := ParseMasterKey(testMasterKeyText, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mk
 }

@@ -94,10 +94,14 @@ func TestNewChecksOptions(t *testing.T) {
 		t.Fatal("no DB accepted")
 	}
 	f := newFixture(t, nil)
-	if _, err := New(Options{DB: f.db, Resolver: f.res, RSABits: 512}); err == nil {
+	mk := testMasterKey(t)
+	if _, err := New(Options{DB: f.db, Resolver: f.res}); err == nil {
+		t.Fatal("no master key accepted")
+	}
+	if _, err := New(Options{DB: f.db, Resolver: f.res, MasterKey: mk, RSABits: 512}); err == nil {
 		t.Fatal("512-bit RSA accepted")
 	}
-	if _, err := New(Options{DB: f.db, Resolver: f.res, RotateEvery: -time.Hour}); err == nil {
+	if _, err := New(Options{DB: f.db, Resolver: f.res, MasterKey: mk, RotateEvery: -time.Hour}); err == nil {
 		t.Fatal("negative rotation accepted")
 	}
 	if got := f.m.SPFInclude(); got != "include:_spf.example.net" {

@@ -36,6 +36,9 @@ type Options struct {
 	DB *store.DB
 	// Resolver looks up the published records; required.
 	Resolver resolver.Resolver
+	// MasterKey encrypts the private keys stored and decrypts those loaded; required. EncryptAtRest must
+	// have run with it (the node does, at start).
+	MasterKey *MasterKey
 	// RSABits is the size of new RSA keys. Default: DefaultRSABits.
 	RSABits int
 	// RotateEvery is the age at which a domain's active keys are rotated; 0 turns scheduled rotation off.
@@ -98,8 +101,8 @@ type keyTable struct {
 
 // New returns a manager with an empty key table; call Load before signing.
 func New(o Options) (*Manager, error) {
-	if o.DB == nil || o.Resolver == nil {
-		return nil, errors.New("dkimsign: DB and Resolver are required")
+	if o.DB == nil || o.Resolver == nil || o.MasterKey == nil {
+		return nil, errors.New("dkimsign: DB, Resolver and MasterKey are required")
 	}
 	if o.RSABits == 0 {
 		o.RSABits = DefaultRSABits
@@ -155,13 +158,17 @@ func (m *Manager) Load(ctx context.Context) error {
 		if prev := old.byID[k.id]; prev != nil && prev.customerID == k.customerID {
 			k.signer = prev.signer
 		} else {
-			s, err := parsePrivate(pemText)
+			s, err := m.o.MasterKey.open(k.id, pemText)
+			var signer crypto.Signer
+			if err == nil {
+				signer, err = parsePrivate(s)
+			}
 			if err != nil {
 				// One broken key must not stop the others from signing.
 				m.log.Error("dkim: cannot load a key", "domain", k.domain, "selector", k.selector, "err", err)
 				continue
 			}
-			k.signer = s
+			k.signer = signer
 		}
 		t.byDomain[k.domain] = append(t.byDomain[k.domain], &k)
 		t.byID[k.id] = &k

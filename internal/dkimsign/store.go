@@ -99,9 +99,14 @@ func (m *Manager) insertKey(ctx context.Context, tx *sql.Tx, domain string, k *n
 	if state == StateActive {
 		activated = store.Millis(now)
 	}
+	id := msgid.Random(10)
+	sealed, err := m.o.MasterKey.seal(id, k.privatePEM)
+	if err != nil {
+		return "", err
+	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO dkim_keys (id, domain, selector, algorithm, state, private_key, public_key,
 		created_at, activated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		msgid.Random(10), domain, sel, k.algorithm, state, k.privatePEM, k.public, store.Millis(now), activated)
+		id, domain, sel, k.algorithm, state, sealed, k.public, store.Millis(now), activated)
 	return sel, err
 }
 

@@ -38,9 +38,24 @@ func newDKIM(ctx context.Context, cfg config.Config, db *store.DB, res resolver.
 			return nil, fmt.Errorf("dkim: restricting the key store %s: %w", p, err)
 		}
 	}
+	// The private keys are encrypted by a master key kept outside the database; keys stored plain by an
+	// earlier version are encrypted now, and a key the master key cannot open stops the start.
+	mk, err := dkimsign.OpenMasterKey(ctx, db, &cfg, os.Getenv, true)
+	if err != nil {
+		return nil, err
+	}
+	migrated, err := dkimsign.EncryptAtRest(ctx, db, mk)
+	if err != nil {
+		return nil, err
+	}
+	if migrated > 0 {
+		log.Info("dkim: plain private keys encrypted with the master key", "keys", migrated, "master_key", mk.ID(),
+			"source", mk.Source())
+	}
 	dk, err := dkimsign.New(dkimsign.Options{
 		DB:            db,
 		Resolver:      res,
+		MasterKey:     mk,
 		RSABits:       cfg.DKIM.RSABits,
 		RotateEvery:   cfg.DKIM.RotateEvery,
 		RetireAfter:   cfg.DKIM.RetireAfter,

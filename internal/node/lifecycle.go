@@ -28,6 +28,8 @@ type Hooks struct {
 	APIListener   net.Listener
 	// FeedbackListeners, when not empty, are the feedback listener's (complaints.listen) instead.
 	FeedbackListeners []net.Listener
+	// MetricsListener, when not nil, is used instead of opening metrics.listen (which must then be set).
+	MetricsListener net.Listener
 }
 
 // Run starts Easymail with cfg and blocks until ctx ends and everything has shut down, or until a service

@@ -59,7 +59,7 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 	if err := datadir.CheckNodeID(ctx, cfg.DataDir, db, cfg.NodeID); err != nil {
 		return err
 	}
-	if err := authz.Bootstrap(ctx, db, cfg.DataDir, os.Getenv("EASYMAIL_ADMIN_TOKEN")); err != nil {
+	if err := authz.Bootstrap(ctx, db, cfg.DataDir, os.Getenv(authz.AdminTokenEnv), log); err != nil {
 		return fmt.Errorf("admin token: %w", err)
 	}
 	sp, err := spool.Open(filepath.Join(cfg.DataDir, "spool"))
@@ -200,6 +200,12 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 		MaxHeaderFields: cfg.SMTP.MaxHeaderFields,
 	})
 
+	// /metrics is on the API port, or on its own listener (metrics.listen) and then not on the API port.
+	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+	apiMetrics := metrics
+	if cfg.Metrics.Listen != "" {
+		apiMetrics = nil
+	}
 	handler, err := apiserver.New(apiserver.Options{
 		DB:     db,
 		Config: &cfg,
@@ -225,7 +231,8 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 		IPCheck:          out.monitor,
 		Now:              hooks.Now,
 		RefusePrivateIPs: cfg.Lifecycle.RefusePrivateIPs,
-		Metrics:          promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+		Metrics:          apiMetrics,
+		MetricsToken:     cfg.Metrics.Token,
 		Health:           func(ctx context.Context) error { return db.R.PingContext(ctx) },
 		Logger:           log,
 	})
@@ -259,12 +266,27 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 			return fmt.Errorf("api.listen %s: %w", cfg.API.Listen, err)
 		}
 	}
-	httpSrv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	apiListener = limitConnections(apiListener, cfg.API.MaxConnections)
+	httpSrv := httpServer(cfg.API, handler, log)
+	var metricsListener net.Listener
+	var metricsSrv *http.Server
+	if cfg.Metrics.Listen != "" {
+		metricsListener = hooks.MetricsListener
+		if metricsListener == nil {
+			if metricsListener, err = net.Listen("tcp", cfg.Metrics.Listen); err != nil {
+				closeAll()
+				apiListener.Close()
+				return fmt.Errorf("metrics.listen %s: %w", cfg.Metrics.Listen, err)
+			}
+		}
+		metricsListener = limitConnections(metricsListener, cfg.API.MaxConnections)
+		metricsSrv = httpServer(cfg.API, apiserver.MetricsHandler(metrics, cfg.Metrics.Token), log)
+	}
 
 	qctx, stopQueue := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopQueue()
 	var wg sync.WaitGroup
-	errc := make(chan error, len(smtpListeners)+len(fb.listeners)+2)
+	errc := make(chan error, len(smtpListeners)+len(fb.listeners)+3)
 	wg.Add(1)
 	go func() { defer wg.Done(); q.Run(qctx) }()
 	out.run(ctx)
@@ -301,12 +323,21 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 			errc <- fmt.Errorf("api: %w", err)
 		}
 	}()
+	var metricsAddr string
+	if metricsSrv != nil {
+		metricsAddr = metricsListener.Addr().String()
+		go func() {
+			if err := metricsSrv.Serve(metricsListener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("metrics: %w", err)
+			}
+		}()
+	}
 	addrs := make([]string, len(smtpListeners))
 	for i, l := range smtpListeners {
 		addrs[i] = l.Addr().String()
 	}
 	log.Info("easymail ready", "hostname", cfg.Hostname, "smtp", addrs, "api", apiListener.Addr().String(),
-		"data_dir", cfg.DataDir, "access", acc.String())
+		"metrics", metricsAddr, "data_dir", cfg.DataDir, "access", acc.String())
 	if ready != nil {
 		ready()
 	}
@@ -331,6 +362,9 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 	ev.bus.CloseAll() // the live streams end, so that they do not hold the API server open
 	hctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	httpSrv.Shutdown(hctx)
+	if metricsSrv != nil {
+		metricsSrv.Shutdown(hctx)
+	}
 	cancel()
 	log.Info("shutting down: waiting for deliveries in progress")
 	stopQueue()

@@ -97,6 +97,36 @@ func (db *DB) Tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	return db.tx(ctx, fn)
 }
 
+// TxScrub is Tx for changes that must not leave the old values anywhere in the database files (secrets
+// replaced by their encrypted form): SQLite overwrites the freed content with zeros (secure_delete) during
+// the transaction, and after the commit the WAL is checkpointed into the database and truncated, so that
+// no older page version stays in either file.
+func (db *DB) TxScrub(ctx context.Context, fn func(*sql.Tx) error) error {
+	db.wmu.Lock()
+	defer db.wmu.Unlock()
+	if err := db.setLazy(false); err != nil {
+		return err
+	}
+	if _, err := db.w.ExecContext(ctx, "PRAGMA secure_delete = ON"); err != nil {
+		return fmt.Errorf("store: secure_delete: %w", err)
+	}
+	err := db.tx(ctx, fn)
+	if _, perr := db.w.ExecContext(context.WithoutCancel(ctx), "PRAGMA secure_delete = OFF"); err == nil && perr != nil {
+		err = fmt.Errorf("store: secure_delete: %w", perr)
+	}
+	if err != nil {
+		return err
+	}
+	var busy, logFrames, checkpointed int
+	if err := db.w.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &checkpointed); err != nil {
+		return fmt.Errorf("store: checkpoint: %w", err)
+	}
+	if busy != 0 {
+		return errors.New("store: checkpoint: the database was busy; old page versions may remain in the WAL")
+	}
+	return nil
+}
+
 // setLazy switches the writer connection between synchronous=NORMAL (lazy) and FULL. Callers hold wmu.
 func (db *DB) setLazy(lazy bool) error {
 	if lazy == db.lazy {

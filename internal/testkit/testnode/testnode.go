@@ -28,8 +28,10 @@ type Node struct {
 	APIURL   string
 	// FeedbackAddr is the feedback listener's address, when the configuration sets complaints.address.
 	FeedbackAddr string
-	Token        string
-	DNS          *testkit.DNS
+	// MetricsURL is the base URL of /metrics: APIURL, or the metrics listener's when metrics.listen is set.
+	MetricsURL string
+	Token      string
+	DNS        *testkit.DNS
 
 	cancel context.CancelFunc
 	done   chan error
@@ -49,9 +51,9 @@ func FreePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// listen opens a TCP listener on a port of 127.0.0.1 the kernel picks; it is closed when the test ends if the
-// node has not closed it before.
-func listen(t testing.TB) net.Listener {
+// Listen opens a TCP listener on a port of 127.0.0.1 the kernel picks; it is closed when the test ends if the
+// node has not closed it before. Tests that call node.RunWith themselves pass such listeners in node.Hooks.
+func Listen(t testing.TB) net.Listener {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -76,10 +78,13 @@ type Options struct {
 	// Log, when not nil, also receives the node's log (text lines), for tests that check what it logs. It
 	// must be safe for concurrent writes.
 	Log io.Writer
+	// AdminToken is the node's EASYMAIL_ADMIN_TOKEN; "" means AdminToken.
+	AdminToken string
 }
 
-// adminToken is the operator token of test nodes.
-const adminToken = "test-admin-token"
+// AdminToken is the operator token of test nodes (EASYMAIL_ADMIN_TOKEN), a fixed value strong enough for
+// the node's check.
+const AdminToken = "test-N4q7Vx2kR9mZ3wLc8pHt5Yb6Jd1Fg0s"
 
 // Start starts a node and stops it at the end of the test.
 func Start(t testing.TB, o Options) *Node {
@@ -105,7 +110,7 @@ func StartErr(t testing.TB, o Options) (*Node, error) {
 	cfg.Hostname = "relay.easymail.test"
 	cfg.DataDir = o.DataDir
 	// The listeners are bound here, on port 0, and handed to the node: no port is picked and bound later.
-	smtpLn, apiLn := listen(t), listen(t)
+	smtpLn, apiLn := Listen(t), Listen(t)
 	cfg.SMTP.Listen = []string{smtpLn.Addr().String()}
 	cfg.API.Listen = apiLn.Addr().String()
 	cfg.DNS.Servers = []string{o.DNS.Addr()}
@@ -126,19 +131,31 @@ func StartErr(t testing.TB, o Options) (*Node, error) {
 		// As config.Load derives it.
 		cfg.NodeID = cfg.Hostname
 	}
-	var fbLns []net.Listener
+	hooks := node.Hooks{Now: o.Now, SMTPListeners: []net.Listener{smtpLn}, APIListener: apiLn}
 	if cfg.Complaints.Address != "" {
-		fbLns = []net.Listener{listen(t)}
-		cfg.Complaints.Listen = []string{fbLns[0].Addr().String()}
+		hooks.FeedbackListeners = []net.Listener{Listen(t)}
+		cfg.Complaints.Listen = []string{hooks.FeedbackListeners[0].Addr().String()}
+	}
+	if cfg.Metrics.Listen != "" {
+		// A separate metrics listener (metrics.listen): bound here too, on port 0.
+		hooks.MetricsListener = Listen(t)
+		cfg.Metrics.Listen = hooks.MetricsListener.Addr().String()
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("EASYMAIL_ADMIN_TOKEN", adminToken)
-	n := &Node{Config: cfg, SMTPAddr: cfg.SMTP.Listen[0], APIURL: "http://" + cfg.API.Listen, Token: adminToken,
+	if o.AdminToken == "" {
+		o.AdminToken = AdminToken
+	}
+	t.Setenv("EASYMAIL_ADMIN_TOKEN", o.AdminToken)
+	n := &Node{Config: cfg, SMTPAddr: cfg.SMTP.Listen[0], APIURL: "http://" + cfg.API.Listen, Token: o.AdminToken,
 		DNS: o.DNS, done: make(chan error, 1)}
-	if len(fbLns) > 0 {
-		n.FeedbackAddr = fbLns[0].Addr().String()
+	if len(hooks.FeedbackListeners) > 0 {
+		n.FeedbackAddr = hooks.FeedbackListeners[0].Addr().String()
+	}
+	n.MetricsURL = n.APIURL
+	if cfg.Metrics.Listen != "" {
+		n.MetricsURL = "http://" + cfg.Metrics.Listen
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
@@ -149,8 +166,7 @@ func StartErr(t testing.TB, o Options) (*Node, error) {
 	}
 	log := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	go func() {
-		n.done <- node.RunWith(ctx, cfg, log, func() { close(ready) }, node.Hooks{Now: o.Now,
-			SMTPListeners: []net.Listener{smtpLn}, APIListener: apiLn, FeedbackListeners: fbLns})
+		n.done <- node.RunWith(ctx, cfg, log, func() { close(ready) }, hooks)
 	}()
 	select {
 	case <-ready:
