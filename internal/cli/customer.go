@@ -15,6 +15,7 @@ import (
 // commands returns every client subcommand.
 func commands() []*command {
 	var all []*command
+	all = append(all, localCommands()...)
 	all = append(all, customerCommands()...)
 	all = append(all, dkimCommands()...)
 	all = append(all, limitCommands()...)

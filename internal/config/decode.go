@@ -7,12 +7,15 @@ import (
 	"io"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	suggestpkg "easymail/internal/suggest"
 )
 
 // The decoder reads a YAML document through its node tree rather than with yaml.Unmarshal, so that every
@@ -295,35 +298,26 @@ func kindName(t reflect.Type, unit string) string {
 }
 
 // suggest returns "; did you mean PATH?" for the known key closest to key: among the keys of t first, then
-// among all the keys of the file whose name is close; else the keys allowed at path.
+// among all the keys of the file (a key written at the wrong level: max_message_size at the top instead of
+// under smtp); else the keys allowed at path.
 func suggest(t reflect.Type, path, key string) string {
-	best, bestD := "", 1<<30
 	var here []string
 	for i := 0; i < t.NumField(); i++ {
-		name := yamlName(t.Field(i))
-		if name == "" || !t.Field(i).IsExported() {
-			continue
-		}
-		here = append(here, name)
-		if d := distance(strings.ToLower(key), name); d < bestD {
-			best, bestD = name, d
+		if name := yamlName(t.Field(i)); name != "" && t.Field(i).IsExported() {
+			here = append(here, name)
 		}
 	}
-	if bestD <= closeEnough(key) {
+	key = strings.ToLower(key)
+	if best, ok := suggestpkg.Closest(key, here); ok {
 		return "; did you mean " + join(path, best) + "?"
 	}
-	// A key written at the wrong level: max_message_size at the top instead of under smtp.
-	var paths []string
+	var paths, leaves []string
 	knownPaths(reflect.TypeOf(Config{}), "", &paths)
-	best, bestD = "", 1<<30
 	for _, p := range paths {
-		leaf := p[strings.LastIndexByte(p, '.')+1:]
-		if d := distance(strings.ToLower(key), leaf); d < bestD {
-			best, bestD = p, d
-		}
+		leaves = append(leaves, p[strings.LastIndexByte(p, '.')+1:])
 	}
-	if bestD <= closeEnough(key) {
-		return "; did you mean " + best + "?"
+	if best, ok := suggestpkg.Closest(key, leaves); ok {
+		return "; did you mean " + paths[slices.Index(leaves, best)] + "?"
 	}
 	sort.Strings(here)
 	where := "here"
@@ -332,8 +326,6 @@ func suggest(t reflect.Type, path, key string) string {
 	}
 	return fmt.Sprintf(" (the keys %s are %s)", where, strings.Join(here, ", "))
 }
-
-func closeEnough(key string) int { return max(2, len(key)/4) }
 
 // knownPaths lists the YAML paths of every key of t ("smtp.max_message_size", "pools[].ips[].address").
 func knownPaths(t reflect.Type, path string, out *[]string) {
@@ -356,27 +348,6 @@ func knownPaths(t reflect.Type, path string, out *[]string) {
 		*out = append(*out, p)
 		knownPaths(f.Type, p, out)
 	}
-}
-
-// distance is the Levenshtein distance between a and b.
-func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // durationUnits are the units ParseDuration accepts, with their length.

@@ -4,6 +4,7 @@ import (
 	_ "embed"
 	"net/url"
 	"reflect"
+	"slices"
 	"strconv"
 	"time"
 
@@ -80,7 +81,7 @@ func encode(v reflect.Value, unit, secret string) *yaml.Node {
 		return scalar(strconv.FormatBool(v.Bool()), "")
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		if unit == "bytes" {
-			return scalar(FormatSize(v.Int()), "!!str")
+			return scalar(FormatSize(v.Int()), "")
 		}
 		return scalar(strconv.FormatInt(v.Int(), 10), "")
 	case reflect.Float32, reflect.Float64:
@@ -106,4 +107,36 @@ func maskSecret(s, secret string) string {
 		return u.Redacted() // the password as "xxxxx"
 	}
 	return s
+}
+
+// Changed returns the YAML paths of the keys whose values differ between a and b (whole lists count as one
+// key: "delivery.retry", "pools").
+func Changed(a, b Config) []string {
+	fa, fb := map[string]string{}, map[string]string{}
+	flatten(encode(reflect.ValueOf(a), "", ""), "", fa)
+	flatten(encode(reflect.ValueOf(b), "", ""), "", fb)
+	var out []string
+	for k, v := range fa {
+		if fb[k] != v {
+			out = append(out, k)
+		}
+	}
+	for k := range fb {
+		if _, ok := fa[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func flatten(n *yaml.Node, path string, out map[string]string) {
+	if n.Kind != yaml.MappingNode {
+		b, _ := yaml.Marshal(n)
+		out[path] = string(b)
+		return
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		flatten(n.Content[i+1], join(path, n.Content[i].Value), out)
+	}
 }

@@ -110,9 +110,29 @@ func LoadWith(path string, o Overrides) (Config, error) {
 	}
 	c.fill()
 	if err := c.Validate(); err != nil {
+		var ke *KeyError
+		if errors.As(err, &ke) && o.overrides(ke.Key) {
+			ke.Key += " (set by a flag or an EASYMAIL_ variable)"
+			return c, ke
+		}
 		return c, inFile(err, path, lines)
 	}
 	return c, nil
+}
+
+// overrides reports whether o sets key.
+func (o Overrides) overrides(key string) bool {
+	switch {
+	case strings.HasPrefix(key, "smtp.listen"):
+		return len(o.SMTPListen) > 0
+	case key == "api.listen":
+		return o.APIListen != ""
+	case key == "data_dir":
+		return o.DataDir != ""
+	case key == "hostname":
+		return o.Hostname != ""
+	}
+	return false
 }
 
 // inFile adds the file, and the line of the key when known, to a *KeyError.
