@@ -5,14 +5,35 @@ STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(HOME)/go/bin
 BIN         ?= easymail
 # ARGS go to "easymail serve", e.g. make run ARGS="--config easymail.yaml".
 ARGS        ?=
+# The package's version (Debian form: starts with a digit) and architecture (as GOARCH), and where make deb
+# and make man write.
+VERSION     ?= $(shell v=$$(git describe --tags --match 'v[0-9]*' 2>/dev/null | sed 's/^v//'); \
+	[ -n "$$v" ] || v=0.0.0~git$$(git log -1 --format=%cd.%h --date=format:%Y%m%d 2>/dev/null || echo 0); echo $$v)
+ARCH        ?= $(shell $(GO) env GOARCH)
+DIST        ?= dist
+LDFLAGS     := -X easymail/internal/cli.version=$(VERSION)
 
 # Go lives at /usr/local/go on the project's machines; a Go already on PATH comes first.
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: build run test bench bench-quick bench-scan bench-deps bench-flood bench-msglog check
+.PHONY: build run test bench bench-quick bench-scan bench-deps bench-flood bench-msglog check man deb
 
 build:
-	$(GO) build -o $(BIN) ./cmd/easymail
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/easymail
+
+# The manual page, generated from the command table: $(DIST)/easymail.1 (man -l dist/easymail.1).
+man:
+	mkdir -p $(DIST)
+	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/easymail man > $(DIST)/easymail.1
+
+# The Debian package $(DIST)/easymail_$(VERSION)_$(ARCH).deb (nfpm as a Go library, packaging/mkdeb): the
+# binary, the systemd unit, /etc/easymail/easymail.yaml, the man page and the shell completions.
+deb:
+	mkdir -p $(DIST)
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(ARCH) $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(DIST)/easymail-linux-$(ARCH) ./cmd/easymail
+	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/easymail man | gzip -9n > $(DIST)/easymail.1.gz
+	for sh in bash zsh fish; do $(GO) run ./cmd/easymail completion $$sh > $(DIST)/completion.$$sh || exit 1; done
+	$(GO) run ./packaging/mkdeb -version $(VERSION) -arch $(ARCH) -binary $(DIST)/easymail-linux-$(ARCH) -dist $(DIST)
 
 run: build
 	./$(BIN) serve $(ARGS)

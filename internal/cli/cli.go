@@ -14,6 +14,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"text/tabwriter"
 
 	"easymail/internal/api"
 )
@@ -26,29 +27,31 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	switch args[0] {
-	case "serve":
-		return runServe(ctx, append(pre, args[1:]...), stdout, stderr)
-	case "rename-node":
-		return runRenameNode(ctx, append(pre, args[1:]...), stdout, stderr)
-	case "dkim":
-		if len(args) > 1 && args[1] == "rekey" {
-			return runRekey(ctx, append(pre, args[2:]...), stdout, stderr)
-		}
 	case "help", "-h", "-help", "--help":
 		return help(args[1:], stdout, stderr)
-	case "version", "--version", "-version":
+	case "--version", "-version":
 		fmt.Fprintln(stdout, versionString())
 		return 0
+	case "__complete":
+		return complete(args[1:], stdout)
 	}
 	c, rest := lookup(args)
 	if c == nil {
 		group := strings.Join(args[:len(args)-len(rest)], " ")
 		if group != "" && isGroup(group) {
-			fmt.Fprintf(stderr, "easymail %s: missing or unknown subcommand\n\n", group)
+			if len(rest) > 0 && isHelpFlag(rest[0]) {
+				printGroup(stdout, group)
+				return 0
+			}
+			if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+				fmt.Fprintf(stderr, "easymail %s: unknown subcommand %q%s\n\n", group, rest[0], didYouMean(group+" "+rest[0]))
+			} else {
+				fmt.Fprintf(stderr, "easymail %s: missing subcommand\n\n", group)
+			}
 			printGroup(stderr, group)
 		} else {
-			fmt.Fprintf(stderr, "easymail: unknown command %q\n\n", strings.Join(args, " "))
-			printUsage(stderr)
+			fmt.Fprintf(stderr, "easymail: unknown command %q%s\n", strings.Join(commandWords(args), " "), didYouMean(strings.Join(commandWords(args), " ")))
+			fmt.Fprintln(stderr, "run 'easymail help' for the list of commands")
 		}
 		return 2
 	}
@@ -97,18 +100,6 @@ func help(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	name := strings.Join(args, " ")
-	if name == "serve" {
-		fmt.Fprintln(stdout, "usage: easymail serve [--config FILE]\n\nRuns the relay until SIGINT or SIGTERM.")
-		return 0
-	}
-	if name == "rename-node" {
-		fmt.Fprintln(stdout, renameNodeUsage)
-		return 0
-	}
-	if name == "dkim rekey" {
-		fmt.Fprintln(stdout, rekeyUsage)
-		return 0
-	}
 	if c := commandByName(name); c != nil {
 		c.printUsage(stdout, nil)
 		return 0
@@ -117,26 +108,20 @@ func help(args []string, stdout, stderr io.Writer) int {
 		printGroup(stdout, name)
 		return 0
 	}
-	fmt.Fprintf(stderr, "easymail help: unknown command %q\n", name)
+	fmt.Fprintf(stderr, "easymail help: unknown command %q%s\n", name, didYouMean(name))
 	return 2
 }
 
 func printUsage(w io.Writer) {
-	fmt.Fprint(w, `usage: easymail COMMAND [ARGS] [--api URL] [--token T] [--config FILE] [--json]
-
-Commands:
-  serve [--config FILE]      run the relay
-  rename-node [--config F]   give data_dir the configured node_id (easymail stopped)
-  dkim rekey --new-key-file F
-                             re-encrypt the DKIM private keys with a new master key (node stopped)
-  version                    print the version
-  help [COMMAND]             print help
-`)
+	fmt.Fprint(w, "usage: easymail COMMAND [ARGS] [--api URL] [--token T] [--config FILE] [--json]\n\nCommands:\n")
 	cmds := commands()
 	sort.SliceStable(cmds, func(i, j int) bool { return cmds[i].name < cmds[j].name })
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "  help [COMMAND]\tprint help; easymail COMMAND --help too\n")
 	for _, c := range cmds {
-		fmt.Fprintf(w, "  %-26s %s\n", c.name, c.summary)
+		fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.summary)
 	}
+	tw.Flush()
 	fmt.Fprint(w, globalHelp)
 }
 
@@ -144,19 +129,27 @@ const globalHelp = `
 Global flags of the client commands (anywhere on the line):
   --api URL      API base URL (default: $EASYMAIL_API, else http:// + api.listen of the configuration)
   --token T      API token (default: $EASYMAIL_TOKEN, else <data_dir>/admin.token, else $EASYMAIL_ADMIN_TOKEN)
-  --config FILE  configuration file for those defaults (default: the embedded defaults)
+  --config FILE  configuration file for those defaults (default: $EASYMAIL_CONFIG, else
+                 /etc/easymail/easymail.yaml, else ./easymail.yaml, else the embedded defaults; the
+                 EASYMAIL_API_LISTEN and EASYMAIL_DATA_DIR variables apply as for serve)
   --json         print the API's JSON instead of tables
+
+Exit status: 0 done (or the thing checked is ok), 1 failed (or the thing checked is not ok), 2 usage error.
 `
 
 func printGroup(w io.Writer, group string) {
-	fmt.Fprintf(w, "usage: easymail %s SUBCOMMAND ...\n\nSubcommands:\n", group)
+	fmt.Fprintf(w, "usage: easymail %s SUBCOMMAND ...\n\nSubcommands (easymail help %s SUBCOMMAND for the arguments):\n", group, group)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, c := range commands() {
 		if strings.HasPrefix(c.name, group+" ") {
-			fmt.Fprintf(w, "  %-40s %s\n", c.name+" "+c.args, c.summary)
+			fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.summary)
 		}
 	}
+	tw.Flush()
 	fmt.Fprint(w, globalHelp)
 }
+
+func isHelpFlag(s string) bool { return s == "-h" || s == "-help" || s == "--help" || s == "help" }
 
 // report writes a failed command's error and returns its exit code.
 func report(stderr io.Writer, name string, err error) int {

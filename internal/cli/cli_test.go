@@ -211,7 +211,12 @@ func TestCustomerCommands(t *testing.T) {
 		t.Fatalf("unknown customer: %d %q", code, errs)
 	}
 
-	mustContain(t, e.ok(t, "customer", "delete", id), "deleted")
+	// Without --yes nothing is deleted.
+	if code, _, errs := e.run(t, "customer", "delete", id); code != 2 || !strings.Contains(errs, "add --yes to confirm") {
+		t.Fatalf("customer delete without --yes: exit %d, %s", code, errs)
+	}
+	e.ok(t, "customer", "show", id)
+	mustContain(t, e.ok(t, "customer", "delete", id, "--yes"), "deleted")
 	if code, _, _ := e.run(t, "customer", "show", id); code != 1 {
 		t.Fatalf("show after delete: %d", code)
 	}

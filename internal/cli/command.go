@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -31,6 +32,10 @@ type command struct {
 	// setup declares the command's flags on fs and returns the function that runs it with the positional
 	// arguments, once fs is parsed.
 	setup func(fs *flag.FlagSet) runFunc
+	// direct, for the commands that do not talk to the API (serve, config check), runs the command with its
+	// arguments instead of setup; usage, when not nil, prints its usage.
+	direct func(ctx context.Context, args []string, stdout, stderr io.Writer) int
+	usage  func(w io.Writer)
 }
 
 type runFunc func(ctx context.Context, e *env, args []string) error
@@ -65,12 +70,19 @@ func (c *command) flagSet() (*flag.FlagSet, *globals, runFunc) {
 }
 
 func (c *command) printUsage(w io.Writer, fs *flag.FlagSet) {
-	if fs == nil {
+	if c.usage != nil {
+		c.usage(w)
+		return
+	}
+	if fs == nil && c.direct == nil {
 		fs, _, _ = c.flagSet()
 	}
-	fmt.Fprintf(w, "usage: easymail %s %s\n\n%s\n", c.name, c.args, c.summary)
+	fmt.Fprintf(w, "usage: %s\n\n%s\n", strings.TrimSpace("easymail "+c.name+" "+c.args), c.summary)
 	if c.help != "" {
 		fmt.Fprintf(w, "\n%s\n", c.help)
+	}
+	if fs == nil {
+		return
 	}
 	fmt.Fprintln(w, "\nFlags:")
 	fs.SetOutput(w)
@@ -79,6 +91,9 @@ func (c *command) printUsage(w io.Writer, fs *flag.FlagSet) {
 }
 
 func (c *command) run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if c.direct != nil {
+		return c.direct(ctx, args, stdout, stderr)
+	}
 	fs, g, run := c.flagSet()
 	pos, err := parseInterspersed(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
@@ -104,7 +119,7 @@ func (c *command) run(ctx context.Context, args []string, stdout, stderr io.Writ
 		return report(stderr, c.name, err)
 	}
 	if err := run(ctx, &env{client: client, json: g.json, out: stdout}, pos); err != nil {
-		return report(stderr, c.name, err)
+		return report(stderr, c.name, connectionHint(err, client.BaseURL))
 	}
 	return 0
 }
@@ -165,7 +180,8 @@ func (g *globals) client(getenv func(string) string) (*api.Client, error) {
 		token = getenv("EASYMAIL_TOKEN")
 	}
 	if base == "" || token == "" {
-		cfg, err := config.Load(g.config)
+		file := config.FindFile(firstNonEmpty(g.config, getenv("EASYMAIL_CONFIG")))
+		cfg, err := config.LoadWith(file, config.OverridesFromEnv(getenv))
 		if err != nil {
 			return nil, fmt.Errorf("no --api/--token given, and the configuration does not load: %w", err)
 		}
@@ -204,4 +220,18 @@ func dialable(listen string) string {
 		host = "::1"
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// connectionHint explains a failure to reach the API: the server is not running there, or the CLI looks
+// in the wrong place.
+func connectionHint(err error, base string) error {
+	var op *net.OpError
+	if !errors.As(err, &op) || op.Op != "dial" {
+		return err
+	}
+	addr := base
+	if u, perr := url.Parse(base); perr == nil && u.Host != "" {
+		addr = u.Host
+	}
+	return fmt.Errorf("%w\nis `easymail serve` running at %s? (set --api or EASYMAIL_API, or give the server's --config)", err, addr)
 }

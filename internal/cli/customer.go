@@ -15,6 +15,7 @@ import (
 // commands returns every client subcommand.
 func commands() []*command {
 	var all []*command
+	all = append(all, localCommands()...)
 	all = append(all, customerCommands()...)
 	all = append(all, dkimCommands()...)
 	all = append(all, limitCommands()...)
@@ -141,9 +142,14 @@ func customerCommands() []*command {
 					return showCustomer(e, c)
 				}
 			}},
-		{name: "customer delete", args: "ID", nargs: 1, summary: "delete a customer with its domains, relay hosts and source IPs",
+		{name: "customer delete", args: "ID --yes", nargs: 1, summary: "delete a customer with its domains, relay hosts and source IPs",
+			help: "It cannot be undone: --yes confirms it (without it nothing is deleted and the exit status is 2).",
 			setup: func(fs *flag.FlagSet) runFunc {
+				yes := fs.Bool("yes", false, "confirm the deletion")
 				return func(ctx context.Context, e *env, a []string) error {
+					if !*yes {
+						return usagef("deleting customer %s removes its domains, DKIM keys, relay hosts and source IPs and cannot be undone: add --yes to confirm", a[0])
+					}
 					if err := e.client.DeleteCustomer(ctx, a[0]); err != nil {
 						return err
 					}

@@ -99,9 +99,14 @@ func showDKIM(e *env, d *api.DomainDKIM) error {
 			publish = append(publish, k)
 		}
 	}
-	section(e.out, "Records to publish (TXT)", len(publish) == 0, func() {
+	section(e.out, "Records to publish (TXT), one line each", len(publish) == 0, func() {
 		for _, k := range publish {
 			fmt.Fprintf(e.out, "%s TXT \"%s\"\n", k.Record.Name, clean(k.Record.Value))
+		}
+	})
+	section(e.out, "The same for a zone file (strings of at most 255 bytes)", len(publish) == 0, func() {
+		for _, k := range publish {
+			fmt.Fprintln(e.out, clean(k.Record.Zone()))
 		}
 	})
 	return nil

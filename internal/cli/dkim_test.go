@@ -72,6 +72,24 @@ func TestDKIMCommands(t *testing.T) {
 	}
 	out = e.ok(t, "customer", "domain", "dkim", c.ID, "acme.example")
 	mustContain(t, out, rec[1], "active", "Records to publish", rec[1]+"._domainkey.acme.example TXT \""+rec[2]+"\"")
+	// The zone file form: an absolute name, the value in strings of at most 255 bytes that join to it.
+	zone := regexp.MustCompile(`(?m)^` + rec[1] + `\._domainkey\.acme\.example\. IN TXT (\( .* \)|"[^"]*")$`).FindStringSubmatch(out)
+	if zone == nil {
+		t.Fatalf("no zone file record:\n%s", out)
+	}
+	var joined string
+	for _, q := range regexp.MustCompile(`"([^"]*)"`).FindAllStringSubmatch(zone[1], -1) {
+		if len(q[1]) > 255 {
+			t.Fatalf("a string of %d bytes in %s", len(q[1]), zone[0])
+		}
+		joined += q[1]
+	}
+	if joined != rec[2] {
+		t.Fatalf("the zone file strings join to %q, not the record %q", joined, rec[2])
+	}
+	if js := e.ok(t, "customer", "domain", "dkim", c.ID, "acme.example", "--json"); !strings.Contains(js, `"zone": "`+rec[1]+`._domainkey.acme.example. IN TXT `) {
+		t.Fatalf("the JSON lacks the zone form:\n%s", js)
+	}
 
 	d.AddTXT(rec[1]+"._domainkey.acme.example", rec[2])
 	out = e.ok(t, "customer", "domain", "rotate-dkim", c.ID, "acme.example")

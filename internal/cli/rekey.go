@@ -16,35 +16,27 @@ import (
 	"easymail/internal/store"
 )
 
-const rekeyUsage = `usage: easymail dkim rekey --new-key-file F [--config FILE]
-
-Re-encrypts every DKIM private key in the database with the master key in F (made, mode 0600, when F does
-not exist), in one transaction. Run it with Easymail stopped, on the machine that holds data_dir; the current
-master key is dkim.key_file (or $EASYMAIL_DKIM_KEY). Then set dkim.key_file to F (or put F's content in
-$EASYMAIL_DKIM_KEY), back F up apart from the database, start Easymail, and destroy the old key.`
+// rekeyHelp is dkim rekey's help text.
+const rekeyHelp = `Re-encrypts every DKIM private key in the database with the master key in F (made, mode 0600, when F ` +
+	`does not exist), in one transaction. Run it with Easymail stopped, on the machine that holds data_dir (it ` +
+	`takes the data directory's lock); the current master key is dkim.key_file (or $EASYMAIL_DKIM_KEY). Then set ` +
+	`dkim.key_file to F (or put F's content in $EASYMAIL_DKIM_KEY), back F up apart from the database, start ` +
+	`Easymail, and destroy the old key.`
 
 // runRekey is `easymail dkim rekey`: it works on the database directly, not through the API, since the
 // master keys never leave the machine.
 func runRekey(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("dkim rekey", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "", "configuration file (YAML) giving data_dir and dkim.key_file")
-	newFile := fs.String("new-key-file", "", "file of the new master key; made when it does not exist")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, rekeyUsage)
-		fs.PrintDefaults()
+	var newFile *string
+	cfg, code, done := loadLocal("dkim rekey", args, func(fs *flag.FlagSet) {
+		newFile = fs.String("new-key-file", "", "file of the new master key; made when it does not exist")
+	}, stdout, stderr)
+	if done {
+		return code
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if *newFile == "" {
+		return report(stderr, "dkim rekey", usagef("--new-key-file is required"))
 	}
-	if fs.NArg() > 0 || *newFile == "" {
-		fs.Usage()
-		return 2
-	}
-	n, newKey, err := rekey(ctx, *path, *newFile)
+	n, newKey, err := rekey(ctx, cfg, *newFile)
 	if err != nil {
 		fmt.Fprintf(stderr, "easymail dkim rekey: %v\n", err)
 		return 1
@@ -56,11 +48,7 @@ func runRekey(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	return 0
 }
 
-func rekey(ctx context.Context, configPath, newFile string) (int, *dkimsign.MasterKey, error) {
-	cfg, err := config.Load(configPath)
-	if err != nil {
-		return 0, nil, err
-	}
+func rekey(ctx context.Context, cfg config.Config, newFile string) (int, *dkimsign.MasterKey, error) {
 	// A running node keeps its master key in memory and would encrypt the next keys with the old one: hold
 	// the data directory's lock, as serve does, for the whole re-encryption.
 	lock, err := datadir.Lock(cfg.DataDir)

@@ -5,7 +5,11 @@ import (
 	"runtime/debug"
 )
 
-// versionString describes the build: module version, VCS revision and Go version.
+// version is set at build time by `make build` and `make deb` (-ldflags "-X easymail/internal/cli.version=V").
+var version string
+
+// versionString describes the build: the version (set at build time, else the module's), VCS revision and
+// Go version.
 func versionString() string {
 	v, rev, dirty := "(devel)", "", false
 	if bi, ok := debug.ReadBuildInfo(); ok {
@@ -20,6 +24,9 @@ func versionString() string {
 				dirty = s.Value == "true"
 			}
 		}
+	}
+	if version != "" {
+		v = version
 	}
 	s := "easymail " + v
 	if rev != "" {

@@ -5,10 +5,7 @@
 package config
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/mail"
 	"net/netip"
@@ -29,7 +26,7 @@ type Config struct {
 	// DataDir holds the spool, the SQLite database, keys and the admin token. Default: ./data.
 	DataDir string `yaml:"data_dir"`
 	// Database is empty for SQLite in DataDir, or a postgres:// URL. Default: "".
-	Database string `yaml:"database"`
+	Database string `yaml:"database" secret:"url"`
 	// NodeID names this node in a cluster; queue rows are owned by the node whose spool holds the message.
 	// It is written to <data_dir>/node-id at the first start, and a later start with another id is refused
 	// (`easymail rename-node` changes it on purpose). Default: Hostname.
@@ -73,7 +70,7 @@ type SMTP struct {
 	// Listen is the list of addresses to accept customer connections on. Default: ["127.0.0.1:2525"].
 	Listen []string `yaml:"listen"`
 	// MaxMessageSize is the largest message accepted, in bytes. Default: 52428800 (50 MiB).
-	MaxMessageSize int64 `yaml:"max_message_size"`
+	MaxMessageSize int64 `yaml:"max_message_size" unit:"bytes"`
 	// MaxRecipients is the most recipients one message may have. Default: 1000.
 	MaxRecipients int `yaml:"max_recipients"`
 	// TLSCert and TLSKey are PEM files for STARTTLS. Default: a self-signed certificate generated in DataDir
@@ -88,7 +85,7 @@ type SMTP struct {
 	MaxReceived int `yaml:"max_received"`
 	// MaxHeaderSize is the largest header section accepted, in bytes; a larger one is refused with "552
 	// 5.3.4". Default: 102400 (Postfix's header_size_limit: a next hop running Postfix keeps every field whole).
-	MaxHeaderSize int `yaml:"max_header_size"`
+	MaxHeaderSize int `yaml:"max_header_size" unit:"bytes"`
 	// MaxHeaderFields is the most header fields a message may have; more are refused with "552 5.3.4".
 	// Default: 1000.
 	MaxHeaderFields int `yaml:"max_header_fields"`
@@ -424,34 +421,14 @@ func defaults() Config {
 }
 
 // Load reads the YAML file at path over the defaults and validates the result. An empty path gives the
-// defaults. Unknown keys are errors.
-func Load(path string) (Config, error) {
-	c := defaults()
-	if path != "" {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return c, fmt.Errorf("config: %w", err)
-		}
-		if err := Parse(b, &c); err != nil {
-			return c, fmt.Errorf("config %s: %w", path, err)
-		}
-	}
-	c.fill()
-	if err := c.Validate(); err != nil {
-		return c, err
-	}
-	return c, nil
-}
+// defaults. Unknown keys are errors. It is LoadWith without overrides.
+func Load(path string) (Config, error) { return LoadWith(path, Overrides{}) }
 
-// Parse decodes YAML b over c. Unknown keys are errors.
+// Parse decodes YAML b over c. Unknown keys are errors; every error is a *KeyError naming the YAML path and
+// line of the value at fault.
 func Parse(b []byte, c *Config) error {
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	// An empty document leaves the defaults.
-	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-		return err
-	}
-	return nil
+	_, err := parse(b, c)
+	return err
 }
 
 // fill derives the values left empty from the others.
@@ -477,13 +454,26 @@ func (c *Config) fill() {
 	}
 }
 
-// KeyError is a validation error naming the configuration key at fault.
+// KeyError is a configuration error naming the key at fault: its YAML path (smtp.listen[0]), and the file
+// and line when it was read from one.
 type KeyError struct {
-	Key string
-	Msg string
+	Key  string
+	Msg  string
+	File string
+	Line int
 }
 
-func (e *KeyError) Error() string { return "config: " + e.Key + ": " + e.Msg }
+func (e *KeyError) Error() string {
+	switch {
+	case e.File != "" && e.Line > 0:
+		return fmt.Sprintf("config %s:%d: %s: %s", e.File, e.Line, e.Key, e.Msg)
+	case e.File != "":
+		return fmt.Sprintf("config %s: %s: %s", e.File, e.Key, e.Msg)
+	case e.Line > 0:
+		return fmt.Sprintf("config: line %d: %s: %s", e.Line, e.Key, e.Msg)
+	}
+	return "config: " + e.Key + ": " + e.Msg
+}
 
 // Validate checks every key and returns the first error found, as a *KeyError.
 func (c *Config) Validate() error {
@@ -503,8 +493,8 @@ func (c *Config) Validate() error {
 		return bad("smtp.listen", "needs at least one address")
 	}
 	for i, a := range c.SMTP.Listen {
-		if _, _, err := net.SplitHostPort(a); err != nil {
-			return bad(fmt.Sprintf("smtp.listen[%d]", i), "%v", err)
+		if err := checkListen(fmt.Sprintf("smtp.listen[%d]", i), a); err != nil {
+			return err
 		}
 	}
 	if c.SMTP.MaxMessageSize < 1024 {
@@ -528,8 +518,8 @@ func (c *Config) Validate() error {
 	if c.SMTP.MaxHeaderFields < 1 {
 		return bad("smtp.max_header_fields", "must be at least 1")
 	}
-	if _, _, err := net.SplitHostPort(c.API.Listen); err != nil {
-		return bad("api.listen", "%v", err)
+	if err := checkListen("api.listen", c.API.Listen); err != nil {
+		return err
 	}
 	for _, t := range []struct {
 		key string

@@ -15,7 +15,7 @@ type Scan struct {
 	// Clamd is tcp://host:port or unix:///path. Default: "" (no antivirus).
 	Clamd string `yaml:"clamd"`
 	// Rspamd is the rspamd HTTP base URL. Default: "" (no antispam).
-	Rspamd string `yaml:"rspamd"`
+	Rspamd string `yaml:"rspamd" secret:"url"`
 	// Timeout bounds the scanners' work on one message; a scanner slower than this has failed. Default: 30s.
 	Timeout time.Duration `yaml:"timeout"`
 	// ConnectTimeout bounds the connection to a scanner. Default: 5s.
@@ -53,7 +53,7 @@ type ContentLimits struct {
 	MaxArchiveEntries int `yaml:"max_archive_entries"`
 	// MaxDecompressedBytes bounds the bytes inflated from archives (to open archives inside archives) for
 	// one message. Default: 67108864 (64 MiB).
-	MaxDecompressedBytes int64 `yaml:"max_decompressed_bytes"`
+	MaxDecompressedBytes int64 `yaml:"max_decompressed_bytes" unit:"bytes"`
 	// MaxTime bounds the time of the walk of one message. Default: 5s.
 	MaxTime time.Duration `yaml:"max_time"`
 	// Action is what happens to a message over a limit: reject (552 5.3.4) or quarantine. Default: reject.
@@ -73,7 +73,7 @@ type ContentRule struct {
 	Type     string   `yaml:"type"`
 	Values   []string `yaml:"values"`
 	Pattern  string   `yaml:"pattern"`
-	MaxBytes int64    `yaml:"max_bytes"`
+	MaxBytes int64    `yaml:"max_bytes" unit:"bytes"`
 	Action   string   `yaml:"action"`
 	Reason   string   `yaml:"reason"`
 }
