@@ -58,6 +58,8 @@ type Config struct {
 	Retention   Retention   `yaml:"retention"`
 	// Lifecycle is the customers' termination schedule and the operator's SPF domain (docs/lifecycle.md).
 	Lifecycle Lifecycle `yaml:"lifecycle"`
+	// Incidents is incident tracking, the SLA types and the relay's own monitors (docs/incidents.md).
+	Incidents Incidents `yaml:"incidents"`
 }
 
 // SMTP is the customer-facing SMTP listener.
@@ -373,6 +375,7 @@ func defaults() Config {
 		Suppression: DefaultSuppression(),
 		Retention:   DefaultRetention(),
 		Lifecycle:   DefaultLifecycle(),
+		Incidents:   DefaultIncidents(),
 
 		Scan: DefaultScan(),
 	}
@@ -419,6 +422,7 @@ func (c *Config) fill() {
 	}
 	c.API.PublicURL = strings.TrimRight(c.API.PublicURL, "/")
 	c.fillLifecycle()
+	c.fillIncidents()
 	for i := range c.Pools {
 		for j := range c.Pools[i].IPs {
 			if c.Pools[i].IPs[j].HELO == "" {
@@ -634,6 +638,9 @@ func (c *Config) Validate() error {
 		return bad("dkim.rotate_every", "must be 0 or at least dkim.check_interval")
 	}
 	if err := c.validateProtection(); err != nil {
+		return err
+	}
+	if err := c.validateIncidents(); err != nil {
 		return err
 	}
 	if err := c.validateLifecycle(); err != nil {
