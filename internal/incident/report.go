@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"errors"
 	"io"
+	"slices"
 	"strconv"
 	"time"
 
@@ -45,7 +46,6 @@ func (s *Service) Report(ctx context.Context, customerID, month string) (*api.SL
 		rep.ByPriority[priorityName(p)] = api.SLAReportCount{}
 	}
 	var sum int64
-	// List is newest first; the report goes in order of opening.
 	for i := len(list) - 1; i >= 0; i-- {
 		inc := list[i]
 		if inc.OpenedAt.Before(start) || !inc.OpenedAt.Before(end) {
@@ -75,6 +75,7 @@ func (s *Service) Report(ctx context.Context, customerID, month string) (*api.SL
 			RespondedAt: inc.SLA.RespondedAt, ResponseTarget: inc.SLA.ResponseTarget, ResponseTime: inc.SLA.ResponseTime,
 			ResolvedAt: inc.ResolvedAt, ResolveTime: inc.SLA.ResolveTime, Breached: inc.SLA.Breached})
 	}
+	slices.SortStableFunc(rep.Incidents, func(a, b api.SLAReportLine) int { return a.OpenedAt.Compare(b.OpenedAt) })
 	if rep.Responded > 0 {
 		rep.MeanResponse = sum / int64(rep.Responded)
 	}
