@@ -23,6 +23,7 @@ func commands() []*command {
 	all = append(all, tokenCommands()...)
 	all = append(all, analysisCommands()...)
 	all = append(all, scanCommands()...)
+	all = append(all, incidentCommands()...)
 	all = append(all, lifecycleCommands()...)
 	return all
 }

@@ -48,3 +48,7 @@ func (s *Service) fillSLA(ctx context.Context, list ...*Customer) error {
 		return nil
 	})
 }
+
+// OperatorHoldReason is the reason recorded for a hold set by an operator (PATCH "held": true), as opposed
+// to one set by compromise detection.
+const OperatorHoldReason = operatorHoldReason
