@@ -22,8 +22,8 @@ import (
 	"easymail/internal/authz"
 	"easymail/internal/config"
 	"easymail/internal/incident"
-	"easymail/internal/sla"
 	"easymail/internal/queue"
+	"easymail/internal/sla"
 	"easymail/internal/store"
 )
 

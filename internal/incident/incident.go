@@ -118,10 +118,7 @@ var (
 	linkKinds = []string{"message", "ip", "pool", "destination", "customer", "scanner"}
 )
 
-// open are the statuses of an unresolved incident.
-var open = []string{api.IncidentNew, api.IncidentAcknowledged, api.IncidentInProgress}
-
-// openSQL is open as an SQL list.
+// openSQL are the statuses of an unresolved incident, as an SQL list.
 const openSQL = `('new', 'acknowledged', 'in_progress')`
 
 // transitions are the status changes allowed, from → to.
