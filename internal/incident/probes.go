@@ -155,11 +155,12 @@ func (p ScannerProbe) Check(context.Context) ([]Condition, error) {
 // QueueProbe raises a queue backlog (P2): more than MaxMessages messages waiting for delivery, or the
 // oldest waiting longer than MaxOldest (held messages not counted). 0 turns either off.
 type QueueProbe struct {
-	DB          *store.DB
-	NodeID      string
-	MaxMessages int
-	MaxOldest   time.Duration
-	Now         func() time.Time
+	DB *store.DB
+	// NodeID is the node whose queue is watched (config node_id); Name names it in the cause.
+	NodeID, Name string
+	MaxMessages  int
+	MaxOldest    time.Duration
+	Now          func() time.Time
 }
 
 // Kinds implements Probe.
@@ -188,8 +189,8 @@ func (p QueueProbe) Check(ctx context.Context) ([]Condition, error) {
 	if len(why) == 0 {
 		return nil, nil
 	}
-	return []Condition{{Cause: KindQueueBacklog + ":" + p.NodeID, Priority: api.P2,
-		Title:       "Delivery queue backlog on " + p.NodeID,
+	return []Condition{{Cause: KindQueueBacklog + ":" + p.Name, Priority: api.P2,
+		Title:       "Delivery queue backlog on " + p.Name,
 		Description: strings.Join(why, "; ") + ". `easymail queue list` shows them."}}, nil
 }
 

@@ -96,7 +96,11 @@ func newIncidents(cfg config.Config, db *store.DB, q *queue.Queue, pools *ippool
 			probes = append(probes, incident.ScannerProbe{Status: engine.Status, FailClosed: cfg.Scan.OnFailure == api.FailTempfail})
 		}
 		if m.QueueMessages > 0 || m.QueueOldest > 0 {
-			probes = append(probes, incident.QueueProbe{DB: db, NodeID: cfg.NodeID, MaxMessages: m.QueueMessages, MaxOldest: m.QueueOldest, Now: time.Now})
+			name := cfg.NodeID
+			if name == "" {
+				name = cfg.Hostname
+			}
+			probes = append(probes, incident.QueueProbe{DB: db, NodeID: cfg.NodeID, Name: name, MaxMessages: m.QueueMessages, MaxOldest: m.QueueOldest, Now: time.Now})
 		}
 		if m.FailureRate > 0 {
 			probes = append(probes, incident.FailureProbe{DB: db, Window: m.FailureWindow, MinAttempts: m.FailureMinAttempts,

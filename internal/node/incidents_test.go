@@ -255,12 +255,13 @@ func TestIncidentsBacklogFailuresAndHeldCustomer(t *testing.T) {
 		c.Compromise.Interval = 50 * time.Millisecond
 		fastMonitors(c)
 	})
+	e.mx(t, "ops.test", 12) // the operator's notices are delivered, not queued
 	// down.test has an MX on an address where nothing listens: every attempt is deferred.
 	e.dns.AddMX("down.test", "mx.down.test", 10)
 	e.dns.AddA("mx.down.test", "127.0.0.44")
 	ids := sendN(t, e, 3, "bob@down.test", "stuck")
-	backlog := waitIncident(t, e.n, "open", "queue-backlog:"+e.n.Config.NodeID, "opened", isOpen)
-	if backlog.Priority != "P2" || !strings.Contains(backlog.Description, "3 messages waiting") {
+	backlog := waitIncident(t, e.n, "open", "queue-backlog:relay.easymail.test", "opened", isOpen)
+	if backlog.Priority != "P2" || !strings.Contains(backlog.Description, "messages waiting (threshold 2)") {
 		t.Fatalf("backlog incident: %+v", backlog)
 	}
 	fail := waitIncident(t, e.n, "open", "delivery-failures:down.test", "opened", isOpen)
@@ -270,7 +271,7 @@ func TestIncidentsBacklogFailuresAndHeldCustomer(t *testing.T) {
 	for _, id := range ids {
 		e.n.API(t, "DELETE", "/queue/"+id, nil, 204, nil)
 	}
-	resolved(t, e.n, "queue-backlog:"+e.n.Config.NodeID)
+	resolved(t, e.n, "queue-backlog:relay.easymail.test")
 
 	// A spike over the floor: the customer is held.
 	sendN(t, e, 8, "carol@down.test", "spike")
@@ -340,6 +341,13 @@ func TestIncidentsCertificateExpiry(t *testing.T) {
 func TestIncidentReportedByEmail(t *testing.T) {
 	e := newEnv(t, fastMonitors)
 	acme := e.mx(t, "acme.test", 13)
+	// The contract names its SLA type: a configured one only.
+	e.n.API(t, "PATCH", "/customers/"+e.custID, map[string]string{"sla_type": "platinum"}, 422, nil)
+	var c api.Customer
+	e.n.API(t, "PATCH", "/customers/"+e.custID, map[string]string{"sla_type": "standard"}, 200, &c)
+	if c.SLAType != "standard" {
+		t.Fatalf("sla_type after PATCH: %+v", c)
+	}
 	msg := message("alice@acme.test", "incidents@relay.easymail.test", "[P2] Mail to example.org bounces")
 	if _, err := send(t, e.n.SMTPAddr, "127.0.0.1", "alice@acme.test", []string{"incidents@relay.easymail.test"}, msg); err != nil {
 		t.Fatal(err)
