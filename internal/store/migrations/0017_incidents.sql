@@ -65,3 +65,6 @@ CREATE TABLE incident_links (
 	PRIMARY KEY (incident_id, kind, value)
 );
 CREATE INDEX incident_links_value ON incident_links(kind, value);
+
+-- The delivery failure monitor reads the attempts of the last minutes.
+CREATE INDEX attempts_started ON attempts(started_at);
