@@ -65,6 +65,8 @@ type Customer struct {
 	Held       bool       `json:"held"`
 	HeldReason string     `json:"held_reason,omitempty"`
 	HeldAt     *time.Time `json:"held_at,omitempty"`
+	// SLAType is the SLA type named by the customer's contract ("" for incidents.default_sla).
+	SLAType string `json:"sla_type"`
 }
 
 // CustomerCreate is the body of POST /customers. Pool defaults to the first configured pool; the two
@@ -99,6 +101,8 @@ type CustomerUpdate struct {
 	// Held true holds the customer's new mail (an operator's hold); false lifts the hold without touching the
 	// messages already held (release-held and purge-held lift it and handle them).
 	Held *bool `json:"held,omitempty"`
+	// SLAType names the SLA type of the customer's contract, one of incidents.sla_types ("" for the default).
+	SLAType *string `json:"sla_type,omitempty"`
 }
 
 // Domain is a sending domain of a customer, in lower-case A-label form.

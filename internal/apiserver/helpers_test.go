@@ -21,7 +21,9 @@ import (
 	"easymail/internal/api"
 	"easymail/internal/authz"
 	"easymail/internal/config"
+	"easymail/internal/incident"
 	"easymail/internal/queue"
+	"easymail/internal/sla"
 	"easymail/internal/store"
 )
 
@@ -123,8 +125,13 @@ func newEnv(t *testing.T) *testEnv {
 	e := &testEnv{db: db, cfg: &cfg, queue: &fakeQueue{db: db}, changes: &atomic.Int32{}, sick: &atomic.Bool{}, logs: &bytes.Buffer{},
 		tok: map[string]string{}}
 	var logMu sync.Mutex
+	incidents, err := incident.New(incident.Options{DB: db, DefaultSLA: "standard",
+		SLATypes: map[string]incident.SLAType{"standard": {Window: sla.DefaultWindow(), Response: map[string]time.Duration{"api": 15 * time.Minute}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	h, err := New(Options{
-		DB: db, Config: &cfg, Queue: e.queue,
+		DB: db, Config: &cfg, Queue: e.queue, Incidents: incidents,
 		OnProvisioningChange: func() { e.changes.Add(1) },
 		Metrics: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			io.WriteString(w, "easymail_test_metric 1\n")

@@ -20,6 +20,7 @@ import (
 	"easymail/internal/config"
 	"easymail/internal/customer"
 	"easymail/internal/events"
+	"easymail/internal/incident"
 	"easymail/internal/store"
 )
 
@@ -81,6 +82,9 @@ type Options struct {
 	Shaping Shaping
 	// Now is the clock of provisioning (termination dates must be in the future); nil means time.Now.
 	Now func() time.Time
+	// Incidents keeps the incidents and the SLA reports (incidents.go). Optional: without it, those
+	// endpoints answer 404.
+	Incidents *incident.Service
 }
 
 // maxBody bounds a request body.
@@ -108,6 +112,7 @@ type server struct {
 	events       *events.Bus
 	complaints   Complaints
 	shaping      Shaping
+	incidents    *incident.Service
 }
 
 // New returns the HTTP handler of the API, the onboarding pages, /metrics and /healthz. It loads (or
@@ -124,6 +129,7 @@ func New(o Options) (http.Handler, error) {
 	s.pools, s.ipCheck = o.Pools, o.IPCheck
 	s.quarantine, s.scanPolicies = o.Quarantine, o.ScanPolicies
 	s.events, s.complaints, s.shaping = o.Events, o.Complaints, o.Shaping
+	s.incidents = o.Incidents
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -221,7 +227,8 @@ func (s *server) routes() *http.ServeMux {
 	api("GET /api/v1/tokens", operatorOnly, s.listTokens)
 	api("DELETE /api/v1/tokens/{id}", operatorOnly, s.revokeToken)
 
-	s.debugRoutes(api) // debug.go
+	s.debugRoutes(api)    // debug.go
+	s.incidentRoutes(api) // incidents.go
 
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path, "")

@@ -24,6 +24,7 @@ func commands() []*command {
 	all = append(all, tokenCommands()...)
 	all = append(all, analysisCommands()...)
 	all = append(all, scanCommands()...)
+	all = append(all, incidentCommands()...)
 	all = append(all, lifecycleCommands()...)
 	all = append(all, eventCommands()...)
 	return all

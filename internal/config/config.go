@@ -63,6 +63,8 @@ type Config struct {
 	Complaints Complaints `yaml:"complaints"`
 	// Shaping is provider-aware traffic shaping (docs/shaping.md).
 	Shaping Shaping `yaml:"shaping"`
+	// Incidents is incident tracking, the SLA types and the relay's own monitors (docs/incidents.md).
+	Incidents Incidents `yaml:"incidents"`
 }
 
 // SMTP is the customer-facing SMTP listener.
@@ -415,6 +417,7 @@ func defaults() Config {
 		Events:      DefaultEvents(),
 		Complaints:  DefaultComplaints(),
 		Shaping:     DefaultShaping(),
+		Incidents:   DefaultIncidents(),
 
 		Scan: DefaultScan(),
 	}
@@ -442,6 +445,7 @@ func (c *Config) fill() {
 	c.API.PublicURL = strings.TrimRight(c.API.PublicURL, "/")
 	c.fillLifecycle()
 	c.fillDeliveryTLS()
+	c.fillIncidents()
 	for i := range c.Pools {
 		for j := range c.Pools[i].IPs {
 			if c.Pools[i].IPs[j].HELO == "" {
@@ -696,6 +700,9 @@ func (c *Config) Validate() error {
 		return bad("dkim.rotate_every", "must be 0 or at least dkim.check_interval")
 	}
 	if err := c.validateProtection(); err != nil {
+		return err
+	}
+	if err := c.validateIncidents(); err != nil {
 		return err
 	}
 	if err := c.validateLifecycle(); err != nil {

@@ -49,6 +49,8 @@ type Service struct {
 	// DKIM generates the DKIM key of each new domain and gives the records to publish. Optional: without
 	// it, domains have no DKIM record.
 	DKIM DKIM
+	// SLATypes are the names of the configured SLA types a contract may name (sla.go).
+	SLATypes []string
 }
 
 func (s *Service) now() int64 {
@@ -126,6 +128,9 @@ func (s *Service) Get(ctx context.Context, id string) (*Customer, error) {
 	if err := s.fillDKIM(ctx, domainsOf(c)); err != nil {
 		return nil, err
 	}
+	if err := s.fillSLA(ctx, c); err != nil {
+		return nil, err
+	}
 	if err := s.fillLimits(ctx, c); err != nil {
 		return nil, err
 	}
@@ -158,6 +163,9 @@ func (s *Service) List(ctx context.Context) ([]Customer, error) {
 		return nil, err
 	}
 	if err := s.fillDKIM(ctx, domainsOf(list...)); err != nil {
+		return nil, err
+	}
+	if err := s.fillSLA(ctx, list...); err != nil {
 		return nil, err
 	}
 	if err := s.fillLimits(ctx, list...); err != nil {
@@ -330,6 +338,10 @@ func (s *Service) Update(ctx context.Context, id string, in api.CustomerUpdate) 
 		sets, args = append(sets, "tls_policy = ?"), append(args, *in.TLSPolicy)
 	}
 	sets, args, lerr := s.limitSets(in, sets, args)
+	if lerr != nil {
+		return nil, lerr
+	}
+	sets, args, lerr = s.slaSets(in, sets, args)
 	if lerr != nil {
 		return nil, lerr
 	}

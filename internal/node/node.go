@@ -114,12 +114,14 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 	deliverer := delivery.New(dopts)
 	defer deliverer.Close()
 	ev := newEventing(cfg, db, reg, log) // events.go
+	// Messages to the incident mailbox become incidents in the delivery step (incidents.go).
+	local := newLocalMail(cfg, db, log)
 	q = queue.New(queue.Options{
 		Events:      ev.bus,
 		DB:          db,
 		Spool:       sp,
-		Deliverer:   deliverer,
-		Sources:     out.pools,
+		Deliverer:   local.deliverer(deliverer),
+		Sources:     local.picker(out.pools),
 		Observer:    out.pools,
 		NodeID:      cfg.NodeID,
 		Hostname:    cfg.Hostname,
@@ -177,6 +179,12 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 	if err != nil {
 		return err
 	}
+	// Incidents and the relay's own monitors (incidents.go).
+	inc, err := newIncidents(cfg, db, q, out.pools, scn.engine, tlsConf, reg, log, hooks.Now)
+	if err != nil {
+		return err
+	}
+	local.svc = inc.svc
 	smtpSrv := smtpin.New(smtpin.Options{
 		Hostname:       cfg.Hostname,
 		Access:         acc,
@@ -229,6 +237,7 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 		Complaints:       fb.intake,
 		Shaping:          shaper,
 		IPCheck:          out.monitor,
+		Incidents:        inc.svc,
 		Now:              hooks.Now,
 		RefusePrivateIPs: cfg.Lifecycle.RefusePrivateIPs,
 		Metrics:          apiMetrics,
@@ -306,6 +315,7 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 	wg.Add(1)
 	go func() { defer wg.Done(); newLifecycle(cfg, db, q, acc, reg, log, hooks.Now).Run(lctx) }() // lifecycle.go
 	go scn.run(actx, log)
+	go inc.run(actx)
 	dctx, stopDKIM := context.WithCancel(ctx)
 	defer stopDKIM()
 	wg.Add(1)
