@@ -51,7 +51,7 @@ func TestIncidentCommands(t *testing.T) {
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	if err := authz.Bootstrap(ctx, db, cfg.DataDir, ""); err != nil {
+	if err := authz.Bootstrap(ctx, db, cfg.DataDir, "", nil); err != nil {
 		t.Fatal(err)
 	}
 	tok, _ := os.ReadFile(filepath.Join(cfg.DataDir, authz.AdminTokenFile))
