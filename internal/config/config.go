@@ -143,7 +143,7 @@ type Metrics struct {
 	Listen string `yaml:"listen"`
 	// Token, when set, is the bearer token a scraper must send ("Authorization: Bearer <token>"); without
 	// it /metrics answers 401. Default: "" (no token).
-	Token string `yaml:"token"`
+	Token string `yaml:"token" secret:"true"`
 }
 
 // DNS is the resolver configuration.

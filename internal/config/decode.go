@@ -123,6 +123,8 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path, unit string) error 
 		return d.mapping(n, v, path)
 	case reflect.Slice:
 		return d.sequence(n, v, path, unit)
+	case reflect.Map:
+		return d.dict(n, v, path, unit)
 	}
 	if n.Kind != yaml.ScalarNode {
 		return d.fail(n, path, "must be %s, not a %s", kindName(v.Type(), unit), nodeKind(n))
@@ -216,6 +218,40 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) error {
 	return nil
 }
 
+// dict decodes a mapping whose keys are names chosen by the file (sla_types, tls_policies) into a map with
+// string keys. As yaml.v3 does, the keys written are added to those already there (the defaults), each
+// value decoded afresh.
+func (d *decoder) dict(n *yaml.Node, v reflect.Value, path, unit string) error {
+	if n.Kind != yaml.MappingNode {
+		return d.fail(n, path, "must be a mapping (name: value lines), not a %s", nodeKind(n))
+	}
+	if v.Type().Key().Kind() != reflect.String {
+		return d.fail(n, path, "cannot hold a map with %s keys", v.Type().Key().Kind())
+	}
+	if v.IsNil() {
+		v.Set(reflect.MakeMap(v.Type()))
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		if k.Kind != yaml.ScalarNode {
+			return d.fail(k, path, "a key must be a plain name, not a %s", nodeKind(k))
+		}
+		key := join(path, k.Value)
+		if seen[k.Value] {
+			return d.fail(k, key, "is set twice in the same mapping (the first is on line %d)", d.lines[key])
+		}
+		seen[k.Value] = true
+		d.lines[key] = k.Line
+		elem := reflect.New(v.Type().Elem()).Elem()
+		if err := d.value(val, elem, key, unit); err != nil {
+			return err
+		}
+		v.SetMapIndex(reflect.ValueOf(k.Value).Convert(v.Type().Key()), elem)
+	}
+	return nil
+}
+
 func (d *decoder) sequence(n *yaml.Node, v reflect.Value, path, unit string) error {
 	items := n.Content
 	switch {
@@ -245,12 +281,42 @@ func isScalarKind(t reflect.Type) bool {
 	return false
 }
 
-// fieldIndex finds the field of struct type t whose yaml tag is name.
-func fieldIndex(t reflect.Type, name string) ([]int, bool) {
+// yamlField is a key of a struct type: its name, and the index of its field, the fields of inline structs
+// (`yaml:",inline"`) flattened into their parent as yaml.v3 does.
+type yamlField struct {
+	name  string
+	index []int
+	field reflect.StructField
+}
+
+// yamlFields lists the keys of struct type t.
+func yamlFields(t reflect.Type) []yamlField {
+	var out []yamlField
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
-		if f.IsExported() && yamlName(f) == name {
-			return f.Index, true
+		if !f.IsExported() {
+			continue
+		}
+		if _, opts, _ := strings.Cut(f.Tag.Get("yaml"), ","); slices.Contains(strings.Split(opts, ","), "inline") &&
+			f.Type.Kind() == reflect.Struct {
+			for _, sub := range yamlFields(f.Type) {
+				sub.index = append([]int{i}, sub.index...)
+				out = append(out, sub)
+			}
+			continue
+		}
+		if name := yamlName(f); name != "" {
+			out = append(out, yamlField{name: name, index: []int{i}, field: f})
+		}
+	}
+	return out
+}
+
+// fieldIndex finds the field of struct type t whose yaml tag is name.
+func fieldIndex(t reflect.Type, name string) ([]int, bool) {
+	for _, f := range yamlFields(t) {
+		if f.name == name {
+			return f.index, true
 		}
 	}
 	return nil, false
@@ -302,10 +368,8 @@ func kindName(t reflect.Type, unit string) string {
 // under smtp); else the keys allowed at path.
 func suggest(t reflect.Type, path, key string) string {
 	var here []string
-	for i := 0; i < t.NumField(); i++ {
-		if name := yamlName(t.Field(i)); name != "" && t.Field(i).IsExported() {
-			here = append(here, name)
-		}
+	for _, f := range yamlFields(t) {
+		here = append(here, f.name)
 	}
 	key = strings.ToLower(key)
 	if best, ok := suggestpkg.Closest(key, here); ok {
@@ -329,24 +393,22 @@ func suggest(t reflect.Type, path, key string) string {
 
 // knownPaths lists the YAML paths of every key of t ("smtp.max_message_size", "pools[].ips[].address").
 func knownPaths(t reflect.Type, path string, out *[]string) {
-	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
-		if t.Kind() == reflect.Slice {
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map {
+		switch t.Kind() {
+		case reflect.Slice:
 			path += "[]"
+		case reflect.Map:
+			path += ".*"
 		}
 		t = t.Elem()
 	}
 	if t.Kind() != reflect.Struct || t == durationType {
 		return
 	}
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		name := yamlName(f)
-		if name == "" || !f.IsExported() {
-			continue
-		}
-		p := join(path, name)
+	for _, f := range yamlFields(t) {
+		p := join(path, f.name)
 		*out = append(*out, p)
-		knownPaths(f.Type, p, out)
+		knownPaths(f.field.Type, p, out)
 	}
 }
 

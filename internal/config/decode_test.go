@@ -104,6 +104,8 @@ func TestSampleAndEffectiveRoundTrip(t *testing.T) {
 		t.Fatalf("sample: data_dir %q listen %v", c.DataDir, c.SMTP.Listen)
 	}
 	c.Database = "postgres://easymail:s3cret@db.example/easymail"
+	c.Metrics.Token = "scrape-t0ken-0123456789"
+	c.Delivery.TLSPolicies = map[string]string{"bank.example": "verify"}
 	out, err := c.Effective()
 	if err != nil {
 		t.Fatal(err)
@@ -111,10 +113,20 @@ func TestSampleAndEffectiveRoundTrip(t *testing.T) {
 	if strings.Contains(string(out), "s3cret") || !strings.Contains(string(out), "postgres://easymail:xxxxx@db.example") {
 		t.Fatalf("the database password is not masked:\n%s", out)
 	}
-	for _, want := range []string{"max_queue_lifetime: 5d", "max_message_size: 50MiB", "sign: true", "node_id: "} {
+	if strings.Contains(string(out), "scrape-t0ken") {
+		t.Fatalf("metrics.token is not masked:\n%s", out)
+	}
+	// Keys of inline structs (delivery's TLS keys) and of maps (incidents.sla_types) are shown too.
+	for _, want := range []string{"max_queue_lifetime: 5d", "max_message_size: 50MiB", "sign: true", "node_id: ",
+		"tls_policy: may", "bank.example: verify", "standard:"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("effective configuration lacks %q:\n%s", want, out)
 		}
+	}
+	c.Metrics.Token = ""
+	out, err = c.Effective()
+	if err != nil {
+		t.Fatal(err)
 	}
 	back := Default()
 	if err := Parse(out, &back); err != nil {

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"reflect"
 	"slices"
+	"sort"
 	"strconv"
 	"time"
 
@@ -55,15 +56,17 @@ func encode(v reflect.Value, unit, secret string) *yaml.Node {
 		return encode(v.Elem(), unit, secret)
 	case reflect.Struct:
 		n := &yaml.Node{Kind: yaml.MappingNode}
-		t := v.Type()
-		for i := 0; i < t.NumField(); i++ {
-			f := t.Field(i)
-			name := yamlName(f)
-			if name == "" || !f.IsExported() {
-				continue
-			}
-			n.Content = append(n.Content, scalar(name, "!!str"),
-				encode(v.Field(i), f.Tag.Get("unit"), f.Tag.Get("secret")))
+		for _, f := range yamlFields(v.Type()) {
+			n.Content = append(n.Content, scalar(f.name, "!!str"),
+				encode(v.FieldByIndex(f.index), f.field.Tag.Get("unit"), f.field.Tag.Get("secret")))
+		}
+		return n
+	case reflect.Map:
+		n := &yaml.Node{Kind: yaml.MappingNode}
+		keys := v.MapKeys()
+		sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
+		for _, k := range keys {
+			n.Content = append(n.Content, scalar(k.String(), "!!str"), encode(v.MapIndex(k), unit, secret))
 		}
 		return n
 	case reflect.Slice:

@@ -49,6 +49,7 @@ func TestAdminTokenEnvChange(t *testing.T) {
 func TestAdminTokenEnvWeak(t *testing.T) {
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
+	cfg.NodeID = "weak-token-node" // as config.Load derives it from the host name
 	smtpLn, apiLn := testnode.Listen(t), testnode.Listen(t)
 	t.Setenv("EASYMAIL_ADMIN_TOKEN", "admin")
 	// Were the node to start, it would stop at once and return nil.
