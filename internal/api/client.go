@@ -231,17 +231,61 @@ func (c *Client) Trace(ctx context.Context, id string) (*Trace, error) {
 }
 
 // ListQueue returns the messages still to be delivered (and the held ones), oldest first. customer ""
-// means every customer the token may see; limit 0 means the server's default.
+// means every customer the token may see; limit 0 means the server's default. QueuePage filters and pages.
 func (c *Client) ListQueue(ctx context.Context, customer string, limit int) ([]MessageSummary, error) {
-	v := url.Values{}
-	if customer != "" {
-		v.Set("customer", customer)
+	p, err := c.QueuePage(ctx, QueueFilter{Customer: customer}, limit, "")
+	if err != nil {
+		return nil, err
 	}
+	return p.Messages, nil
+}
+
+// Values returns f as the query parameters of GET /queue (All is not one: no filter is the whole queue).
+func (f QueueFilter) Values() url.Values {
+	v := url.Values{}
+	set := func(k, s string) {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	set("customer", f.Customer)
+	set("status", f.Status)
+	if f.Held {
+		v.Set("held", "true")
+	}
+	set("domain", f.Domain)
+	set("recipient", f.Recipient)
+	set("sender", f.Sender)
+	set("older_than", f.OlderThan)
+	set("younger_than", f.YoungerThan)
+	return v
+}
+
+// QueuePage returns a page of the queue's messages matching f, oldest first: at most limit (0: the
+// server's default), after the message with id after ("" from the start). Its Next is the after of the next
+// page.
+func (c *Client) QueuePage(ctx context.Context, f QueueFilter, limit int, after string) (*QueuePage, error) {
+	v := f.Values()
 	if limit != 0 {
 		v.Set("limit", strconv.Itoa(limit))
 	}
-	var out []MessageSummary
-	return out, c.do(ctx, http.MethodGet, "/queue", v, nil, &out)
+	if after != "" {
+		v.Set("after", after)
+	}
+	var out QueuePage
+	return &out, c.do(ctx, http.MethodGet, "/queue", v, nil, &out)
+}
+
+// BulkQueue runs action (retry, hold, release, delete) on every queued message f matches.
+func (c *Client) BulkQueue(ctx context.Context, action string, f QueueFilter) (*BulkResult, error) {
+	var out BulkResult
+	return &out, c.do(ctx, http.MethodPost, "/queue/bulk", nil, BulkRequest{Action: action, Filter: f}, &out)
+}
+
+// MessageContent writes the content of a queued message to w as it is in the spool (RFC 5322, headers and
+// body), as the server streams it.
+func (c *Client) MessageContent(ctx context.Context, id string, w io.Writer) error {
+	return c.stream(ctx, "/queue/"+esc(id)+"/content", nil, w)
 }
 
 // RetryMessage schedules the pending recipients of a queued message for delivery now.

@@ -5,6 +5,7 @@ package api
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -386,4 +387,75 @@ func (e *Error) Error() string {
 		s += fmt.Sprintf(" (HTTP %d)", e.Status)
 	}
 	return s
+}
+
+// QueuePage is one page of GET /queue: the messages, oldest first, and the totals of every message the
+// filter matches (all pages).
+type QueuePage struct {
+	Messages []MessageSummary `json:"messages"`
+	// Next, when more messages match, is the cursor of the next page: pass it as after.
+	Next string `json:"next,omitempty"`
+	// Total counts the matching messages and their size in bytes, every page included.
+	Total QueueTotal `json:"total"`
+}
+
+// QueueTotal is the count and size of the messages a queue filter matches.
+type QueueTotal struct {
+	Messages int   `json:"messages"`
+	Size     int64 `json:"size"`
+}
+
+// QueueFilter selects messages of the queue (GET /queue, POST /queue/bulk); empty fields do not filter.
+// Recipient and Domain match the pending recipients only.
+type QueueFilter struct {
+	// All, in a bulk request, selects the whole queue; a bulk request needs All or another field.
+	All      bool   `json:"all,omitempty"`
+	Customer string `json:"customer,omitempty"`
+	// Status is queued, deferred or held.
+	Status string `json:"status,omitempty"`
+	// Held selects the held messages (as status held).
+	Held bool `json:"held,omitempty"`
+	// Domain is a pending recipient's domain; Recipient a pending recipient's address, or a domain.
+	Domain    string `json:"domain,omitempty"`
+	Recipient string `json:"recipient,omitempty"`
+	// Sender is the envelope sender's address, or a domain.
+	Sender string `json:"sender,omitempty"`
+	// OlderThan and YoungerThan bound the message's age, as durations ("2h", "5d").
+	OlderThan   string `json:"older_than,omitempty"`
+	YoungerThan string `json:"younger_than,omitempty"`
+}
+
+// BulkRequest is the body of POST /queue/bulk: an action (retry, hold, release, delete) on every message
+// the filter matches.
+type BulkRequest struct {
+	Action string      `json:"action"`
+	Filter QueueFilter `json:"filter"`
+}
+
+// BulkResult is the answer of POST /queue/bulk: how many messages the filter matched, how many the action
+// changed, and why the others were skipped.
+type BulkResult struct {
+	Action  string        `json:"action"`
+	Filter  QueueFilter   `json:"filter"`
+	Matched int           `json:"matched"`
+	Changed int           `json:"changed"`
+	Skipped []BulkSkipped `json:"skipped"`
+}
+
+// BulkSkipped counts the messages a bulk action left alone for one reason.
+type BulkSkipped struct {
+	Reason string `json:"reason"`
+	Count  int    `json:"count"`
+}
+
+// SafeCSV neutralises the CSV cells a spreadsheet would take for a formula (OWASP "CSV injection"): those
+// starting with = + - @, a tab or a carriage return get a leading apostrophe. It changes cells in place and
+// returns them.
+func SafeCSV(cells []string) []string {
+	for i, c := range cells {
+		if c != "" && strings.ContainsRune("=+-@\t\r", rune(c[0])) {
+			cells[i] = "'" + c
+		}
+	}
+	return cells
 }

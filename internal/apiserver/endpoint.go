@@ -3,6 +3,7 @@ package apiserver
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -119,4 +120,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.Encode(v)
+}
+
+// notFound is the 404 of an unknown id, naming its kind: `customer "acme" not found`.
+func notFound(kind, id string) *api.Error {
+	return &api.Error{Status: http.StatusNotFound, Message: fmt.Sprintf("%s %q not found", kind, id)}
 }

@@ -96,28 +96,6 @@ func (s *server) traceMessage(w http.ResponseWriter, r *http.Request, p authz.Pr
 	return nil
 }
 
-func (s *server) listQueue(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
-	q, err := query(r, "customer", "limit")
-	if err != nil {
-		return err
-	}
-	limit, err := parseLimit(q)
-	if err != nil {
-		return err
-	}
-	cust, ok := scope(p, q.Get("customer"))
-	if !ok {
-		writeJSON(w, http.StatusOK, []api.MessageSummary{})
-		return nil
-	}
-	list, err := msglog.Queue(r.Context(), s.db, cust, limit)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, list)
-	return nil
-}
-
 // queueAction runs a queue operation on the message named in the path and answers with the message as it
 // then is.
 func (s *server) queueAction(name string, op func(context.Context, string) error) apiHandler {

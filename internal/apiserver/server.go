@@ -21,6 +21,7 @@ import (
 	"easymail/internal/customer"
 	"easymail/internal/events"
 	"easymail/internal/incident"
+	"easymail/internal/spool"
 	"easymail/internal/store"
 )
 
@@ -82,6 +83,9 @@ type Options struct {
 	Shaping Shaping
 	// Now is the clock of provisioning (termination dates must be in the future); nil means time.Now.
 	Now func() time.Time
+	// Spool is this node's spool, read by GET /queue/{id}/content. Optional: without it that endpoint
+	// answers 404.
+	Spool *spool.Spool
 	// Incidents keeps the incidents and the SLA reports (incidents.go). Optional: without it, those
 	// endpoints answer 404.
 	Incidents *incident.Service
@@ -113,6 +117,9 @@ type server struct {
 	complaints   Complaints
 	shaping      Shaping
 	incidents    *incident.Service
+	// clock is Options.Now; nil is time.Now.
+	clock func() time.Time
+	spool *spool.Spool
 }
 
 // New returns the HTTP handler of the API, the onboarding pages, /metrics and /healthz. It loads (or
@@ -130,6 +137,7 @@ func New(o Options) (http.Handler, error) {
 	s.quarantine, s.scanPolicies = o.Quarantine, o.ScanPolicies
 	s.events, s.complaints, s.shaping = o.Events, o.Complaints, o.Shaping
 	s.incidents = o.Incidents
+	s.clock, s.spool = o.Now, o.Spool
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -207,7 +215,9 @@ func (s *server) routes() *http.ServeMux {
 	api("DELETE /api/v1/quarantine/{id}", operatorOnly, s.deleteQuarantined)
 	api("GET /api/v1/customers/{id}/scan-policy", anyRole, s.getScanPolicy)
 	api("PUT /api/v1/customers/{id}/scan-policy", operatorOnly, s.setScanPolicy)
-	api("GET /api/v1/queue", anyRole, s.listQueue)
+	api("GET /api/v1/queue", anyRole, s.listQueue) // queue.go
+	api("POST /api/v1/queue/bulk", operatorOnly, s.bulkQueue)
+	api("GET /api/v1/queue/{id}/content", anyRole, staffOnly(s.messageContent))
 	api("POST /api/v1/queue/{id}/retry", operatorOnly, s.queueAction("retry", s.queue.Retry))
 	api("POST /api/v1/queue/{id}/hold", operatorOnly, s.queueAction("hold", s.queue.Hold))
 	api("POST /api/v1/queue/{id}/release", operatorOnly, s.queueAction("release", s.queue.Release))

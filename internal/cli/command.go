@@ -27,7 +27,7 @@ type command struct {
 	// summary is one line for the command list; help is more, for the command's own usage.
 	summary string
 	help    string
-	// nargs is the number of positional arguments.
+	// nargs is the number of positional arguments; -1 lets the command check them.
 	nargs int
 	// setup declares the command's flags on fs and returns the function that runs it with the positional
 	// arguments, once fs is parsed.
@@ -45,6 +45,8 @@ type env struct {
 	client *api.Client
 	json   bool
 	out    io.Writer
+	// errOut is standard error, for prompts.
+	errOut io.Writer
 }
 
 // globals are the flags every client command takes.
@@ -103,7 +105,7 @@ func (c *command) run(ctx context.Context, args []string, stdout, stderr io.Writ
 	if err != nil {
 		return report(stderr, c.name, usagef("%v", err))
 	}
-	if len(pos) != c.nargs {
+	if c.nargs >= 0 && len(pos) != c.nargs {
 		if c.nargs == 0 {
 			return report(stderr, c.name, usagef("takes no arguments, got %q", strings.Join(pos, " ")))
 		}
@@ -118,10 +120,32 @@ func (c *command) run(ctx context.Context, args []string, stdout, stderr io.Writ
 	if err != nil {
 		return report(stderr, c.name, err)
 	}
-	if err := run(ctx, &env{client: client, json: g.json, out: stdout}, pos); err != nil {
-		return report(stderr, c.name, connectionHint(err, client.BaseURL))
+	if err := run(ctx, &env{client: client, json: g.json, out: stdout, errOut: stderr}, pos); err != nil {
+		return report(stderr, c.name, flagNamed(fs, connectionHint(err, client.BaseURL)))
 	}
 	return 0
+}
+
+// flagNamed renames the field of an API error to the command's flag where there is one: the API's
+// "older_than" (or "filter.older_than") is the CLI's --older-than.
+func flagNamed(fs *flag.FlagSet, err error) error {
+	var ae *api.Error
+	if !errors.As(err, &ae) || ae.Field == "" {
+		return err
+	}
+	name := ae.Field
+	if i := strings.LastIndexByte(name, '.'); i >= 0 {
+		name = name[i+1:]
+	}
+	name = strings.ReplaceAll(name, "_", "-")
+	if fs.Lookup(name) == nil {
+		return err
+	}
+	c := *ae
+	c.Message = strings.TrimPrefix(c.Message, ae.Field+": ")
+	c.Message = strings.TrimPrefix(c.Message, strings.TrimPrefix(ae.Field, "filter.")+": ")
+	c.Field = "--" + name
+	return &c
 }
 
 // parseInterspersed parses flags anywhere among the positional arguments, which it returns. After "--"

@@ -12,39 +12,84 @@ import (
 )
 
 func queueCommands() []*command {
-	// action runs op; what it says is only printed when the API did it (a verb that would do nothing, such as
-	// a retry of a held message, is answered 409 and the command fails with the API's explanation).
+	// action runs op on one message, or the bulk action on the messages a filter matches. What it says is
+	// only printed when the API did it (a verb that would do nothing, such as a retry of a held message, is
+	// answered 409 and the command fails with the API's explanation).
 	action := func(verb, summary string, say func(id string) string, op func(c *api.Client, ctx context.Context, id string) error) *command {
-		return &command{name: "queue " + verb, args: "ID", nargs: 1, summary: summary,
+		return &command{name: "queue " + verb, args: "ID | --all | FILTERS [--yes]", nargs: -1, summary: summary,
+			help: "With --all, or with filters instead of an ID, it acts on every queued message the filters match, each\n" +
+				"under the same rules as one message (messages it leaves alone are counted, with the reason). It says\n" +
+				"how many match and asks for confirmation on a terminal; elsewhere --yes is required (exit 2 without).\n" +
+				queueFilterHelp,
 			setup: func(fs *flag.FlagSet) runFunc {
+				var qf queueFlags
+				qf.register(fs)
+				all := fs.Bool("all", false, "every message of the queue")
+				yes := fs.Bool("yes", false, "do not ask for confirmation")
 				return func(ctx context.Context, e *env, a []string) error {
-					if err := op(e.client, ctx, a[0]); err != nil {
+					f, err := qf.filter()
+					if err != nil {
 						return err
 					}
-					return done(e, say(a[0]))
+					switch {
+					case len(a) > 1:
+						return usagef("takes at most one message ID, got %d", len(a))
+					case len(a) == 1 && (*all || f != (api.QueueFilter{})):
+						return usagef("give a message ID, or --all or filters, not both")
+					case len(a) == 1:
+						if err := op(e.client, ctx, a[0]); err != nil {
+							return err
+						}
+						return done(e, say(a[0]))
+					case *all && f != (api.QueueFilter{}):
+						return usagef("--all is the whole queue: give it alone, or filters without it")
+					case !*all && f == (api.QueueFilter{}):
+						return usagef("give a message ID, --all for the whole queue, or filters (--status, --domain, ...)")
+					}
+					f.All = *all
+					return bulk(ctx, e, verb, f, *yes)
 				}
 			}}
 	}
 	return []*command{
-		{name: "queue list", args: "[--customer C] [--limit N]", summary: "list queued and held messages, oldest first",
+		{name: "queue list", args: "[FILTERS] [--format table|json|csv|ids] [--limit N] [--after ID]",
+			summary: "list queued and held messages, oldest first, with a mailq-style total line",
+			help: queueFilterHelp + "\nThe RECIPIENTS column shows the recipients still to deliver only. Every matching message is\n" +
+				"listed (fetched 1000 at a time) unless --limit; --after ID starts after that message.",
 			setup: func(fs *flag.FlagSet) runFunc {
-				customer := fs.String("customer", "", "only this customer's messages")
-				limit := fs.Int("limit", 0, "at most this many messages (default 100, at most 1000)")
+				var qf queueFlags
+				qf.register(fs)
+				limit := fs.Int("limit", 0, "at most this many messages (default: all)")
+				after := fs.String("after", "", "start after the message with this id (the next of a JSON page)")
+				format := fs.String("format", "table", "output: table, json, csv or ids")
 				return func(ctx context.Context, e *env, _ []string) error {
-					list, err := e.client.ListQueue(ctx, *customer, *limit)
+					f, err := qf.filter()
 					if err != nil {
 						return err
 					}
+					if *limit < 0 {
+						return usagef("--limit must be positive")
+					}
+					form := *format
 					if e.json {
-						return printJSON(e.out, list)
+						form = "json"
 					}
-					rows := make([][]string, len(list))
-					for i, m := range list {
-						rows[i] = []string{m.ID, m.CustomerID, m.Status, senderText(m.Sender), rcptText(m.Recipients),
-							strconv.Itoa(m.Pending), fmtOptTime(m.NextAttemptAt), fmtTime(m.ReceivedAt)}
+					switch form {
+					case "table", "json", "csv", "ids":
+					default:
+						return usagef("--format must be table, json, csv or ids, not %q", *format)
 					}
-					table(e.out, []string{"ID", "CUSTOMER", "STATUS", "SENDER", "RECIPIENTS", "PENDING", "NEXT ATTEMPT", "RECEIVED"}, rows)
-					return nil
+					page, err := queuePages(ctx, e.client, f, *limit, *after)
+					if err != nil {
+						return err
+					}
+					return printQueue(e.out, form, page, f != (api.QueueFilter{}))
+				}
+			}},
+		{name: "queue cat", args: "ID", nargs: 1, summary: "print a queued message's content as it is in the spool (postcat -q)",
+			setup: func(fs *flag.FlagSet) runFunc {
+				return func(ctx context.Context, e *env, a []string) error {
+					return e.client.MessageContent(ctx, a[0], e.out)
 				}
 			}},
 		{name: "queue show", args: "ID", nargs: 1, summary: "show a message with its recipients and attempts",

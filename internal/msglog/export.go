@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"easymail/internal/api"
 	"easymail/internal/store"
 )
 
@@ -62,7 +63,7 @@ func ExportCSV(ctx context.Context, db *store.DB, f Filter, w io.Writer) (int, e
 				m.rcpts = [][]string{make([]string, len(CSVHeader)-len(m.cells))}
 			}
 			for _, r := range m.rcpts {
-				if err := cw.Write(safeCells(append(append([]string{}, m.cells...), r...))); err != nil {
+				if err := cw.Write(api.SafeCSV(append(append([]string{}, m.cells...), r...))); err != nil {
 					return written, err
 				}
 			}
@@ -159,13 +160,3 @@ func exportPageOf(ctx context.Context, db *store.DB, p *plan, n int) ([]exportMs
 }
 
 func csvTime(ms int64) string { return store.Time(ms).Format(time.RFC3339) }
-
-// safeCells neutralises cells a spreadsheet would take for a formula (OWASP "CSV injection").
-func safeCells(cells []string) []string {
-	for i, c := range cells {
-		if c != "" && strings.ContainsRune("=+-@\t\r", rune(c[0])) {
-			cells[i] = "'" + c
-		}
-	}
-	return cells
-}

@@ -59,21 +59,14 @@ const summaryColumns = `m.id, m.customer_id, m.sender, m.header_from, m.message_
 	(SELECT MIN(r.next_attempt_at) FROM recipients r WHERE r.message_id = m.id AND r.status IN ('queued', 'deferred'))`
 
 // Queue returns the messages with recipients still to be delivered (queued or deferred) and the held ones,
-// oldest first. customer "" means every customer; limit as in Filter. The waiting messages are found through
-// the partial indexes of pending recipients and held messages, so the cost follows the queue's size, not the
-// log's.
+// oldest first, each with its pending recipients only. customer "" means every customer; limit as in
+// Filter. QueuePage filters further and pages.
 func Queue(ctx context.Context, db *store.DB, customer string, lim int) ([]MessageSummary, error) {
-	q := "SELECT " + summaryColumns + ` FROM messages m WHERE m.id IN (SELECT r.message_id FROM recipients r
-		WHERE r.status IN ('queued', 'deferred') UNION ALL SELECT h.id FROM messages h WHERE h.held = 1)`
-	var args []any
-	if customer != "" {
-		// Not through the customer index: a customer's whole log is larger than the queue.
-		q += " AND (m.customer_id || '') = ?"
-		args = append(args, customer)
+	p, err := QueuePage(ctx, db, QueueFilter{Customer: customer, Limit: lim})
+	if err != nil {
+		return nil, err
 	}
-	q += " ORDER BY +m.received_at, m.id LIMIT ?"
-	args = append(args, limit(lim))
-	return summaries(ctx, db, q, args)
+	return p.Messages, nil
 }
 
 func limit(n int) int {
@@ -93,6 +86,11 @@ func likeEscape(s string) string {
 
 // summaries runs q (selecting summaryColumns) and fills each message's recipient addresses.
 func summaries(ctx context.Context, db *store.DB, q string, args []any) ([]MessageSummary, error) {
+	return summariesOf(ctx, db, q, args, false)
+}
+
+// summariesOf is summaries, with only the pending recipients (queued or deferred) when pendingOnly.
+func summariesOf(ctx context.Context, db *store.DB, q string, args []any, pendingOnly bool) ([]MessageSummary, error) {
 	rows, err := db.R.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
@@ -126,8 +124,12 @@ func summaries(ctx context.Context, db *store.DB, q string, args []any) ([]Messa
 	for i, m := range out {
 		ids[i] = m.ID
 	}
+	pending := ""
+	if pendingOnly {
+		pending = " AND status IN ('queued', 'deferred')"
+	}
 	rows, err = db.R.QueryContext(ctx, `SELECT message_id, address FROM recipients WHERE message_id IN (?`+
-		strings.Repeat(", ?", len(ids)-1)+`) ORDER BY message_id, idx`, ids...)
+		strings.Repeat(", ?", len(ids)-1)+`)`+pending+` ORDER BY message_id, idx`, ids...)
 	if err != nil {
 		return nil, err
 	}

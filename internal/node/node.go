@@ -238,6 +238,7 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 		Shaping:          shaper,
 		IPCheck:          out.monitor,
 		Incidents:        inc.svc,
+		Spool:            sp,
 		Now:              hooks.Now,
 		RefusePrivateIPs: cfg.Lifecycle.RefusePrivateIPs,
 		Metrics:          apiMetrics,
