@@ -59,7 +59,7 @@ func TestAnalysisCommands(t *testing.T) {
 	if rowIndex(out, "M1") < 0 || rowIndex(out, "M2") >= 0 {
 		t.Fatalf("search by queue id:\n%s", out)
 	}
-	if code, _, errs := e.run(t, "messages", "search", "--bounce-class", "weird"); code != 1 || !strings.Contains(errs, "bounce_class") {
+	if code, _, errs := e.run(t, "messages", "search", "--bounce-class", "weird"); code != 1 || !strings.Contains(errs, "--bounce-class: ") || strings.Contains(errs, "bounce_class") {
 		t.Fatalf("bad class: %d %s", code, errs)
 	}
 	out = e.ok(t, "trace", "M2")

@@ -66,17 +66,34 @@ type cliEnv struct {
 
 func newCLIEnv(t *testing.T) *cliEnv {
 	t.Helper()
-	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "db.sqlite"))
+	db := openDB(t, t.TempDir())
+	q := &fakeQueue{db: db}
+	e := serveCLI(t, apiserver.Options{DB: db, Queue: q})
+	e.queue = q
+	return e
+}
+
+// openDB opens a fresh database in dir, closed at the test's end.
+func openDB(t *testing.T, dir string) *store.DB {
+	t.Helper()
+	db, err := store.Open(context.Background(), filepath.Join(dir, "db.sqlite"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// serveCLI serves the API with o (its Config made here) on a test server, bootstraps the admin token, and
+// returns the environment to run the CLI against it.
+func serveCLI(t *testing.T, o apiserver.Options) *cliEnv {
+	t.Helper()
 	cfg := config.Default()
 	cfg.Hostname = "relay.example.net"
 	cfg.DataDir = t.TempDir()
-	e := &cliEnv{db: db, queue: &fakeQueue{db: db}, cfg: &cfg}
-	h, err := apiserver.New(apiserver.Options{DB: db, Config: &cfg, Queue: e.queue})
+	o.Config = &cfg
+	e := &cliEnv{db: o.DB, cfg: &cfg}
+	h, err := apiserver.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +101,7 @@ func newCLIEnv(t *testing.T) *cliEnv {
 	t.Cleanup(srv.Close)
 	cfg.API.PublicURL = srv.URL
 	e.url = srv.URL
-	if err := authz.Bootstrap(ctx, db, cfg.DataDir, "", nil); err != nil {
+	if err := authz.Bootstrap(context.Background(), o.DB, cfg.DataDir, "", nil); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(filepath.Join(cfg.DataDir, authz.AdminTokenFile))

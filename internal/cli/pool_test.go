@@ -116,7 +116,7 @@ func TestPoolCommands(t *testing.T) {
 		t.Fatalf("customer add --fallback-pool:\n%s", out)
 	}
 	id := field(t, out, "id")
-	if code, _, errs := e.run(t, "customer", "update", id, "--fallback-pool", "default"); code != 1 || !strings.Contains(errs, "fallback_pool") {
+	if code, _, errs := e.run(t, "customer", "update", id, "--fallback-pool", "default"); code != 1 || !strings.Contains(errs, "--fallback-pool: ") || strings.Contains(errs, "fallback_pool") {
 		t.Fatalf("fallback = pool: %d %s", code, errs)
 	}
 }

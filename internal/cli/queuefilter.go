@@ -13,6 +13,8 @@ import (
 
 	"easymail/internal/api"
 	"easymail/internal/config"
+
+	"golang.org/x/sys/unix"
 )
 
 // queueFilterHelp describes the filters of queue list and of the bulk queue verbs.
@@ -132,11 +134,11 @@ func totalLine(t api.QueueTotal) string {
 	return fmt.Sprintf("-- %d Kbytes in %d Request%s.", (t.Size+1023)/1024, t.Messages, s)
 }
 
-// terminal returns standard input and whether it is a terminal a confirmation can be asked on; tests
-// replace it.
+// terminal returns standard input and whether it is a terminal a confirmation can be asked on (a character
+// device such as /dev/null is not: it must answer the terminal ioctl); tests replace it.
 var terminal = func() (io.Reader, bool) {
-	st, err := os.Stdin.Stat()
-	return os.Stdin, err == nil && st.Mode()&os.ModeCharDevice != 0
+	_, err := unix.IoctlGetTermios(int(os.Stdin.Fd()), unix.TCGETS)
+	return os.Stdin, err == nil
 }
 
 // bulk runs the bulk action verb on the messages f matches, after saying how many match and, unless yes,

@@ -127,7 +127,7 @@ func TestPostfixRetriesRateLimitedMail(t *testing.T) {
 			lastProgress = time.Now()
 		}
 		if time.Now().After(deadline) {
-			var q []api.MessageSummary
+			var q api.QueuePage
 			n.API(t, "GET", "/queue", nil, 200, &q)
 			t.Fatalf("%d of %d delivered within 90s\nEasymail queue: %+v\nPostfix queue:\n%s\nPostfix log:\n%s",
 				len(mx.Messages()), count, q, pf.Queue(), pf.Log())

@@ -11,6 +11,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"easymail/internal/api"
 	"easymail/internal/config"
 	"easymail/internal/dsn"
 	"easymail/internal/testkit"
@@ -422,11 +423,9 @@ func TestQueueOperations(t *testing.T) {
 	id := queueID(t, reply)
 	e.waitStatus(t, id, "deferred")
 
-	var q []struct {
-		ID string `json:"id"`
-	}
+	var q api.QueuePage
 	e.n.API(t, "GET", "/queue", nil, 200, &q)
-	if len(q) != 1 || q[0].ID != id {
+	if len(q.Messages) != 1 || q.Messages[0].ID != id {
 		t.Fatalf("queue %+v", q)
 	}
 	e.n.API(t, "POST", "/queue/"+id+"/hold", nil, 200, nil)
