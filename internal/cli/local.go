@@ -17,11 +17,12 @@ func localCommands() []*command {
 	return []*command{
 		{name: "serve", args: "[--config FILE] [--smtp-listen ADDR,...] [--api-listen ADDR] [--data-dir DIR] [--hostname NAME]",
 			summary: "run the relay", direct: runServe, usage: printServeUsage},
-		{name: "config check", args: "[--config FILE] [serve's flags]",
+		{name: "config check", args: "[--config FILE] [--changed] [serve's flags]",
 			summary: "validate the configuration and print it with the defaults filled in, secrets masked",
 			help: "Finds the file as serve does and applies the same flags and environment. Exit status 0 when the " +
 				"configuration is valid (printed on standard output), 1 when it is not (the error, naming the file, " +
-				"line and key, on standard error).",
+				"line and key, on standard error). With --changed it prints only the keys whose values differ from the " +
+				"built-in defaults, one \"key = value\" line each (as postconf -n).",
 			direct: runConfigCheck},
 		{name: "config default", summary: "print the commented sample configuration (the package's /etc/easymail/easymail.yaml)",
 			direct: func(_ context.Context, args []string, stdout, stderr io.Writer) int {
@@ -76,6 +77,7 @@ func runConfigCheck(_ context.Context, args []string, stdout, stderr io.Writer) 
 	fs.SetOutput(io.Discard)
 	var sf serveFlags
 	sf.register(fs)
+	changed := fs.Bool("changed", false, "print only the keys that differ from the built-in defaults (postconf -n)")
 	ignoreGlobals(fs)
 	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
 		commandByName("config check").printUsage(stdout, fs)
@@ -96,6 +98,19 @@ func runConfigCheck(_ context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		fmt.Fprintf(stderr, "easymail config check: %v\n", err)
 		return 1
+	}
+	if *changed {
+		base, err := config.LoadWith("", config.Overrides{})
+		if err != nil {
+			fmt.Fprintf(stderr, "easymail config check: the built-in defaults: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "# %s: valid. The keys that differ from the built-in defaults:\n",
+			firstNonEmpty(file, "no configuration file (embedded defaults)"))
+		for _, l := range cfg.NonDefault(base) {
+			fmt.Fprintln(stdout, l)
+		}
+		return 0
 	}
 	out, err := cfg.Effective()
 	if err != nil {

@@ -204,3 +204,29 @@ func TestConnectionErrorNamesTheAddress(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q", code, errs)
 	}
 }
+
+// TestConfigCheckChanged: config check --changed (postconf -n) prints the keys set to other values than the
+// defaults, one "key = value" line each, secrets masked, and nothing of what is left at its default.
+func TestConfigCheckChanged(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "easymail.yaml")
+	body := "data_dir: data\nsmtp:\n  max_message_size: 20MB\n  max_recipients: 1000\ndelivery:\n  retry: [1m, 5m]\n" +
+		"metrics:\n  token: s3cr3t-t0ken-value-long-enough-0123456789\n"
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runRaw("config", "check", "--config", p, "--changed")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	want := []string{"data_dir = " + filepath.Join(dir, "data"), "delivery.retry = [1m, 5m]", "metrics.token = '" + config.Mask + "'",
+		"smtp.max_message_size = 20000000"}
+	if len(lines) != len(want)+1 || !strings.Contains(lines[0], "differ from the built-in defaults") ||
+		strings.Join(lines[1:], "\n") != strings.Join(want, "\n") {
+		t.Fatalf("config check --changed:\n%s\nwant:\n%s", out, strings.Join(want, "\n"))
+	}
+	if strings.Contains(out, "s3cr3t") || strings.Contains(out, "max_recipients") {
+		t.Fatalf("a secret or a default value is shown:\n%s", out)
+	}
+}

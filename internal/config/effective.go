@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -40,8 +41,13 @@ func (c Config) Effective() ([]byte, error) {
 	return yaml.Marshal(n)
 }
 
-// encode turns v into a YAML node; unit and secret are the field's tags.
+// encode turns v into a YAML node, secrets masked; unit and secret are the field's tags.
 func encode(v reflect.Value, unit, secret string) *yaml.Node {
+	return encodeMasked(v, unit, secret, true)
+}
+
+// encodeMasked is encode, with the secrets shown as they are unless mask.
+func encodeMasked(v reflect.Value, unit, secret string, mask bool) *yaml.Node {
 	scalar := func(s string, tag string) *yaml.Node {
 		return &yaml.Node{Kind: yaml.ScalarNode, Tag: tag, Value: s}
 	}
@@ -53,12 +59,12 @@ func encode(v reflect.Value, unit, secret string) *yaml.Node {
 		if v.IsNil() {
 			return scalar("null", "!!null")
 		}
-		return encode(v.Elem(), unit, secret)
+		return encodeMasked(v.Elem(), unit, secret, mask)
 	case reflect.Struct:
 		n := &yaml.Node{Kind: yaml.MappingNode}
 		for _, f := range yamlFields(v.Type()) {
 			n.Content = append(n.Content, scalar(f.name, "!!str"),
-				encode(v.FieldByIndex(f.index), f.field.Tag.Get("unit"), f.field.Tag.Get("secret")))
+				encodeMasked(v.FieldByIndex(f.index), f.field.Tag.Get("unit"), f.field.Tag.Get("secret"), mask))
 		}
 		return n
 	case reflect.Map:
@@ -66,7 +72,7 @@ func encode(v reflect.Value, unit, secret string) *yaml.Node {
 		keys := v.MapKeys()
 		sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
 		for _, k := range keys {
-			n.Content = append(n.Content, scalar(k.String(), "!!str"), encode(v.MapIndex(k), unit, secret))
+			n.Content = append(n.Content, scalar(k.String(), "!!str"), encodeMasked(v.MapIndex(k), unit, secret, mask))
 		}
 		return n
 	case reflect.Slice:
@@ -75,10 +81,13 @@ func encode(v reflect.Value, unit, secret string) *yaml.Node {
 			n.Style = yaml.FlowStyle
 		}
 		for i := 0; i < v.Len(); i++ {
-			n.Content = append(n.Content, encode(v.Index(i), unit, secret))
+			n.Content = append(n.Content, encodeMasked(v.Index(i), unit, secret, mask))
 		}
 		return n
 	case reflect.String:
+		if !mask {
+			return scalar(v.String(), "!!str")
+		}
 		return scalar(maskSecret(v.String(), secret), "!!str")
 	case reflect.Bool:
 		return scalar(strconv.FormatBool(v.Bool()), "")
@@ -116,8 +125,9 @@ func maskSecret(s, secret string) string {
 // key: "delivery.retry", "pools").
 func Changed(a, b Config) []string {
 	fa, fb := map[string]string{}, map[string]string{}
-	flatten(encode(reflect.ValueOf(a), "", ""), "", fa)
-	flatten(encode(reflect.ValueOf(b), "", ""), "", fb)
+	// Unmasked: a changed secret is a change.
+	flatten(encodeMasked(reflect.ValueOf(a), "", "", false), "", fa)
+	flatten(encodeMasked(reflect.ValueOf(b), "", "", false), "", fb)
 	var out []string
 	for k, v := range fa {
 		if fb[k] != v {
@@ -142,4 +152,51 @@ func flatten(n *yaml.Node, path string, out map[string]string) {
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		flatten(n.Content[i+1], join(path, n.Content[i].Value), out)
 	}
+}
+
+// NonDefault lists, as "path = value" lines sorted by path, the keys of c whose effective values differ from
+// those of base (the configuration of no file: postconf -n), secrets masked as in Effective. A list, or a
+// mapping inside a list, is one key, written in YAML's flow style on one line.
+func (c Config) NonDefault(base Config) []string {
+	fc, fb := map[string]*yaml.Node{}, map[string]*yaml.Node{}
+	flattenNodes(encode(reflect.ValueOf(c), "", ""), "", fc)
+	flattenNodes(encode(reflect.ValueOf(base), "", ""), "", fb)
+	var out []string
+	for k, n := range fc {
+		if b, ok := fb[k]; ok && oneLine(b) == oneLine(n) {
+			continue
+		}
+		out = append(out, k+" = "+oneLine(n))
+	}
+	slices.Sort(out)
+	return out
+}
+
+func flattenNodes(n *yaml.Node, path string, out map[string]*yaml.Node) {
+	if n.Kind != yaml.MappingNode {
+		out[path] = n
+		return
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		flattenNodes(n.Content[i+1], join(path, n.Content[i].Value), out)
+	}
+}
+
+// oneLine writes n in YAML's flow style, on one line.
+func oneLine(n *yaml.Node) string {
+	var flow func(*yaml.Node)
+	flow = func(n *yaml.Node) {
+		if n.Kind == yaml.SequenceNode || n.Kind == yaml.MappingNode {
+			n.Style = yaml.FlowStyle
+		}
+		for _, c := range n.Content {
+			flow(c)
+		}
+	}
+	flow(n)
+	b, err := yaml.Marshal(n)
+	if err != nil {
+		return "?"
+	}
+	return strings.TrimSpace(string(b))
 }
