@@ -11,10 +11,12 @@ package apiserver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"html/template"
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"easymail/internal/config"
@@ -240,7 +242,15 @@ func (s *server) routes() *http.ServeMux {
 	s.debugRoutes(api)    // debug.go
 	s.incidentRoutes(api) // incidents.go
 
+	// The catch-all of /api/ would answer every method of a known path; it answers 405 with Allow for a
+	// path another method serves, as the mux does without a catch-all.
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		if allow := allowed(mux, r); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s is not a method of %s: use %s", r.Method, r.URL.Path,
+				strings.Join(allow, " or ")), "")
+			return
+		}
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path, "")
 	})
 	mux.HandleFunc("GET /healthz", s.healthz)
@@ -250,6 +260,18 @@ func (s *server) routes() *http.ServeMux {
 	mux.HandleFunc("GET /onboard/{token}", s.onboardPage)
 	mux.HandleFunc("GET /api/v1/openapi.json", serveOpenAPI)
 	return mux
+}
+
+// allowed returns the methods with which mux serves r's path by another pattern than the /api/ catch-all.
+func allowed(mux *http.ServeMux, r *http.Request) []string {
+	var out []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := &http.Request{Method: m, URL: r.URL, Host: r.Host, Header: http.Header{}}
+		if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/api/" {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
