@@ -10,6 +10,7 @@ import (
 	"easymail/internal/api"
 	"easymail/internal/authz"
 	"easymail/internal/customer"
+	"easymail/internal/incident"
 	"easymail/internal/msglog"
 	"easymail/internal/queue"
 )
@@ -85,6 +86,8 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		se *queue.StateError
 	)
 	switch {
+	case errors.As(err, &ae) && (ae == errNotFound || ae == incident.ErrNotFound):
+		writeError(w, http.StatusNotFound, s.notFoundMessage(r.Context(), r), "")
 	case errors.As(err, &ae):
 		writeError(w, ae.Status, ae.Message, ae.Field)
 	case errors.As(err, &fe):
@@ -93,10 +96,9 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusUnprocessableEntity, le.Error(), le.Field)
 	case errors.As(err, &ce):
 		writeError(w, http.StatusConflict, ce.Error(), ce.Field)
-	case errors.Is(err, customer.ErrNotFound), errors.Is(err, msglog.ErrNotFound):
-		writeError(w, http.StatusNotFound, "not found", "")
-	case errors.Is(err, authz.ErrNotFound), errors.Is(err, queue.ErrNotFound):
-		writeError(w, http.StatusNotFound, err.Error(), "")
+	case errors.Is(err, customer.ErrNotFound), errors.Is(err, msglog.ErrNotFound), errors.Is(err, authz.ErrNotFound),
+		errors.Is(err, queue.ErrNotFound):
+		writeError(w, http.StatusNotFound, s.notFoundMessage(r.Context(), r), "")
 	case errors.As(err, &se):
 		// The message's state made the queue operation do nothing: 409, naming the state.
 		writeJSON(w, http.StatusConflict, api.Error{Message: err.Error(), State: se.Status})

@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -34,5 +35,41 @@ func TestWrongMethodIs405WithAllow(t *testing.T) {
 	}
 	if st, ae, _ := e.call(t, "operator", "GET", "/api/v1/nothing-here", ""); st != 404 || !strings.Contains(ae.Message, "no such endpoint") {
 		t.Fatalf("unknown path: %d %+v", st, ae)
+	}
+}
+
+// TestNotFoundNamesTheKind: a 404 for an unknown id says what was not found and which id, on every route
+// with an id in its path; under a customer that does not exist it names the customer.
+func TestNotFoundNamesTheKind(t *testing.T) {
+	e := newEnv(t)
+	A := e.custA.ID
+	for _, c := range []struct{ method, path, want string }{
+		{"GET", "/api/v1/customers/nope", `customer "nope" not found`},
+		{"DELETE", "/api/v1/customers/nope/domains/x.example", `customer "nope" not found`},
+		{"DELETE", "/api/v1/customers/" + A + "/domains/x.example", `domain "x.example" not found`},
+		{"GET", "/api/v1/messages/nope", `message "nope" not found`},
+		{"POST", "/api/v1/queue/nope/retry", `message "nope" not found`},
+		{"DELETE", "/api/v1/queue/nope", `message "nope" not found`},
+		{"DELETE", "/api/v1/tokens/nope", `token "nope" not found`},
+	} {
+		st, ae, b := e.call(t, "operator", c.method, c.path, "")
+		if st != 404 || ae.Message != c.want {
+			t.Errorf("%s %s: %d %q, want 404 %q (%s)", c.method, c.path, st, ae.Message, c.want, b)
+		}
+	}
+	for _, r := range sourceRoutes(t) {
+		method, pattern, _ := strings.Cut(r, " ")
+		if !strings.Contains(pattern, "{") {
+			continue
+		}
+		path := regexp.MustCompile(`\{[^}]+\}`).ReplaceAllString(pattern, "nope")
+		body := ""
+		if method == "POST" || method == "PUT" || method == "PATCH" {
+			body = "{}"
+		}
+		if st, ae, _ := e.call(t, "operator", method, path, body); st == 404 && !strings.HasSuffix(ae.Message, `"nope" not found`) &&
+			!strings.Contains(ae.Message, "not enabled on this server") && !strings.Contains(ae.Message, "not managed by this server") {
+			t.Errorf("%s: 404 %q names no kind and id", r, ae.Message)
+		}
 	}
 }
