@@ -196,6 +196,9 @@ type SourceIP struct {
 	CustomerID string    `json:"customer_id"`
 	CIDR       string    `json:"cidr"`
 	CreatedAt  time.Time `json:"created_at"`
+	// Warning, in the answer of POST /customers/{id}/source-ips only, says how the input was changed to be
+	// stored: a CIDR with host bits set ("10.0.0.5/24") is stored as its network ("10.0.0.0/24").
+	Warning string `json:"warning,omitempty"`
 }
 
 // SourceIPRequest is the body of POST /customers/{id}/source-ips.

@@ -477,3 +477,24 @@ func TestDialable(t *testing.T) {
 		}
 	}
 }
+
+// TestSourceIPWithHostBitsWarns: a CIDR with host bits set is stored as its network, and both the API's
+// answer (warning) and the CLI (on standard error) say so and show what was stored; an exact one gets none.
+func TestSourceIPWithHostBitsWarns(t *testing.T) {
+	e := newCLIEnv(t)
+	id := field(t, e.ok(t, "customer", "add", "--name", "Acme", "--contact", "it@acme.example"), "id")
+	code, out, errs := e.run(t, "customer", "source-ip", "add", id, "192.0.2.77/28")
+	if code != 0 || field(t, out, "cidr") != "192.0.2.64/28" ||
+		!strings.Contains(errs, "warning: 192.0.2.77/28 has host bits set: stored as the network 192.0.2.64/28, which admits 192.0.2.64 to 192.0.2.79") {
+		t.Fatalf("exit %d\nstdout %s\nstderr %s", code, out, errs)
+	}
+	var ip api.SourceIP
+	if err := json.Unmarshal([]byte(e.ok(t, "customer", "source-ip", "add", id, "2001:db8::1:5/112", "--json")), &ip); err != nil ||
+		ip.CIDR != "2001:db8::1:0/112" || !strings.Contains(ip.Warning, "2001:db8::1:0 to 2001:db8::1:ffff") {
+		t.Fatalf("json: %v %+v", err, ip)
+	}
+	code, _, errs = e.run(t, "customer", "source-ip", "add", id, "198.51.100.0/24")
+	if code != 0 || errs != "" {
+		t.Fatalf("exact prefix: exit %d, stderr %q", code, errs)
+	}
+}

@@ -244,6 +244,9 @@ func customerCommands() []*command {
 					if e.json {
 						return printJSON(e.out, ip)
 					}
+					if ip.Warning != "" {
+						fmt.Fprintln(e.errOut, "warning: "+ip.Warning)
+					}
 					kv(e.out, [2]string{"id", ip.ID}, [2]string{"cidr", ip.CIDR}, [2]string{"customer", ip.CustomerID})
 					return nil
 				}

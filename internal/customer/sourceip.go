@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"net/netip"
+	"strings"
 
 	"easymail/internal/store"
 )
@@ -53,7 +54,26 @@ func (s *Service) AddSourceIP(ctx context.Context, customerID, cidr string) (*So
 		return nil, err
 	}
 	sip.CreatedAt = store.Time(now)
+	if raw, err := netip.ParsePrefix(strings.TrimSpace(cidr)); err == nil && raw.Addr().Unmap() != raw.Masked().Addr().Unmap() {
+		sip.Warning = fmt.Sprintf("%s has host bits set: stored as the network %s, which admits %s", strings.TrimSpace(cidr), p,
+			rangeText(p))
+	}
 	return sip, nil
+}
+
+// rangeText is the addresses of p: "10.0.0.0 to 10.0.0.255".
+func rangeText(p netip.Prefix) string {
+	last := p.Addr().AsSlice()
+	bits := p.Bits()
+	for i := range last {
+		for b := 7; b >= 0; b-- {
+			if i*8+(7-b) >= bits {
+				last[i] |= 1 << b
+			}
+		}
+	}
+	end, _ := netip.AddrFromSlice(last)
+	return p.Addr().String() + " to " + end.String()
 }
 
 // checkPrefixOwners refuses p when it overlaps a source prefix of another customer and, when dupIsConflict,
