@@ -84,10 +84,10 @@ func TestQueueVerbsSayWhatHappened(t *testing.T) {
 	// Unknown ids.
 	for _, verb := range []string{"retry", "hold", "release"} {
 		e.n.API(t, "POST", "/queue/NOSUCHID/"+verb, nil, 404, nil)
-		run(1, "no such message (HTTP 404)", "queue", verb, "NOSUCHID")
+		run(1, `message "NOSUCHID" not found (HTTP 404)`, "queue", verb, "NOSUCHID")
 	}
 	e.n.API(t, "DELETE", "/queue/NOSUCHID", nil, 404, nil)
-	run(1, "no such message (HTTP 404)", "queue", "delete", "NOSUCHID")
+	run(1, `message "NOSUCHID" not found (HTTP 404)`, "queue", "delete", "NOSUCHID")
 
 	// A retry that acts says so, and so does a delete.
 	mx.FailNext(1, 451, [3]int{4, 3, 0}, "busy")
