@@ -140,15 +140,17 @@ func (s *session) policy() ratelimit.CustomerPolicy {
 // fail counts an error reply of the session and converts it for go-smtp. Past MaxErrors errors without an
 // accepted message, the reply becomes "421 4.7.0" and the connection is closed after it (as Postfix's
 // smtpd_hard_error_limit does).
-func (s *session) fail(err error) error {
+func (s *session) fail(stage, to string, err error) error {
 	s.errors++
+	e := smtperr.From(err)
+	s.reject(stage, to, e)
 	if max := s.s.o.Protection.MaxErrors; max > 0 && s.errors > max {
 		s.s.guard.pm.closed.WithLabelValues("too_many_errors").Inc()
-		s.log.Info("smtp: too many errors; closing the session", "errors", s.errors, "last", errText(err))
+		s.log.Info("smtp: too many errors; closing the session", "errors", s.errors, "last", e.Reply())
 		s.closeAfterReply()
-		return toSMTP(errTooManyErrors, nil)
+		return toSMTP(errTooManyErrors)
 	}
-	return toSMTP(err, s.log)
+	return toSMTP(e)
 }
 
 // closeAfterReply makes the next reply the last one of the connection.

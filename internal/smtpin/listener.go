@@ -236,20 +236,18 @@ func (g *guard) admit(c net.Conn) *clientConn {
 	cust, ok := s.o.Access.Identify(ip)
 	if !ok {
 		s.m.connections.WithLabelValues("unregistered").Inc()
-		// Debug only: a flood of unregistered clients must not turn into a flood of log lines; the metric
-		// counts them.
-		s.log.Debug("smtp: refused unregistered client", "ip", ip.String())
+		s.rejectConnect(ip, "", "not a registered source IP or relay host", smtperr.ClientNotRegistered)
 		go refuse(c, smtperr.ClientNotRegistered, s.o.Hostname, ip, false)
 		return nil
 	}
 	key := ip.String()
 	if err := g.slots.Acquire(key, g.p.MaxConnections, g.p.MaxConnectionsPerIP); err != nil {
 		s.m.connections.WithLabelValues("over_limit").Inc()
-		s.log.Info("smtp: refused client over the session cap", "ip", key, "customer", cust.ID, "reason", err.Error())
 		e := errTooManySessions
 		if errors.Is(err, ratelimit.ErrKeyCap) {
 			e = errTooManySessionsIP
 		}
+		s.rejectConnect(ip, cust.ID, "over the session cap: "+err.Error(), e)
 		go refuse(c, e, s.o.Hostname, ip, false)
 		return nil
 	}
@@ -259,8 +257,7 @@ func (g *guard) admit(c net.Conn) *clientConn {
 		if err == nil && !d.Allowed {
 			release()
 			s.m.connections.WithLabelValues("rate_limited").Inc()
-			s.log.Info("smtp: refused client over its connection rate", "ip", key, "customer", cust.ID,
-				"rate", g.p.ConnectionRatePerIP.String())
+			s.rejectConnect(ip, cust.ID, "over its connection rate "+g.p.ConnectionRatePerIP.String(), errConnectionRate)
 			go refuse(c, errConnectionRate, s.o.Hostname, ip, false)
 			return nil
 		}
@@ -292,7 +289,7 @@ func (g *guard) quietBeforeGreeting(cc *clientConn) bool {
 	switch {
 	case n > 0:
 		s.m.connections.WithLabelValues("early_talker").Inc()
-		s.log.Info("smtp: refused early talker", "ip", cc.ip.String(), "customer", cc.customer.ID)
+		s.rejectConnect(cc.ip, cc.customer.ID, "early talker: sent before the greeting", errEarlyTalker)
 		refuse(cc, errEarlyTalker, s.o.Hostname, cc.ip, true)
 		return false
 	case errors.As(err, &ne) && ne.Timeout():

@@ -79,6 +79,8 @@ type Server struct {
 
 	mu        sync.Mutex
 	listeners []net.Listener
+	// rejects rate-limits the log lines of refused connections.
+	rejects rejectLog
 }
 
 // New returns a server; call Serve for each listener.
@@ -136,7 +138,7 @@ type backend struct{ s *Server }
 func (b backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	cc, ok := unwrapClient(c.Conn())
 	if !ok {
-		return nil, toSMTP(errors.New("connection without a customer"), nil)
+		return nil, toSMTP(errors.New("connection without a customer"))
 	}
 	_, isTLS := c.TLSConnectionState()
 	sess := &session{

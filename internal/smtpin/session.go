@@ -67,14 +67,14 @@ func (s *session) Logout() error { return nil }
 // the temporary ones (rate limits) are only counted, since the client retries them.
 func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if s.fromSet {
-		return s.fail(errNestedMail)
+		return s.fail(stageMail, "", errNestedMail)
 	}
 	s.Reset()
 	if e := s.mail(from, opts); e != nil {
 		if !e.Temporary() {
 			s.logRejected(queue.StageMail, logAddress(from), nil, e)
 		}
-		return s.fail(e)
+		return s.fail(stageMail, logAddress(from), e)
 	}
 	return nil
 }
@@ -113,17 +113,17 @@ func (s *session) mail(from string, opts *smtp.MailOptions) *smtperr.Error {
 // recipient.
 func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if !s.fromSet {
-		return s.fail(smtperr.New(503, [3]int{5, 5, 1}, "Need MAIL before RCPT"))
+		return s.fail(stageRcpt, logAddress(to), smtperr.New(503, [3]int{5, 5, 1}, "Need MAIL before RCPT"))
 	}
 	if len(s.rcpts) >= s.s.o.MaxRecipients {
 		if s.overshoot++; s.overshoot > recipientOvershoot {
-			return s.fail(smtperr.TooManyRecipients)
+			return s.fail(stageRcpt, logAddress(to), smtperr.TooManyRecipients)
 		}
 		if s.overshoot == 1 {
 			s.log.Info("smtp: recipients over the limit are deferred", "reply", smtperr.TooManyRecipients.Reply(),
 				"limit", s.s.o.MaxRecipients)
 		}
-		return toSMTP(smtperr.TooManyRecipients, nil)
+		return toSMTP(smtperr.TooManyRecipients)
 	}
 	canon, local, _, err := canonicalAddress(to, s.mailOpts.UTF8)
 	if err != nil {
@@ -138,11 +138,12 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		if reason, ok := sp.Suppressed(context.Background(), s.customer.ID, canon); ok {
 			e := smtperr.New(550, [3]int{5, 1, 1}, "%s", reason)
 			s.logRejected(queue.StageRcpt, s.from, []queue.Recipient{{Address: canon}}, e)
-			return toSMTP(e, s.log)
+			s.reject(stageRcpt, canon, e)
+			return toSMTP(e)
 		}
 	}
 	if e := s.limitCustomer("recipients", s.policy().Limits.RecipientRules()); e != nil {
-		return s.fail(e)
+		return s.fail(stageRcpt, canon, e)
 	}
 	r := queue.Recipient{Address: canon}
 	if opts != nil {
@@ -172,7 +173,7 @@ func (s *session) Data(r io.Reader) error {
 		s.s.guard.pm.closed.WithLabelValues("data_timeout").Inc()
 		s.log.Info("smtp: message transfer timed out; closing the session", "err", errText(err))
 		s.closeAfterReply()
-		return toSMTP(errDataTimeout, nil)
+		return toSMTP(errDataTimeout)
 	}
 	if err != nil {
 		e := smtperr.From(err)
@@ -181,7 +182,7 @@ func (s *session) Data(r io.Reader) error {
 		} else {
 			s.s.m.messages.WithLabelValues("failed").Inc()
 		}
-		return s.fail(e)
+		return s.fail(stageData, "", e)
 	}
 	s.errors = 0
 	s.s.m.messages.WithLabelValues("accepted").Inc()
@@ -193,7 +194,7 @@ func (s *session) refuseRcpt(rcpt string, e *smtperr.Error) error {
 	if !e.Temporary() {
 		s.logRejected(queue.StageRcpt, s.from, []queue.Recipient{{Address: rcpt}}, e)
 	}
-	return s.fail(e)
+	return s.fail(stageRcpt, rcpt, e)
 }
 
 // logRejected records a transaction refused at stage (queue.StageMail or StageRcpt) in the message log, so
@@ -234,16 +235,41 @@ func logAddress(a string) string {
 
 // toSMTP converts err into the only error type go-smtp turns into a proper reply. Errors with no SMTP
 // meaning become a temporary 451, and their text stays in our log.
-func toSMTP(err error, log *slog.Logger) error {
+func toSMTP(err error) error {
 	e := smtperr.From(err)
-	if log != nil {
-		lvl := slog.LevelInfo
-		if e.Code/100 == 4 && e.Err != nil {
+	return &smtp.SMTPError{Code: e.Code, EnhancedCode: smtp.EnhancedCode(e.Enhanced), Message: e.Message}
+}
+
+// The stages of a refusal in the "reject:" log lines.
+const (
+	stageMail = "mail"
+	stageRcpt = "rcpt"
+	stageData = "data"
+)
+
+// reject logs the refusal of a command in the one line operators grep for, as Postfix's "reject:": the
+// stage, the reply, and the envelope so far (the session's logger adds the client's IP, customer and
+// connection id); addr is the address of the refused command: the sender of a MAIL, the recipient of a
+// RCPT. A temporary refusal caused by a failure of our own (e.Err) is a warning.
+func (s *session) reject(stage, addr string, e *smtperr.Error) {
+	attrs := []any{"stage", stage, "reply", e.Reply(), "helo", s.conn.Hostname()}
+	switch {
+	case stage == stageMail && !s.fromSet:
+		attrs = append(attrs, "from", "<"+addr+">")
+	case s.fromSet:
+		attrs = append(attrs, "from", "<"+s.from+">")
+	}
+	if stage == stageRcpt && addr != "" {
+		attrs = append(attrs, "to", "<"+addr+">")
+	}
+	lvl := slog.LevelInfo
+	if e.Err != nil {
+		attrs = append(attrs, "err", e.Err.Error())
+		if e.Code/100 == 4 {
 			lvl = slog.LevelWarn
 		}
-		log.Log(context.Background(), lvl, "smtp: refused", "reply", e.Reply(), "err", errText(e.Err))
 	}
-	return &smtp.SMTPError{Code: e.Code, EnhancedCode: smtp.EnhancedCode(e.Enhanced), Message: e.Message}
+	s.log.Log(context.Background(), lvl, "reject: "+strings.ToUpper(stage), attrs...)
 }
 
 func errText(err error) string {
