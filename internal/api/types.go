@@ -344,6 +344,22 @@ type Trace struct {
 	Message
 	Recipients []Recipient `json:"recipients"`
 	Attempts   []Attempt   `json:"attempts"`
+	// DSNFor is, for a DSN, the queue id of the message it reports on; DSNs the queue ids of the DSNs sent
+	// about this message (failure and delay notices), oldest first.
+	DSNFor string   `json:"dsn_for,omitempty"`
+	DSNs   []string `json:"dsns"`
+	// Timeline is the message's history in time order, for people: received, scanned, signed, each
+	// attempt, each DSN, the outcome.
+	Timeline []TimelineEvent `json:"timeline"`
+}
+
+// TimelineEvent is one step of a message's history.
+type TimelineEvent struct {
+	At time.Time `json:"at"`
+	// Event is received, rejected, quarantined, scanned, signed, attempt, dsn or one of the final statuses
+	// (delivered, bounced, expired, deleted, lost...).
+	Event  string `json:"event"`
+	Detail string `json:"detail"`
 }
 
 // Token is an API token as listed; the secret itself is never listed.

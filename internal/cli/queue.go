@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -201,7 +202,14 @@ func traceRun(ctx context.Context, e *env, a []string) error {
 	if m.Verdict != "" {
 		pairs = append(pairs, [2]string{"verdict", m.Verdict})
 	}
+	if t.DSNFor != "" {
+		pairs = append(pairs, [2]string{"dsn_for", t.DSNFor + " (the message this DSN reports on)"})
+	}
+	if len(t.DSNs) > 0 {
+		pairs = append(pairs, [2]string{"dsns", strings.Join(t.DSNs, ", ") + " (DSNs sent about this message)"})
+	}
 	kv(e.out, pairs...)
+	showAuthentication(e.out, m)
 	showScan(e.out, m.Scan)
 	section(e.out, "Recipients", len(t.Recipients) == 0, func() {
 		rows := make([][]string, len(t.Recipients))
@@ -220,7 +228,42 @@ func traceRun(ctx context.Context, e *env, a []string) error {
 		}
 		table(e.out, []string{"STARTED", "RECIPIENT", "#", "OUTCOME", "REMOTE MX", "REMOTE IP", "OUTBOUND IP", "TOOK", "TLS", "CLASS", "REPLY"}, rows)
 	})
+	if len(t.Timeline) > 0 {
+		section(e.out, "Timeline", false, func() {
+			for _, ev := range t.Timeline {
+				fmt.Fprintf(e.out, "  %s  %-11s %s\n", fmtTime(ev.At), ev.Event, ev.Detail)
+			}
+		})
+	}
 	return nil
+}
+
+// showAuthentication prints the DMARC facts of a message: its From domain, Easymail's DKIM signature and
+// the identifier alignments, when the message was analysed.
+func showAuthentication(w io.Writer, m api.Message) {
+	if m.FromDomain == "" && m.DKIMDomain == "" {
+		return
+	}
+	section(w, "Authentication", false, func() {
+		signed := "not signed"
+		if m.DKIMDomain != "" {
+			signed = "d=" + m.DKIMDomain + " s=" + m.DKIMSelectors
+		}
+		kv(w, [2]string{"from_domain", m.FromDomain}, [2]string{"dkim", signed},
+			[2]string{"dkim_aligned", optBoolText(m.DKIMAligned)}, [2]string{"spf_aligned", optBoolText(m.SPFAligned)},
+			[2]string{"dmarc_aligned", optBoolText(m.DMARCAligned)})
+	})
+}
+
+// optBoolText is "yes", "no" or "unknown" (not analysed).
+func optBoolText(b *bool) string {
+	switch {
+	case b == nil:
+		return "unknown"
+	case *b:
+		return "yes"
+	}
+	return "no"
 }
 
 // tlsText is the TLS column of a trace: "TLS1.3 TLS_AES_128_GCM_SHA256 verified (mta-sts)", "none" for plain

@@ -158,7 +158,11 @@ func showScan(w io.Writer, r *api.ScanReport) {
 		return
 	}
 	section(w, "Scan", false, func() {
-		kv(w, [2]string{"verdict", r.Verdict}, [2]string{"action", r.Action}, [2]string{"reason", r.Reason})
+		pairs := [][2]string{{"verdict", r.Verdict}, {"action", r.Action}}
+		if r.Reason != "" {
+			pairs = append(pairs, [2]string{"reason", r.Reason})
+		}
+		kv(w, pairs...)
 		rows := make([][]string, 0, len(r.Verdicts)+len(r.Rules))
 		for _, v := range r.Verdicts {
 			detail := v.Name
@@ -173,6 +177,8 @@ func showScan(w io.Writer, r *api.ScanReport) {
 		for _, h := range r.Rules {
 			rows = append(rows, []string{"rule " + h.Rule, h.Action, "", truncate(h.Reason+" ("+h.Where+")", 90)})
 		}
-		table(w, []string{"CHECK", "RESULT", "TOOK", "DETAIL"}, rows)
+		if len(rows) > 0 {
+			table(w, []string{"CHECK", "RESULT", "TOOK", "DETAIL"}, rows)
+		}
 	})
 }

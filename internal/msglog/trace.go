@@ -13,7 +13,7 @@ import (
 // Trace returns the message with the given queue id, its recipients (in envelope order) and every delivery
 // attempt (in time order), or ErrNotFound.
 func Trace(ctx context.Context, db *store.DB, id string) (*MessageTrace, error) {
-	t := &MessageTrace{Recipients: []api.Recipient{}, Attempts: []api.Attempt{}}
+	t := &MessageTrace{Recipients: []api.Recipient{}, Attempts: []api.Attempt{}, DSNs: []string{}}
 	m := &t.Message
 	var held, isDSN, utf8, notified int
 	var received, expires int64
@@ -22,9 +22,9 @@ func Trace(ctx context.Context, db *store.DB, id string) (*MessageTrace, error) 
 	var scanJSON string
 	err := db.R.QueryRowContext(ctx, `SELECT id, node_id, customer_id, sender, header_from, message_id, subject, size,
 		client_ip, helo, tls, status, reason, stage, held, is_dsn, smtputf8, body_type, received_at, expires_at, delay_notified,
-		done_at, verdict, scan, `+authColumns+` FROM messages WHERE id = ?`, id).Scan(append([]any{&m.ID, &m.NodeID, &m.CustomerID,
+		done_at, verdict, scan, dsn_for, `+authColumns+` FROM messages WHERE id = ?`, id).Scan(append([]any{&m.ID, &m.NodeID, &m.CustomerID,
 		&m.Sender, &m.HeaderFrom, &m.MessageID, &m.Subject, &m.Size, &m.ClientIP, &m.HELO, &m.TLS, &m.Status, &m.Reason,
-		&m.Stage, &held, &isDSN, &utf8, &m.BodyType, &received, &expires, &notified, &done, &m.Verdict, &scanJSON}, au.dest()...)...)
+		&m.Stage, &held, &isDSN, &utf8, &m.BodyType, &received, &expires, &notified, &done, &m.Verdict, &scanJSON, &t.DSNFor}, au.dest()...)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -88,5 +88,14 @@ func Trace(ctx context.Context, db *store.DB, id string) (*MessageTrace, error) 
 		a.Recipient = addr[a.RcptIndex]
 		t.Attempts = append(t.Attempts, a)
 	}
-	return t, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	dsns, err := dsnLinks(ctx, db, t)
+	if err != nil {
+		return nil, err
+	}
+	t.Timeline = timeline(t, dsns)
+	return t, nil
 }

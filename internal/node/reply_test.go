@@ -70,4 +70,39 @@ func TestTraceKeepsRemoteReply(t *testing.T) {
 	if d := reps[0].Recipients[0].Diagnostic; d != "550 5.1.1 <gone@dest.test>: Recipient address rejected: User unknown" {
 		t.Fatalf("DSN diagnostic %q", d)
 	}
+
+	// The original and its DSN link to each other, and the trace tells the story in time order.
+	e.n.API(t, "GET", "/messages/"+id, nil, 200, &tr)
+	if len(tr.DSNs) != 1 || tr.DSNFor != "" {
+		t.Fatalf("original: dsns %v dsn_for %q", tr.DSNs, tr.DSNFor)
+	}
+	var dsnTrace api.Trace
+	e.n.API(t, "GET", "/messages/"+tr.DSNs[0], nil, 200, &dsnTrace)
+	if !dsnTrace.IsDSN || dsnTrace.DSNFor != id || len(dsnTrace.DSNs) != 0 {
+		t.Fatalf("DSN %s: is_dsn %v dsn_for %q dsns %v", tr.DSNs[0], dsnTrace.IsDSN, dsnTrace.DSNFor, dsnTrace.DSNs)
+	}
+	var events []string
+	for i, ev := range tr.Timeline {
+		events = append(events, ev.Event)
+		if i > 0 && ev.At.Before(tr.Timeline[i-1].At) {
+			t.Errorf("timeline out of order at %d: %+v", i, tr.Timeline)
+		}
+	}
+	wantEvents := "received scanned signed attempt attempt attempt attempt dsn bounced"
+	if strings.Join(events, " ") != wantEvents {
+		t.Fatalf("timeline events %q, want %q:\n%+v", strings.Join(events, " "), wantEvents, tr.Timeline)
+	}
+	if d := tr.Timeline[len(tr.Timeline)-2].Detail; !strings.Contains(d, tr.DSNs[0]) {
+		t.Errorf("dsn event %q does not name the DSN", d)
+	}
+	out.Reset()
+	if code := cli.Main(context.Background(), []string{"--api", e.n.APIURL, "--token", e.n.Token, "trace", id}, &out, &errs); code != 0 {
+		t.Fatalf("easymail trace: exit %d: %s", code, errs.String())
+	}
+	for _, w := range []string{"Timeline:", "Authentication:", "dkim_aligned", "dsns", tr.DSNs[0],
+		"signed", "DKIM d=acme.test"} {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("easymail trace lacks %q:\n%s", w, out.String())
+		}
+	}
 }

@@ -97,6 +97,7 @@ func (q *Queue) makeDSN(g *group, outs []outcome, res delivery.Result, delay boo
 		// The returned original may carry 8-bit bytes.
 		EightBit: g.smtputf8 || g.eightBit,
 		IsDSN:    true,
+		DSNFor:   g.msgID,
 		Received: now,
 	}, nil
 }

@@ -173,7 +173,9 @@ type Envelope struct {
 	DSNRet     string // FULL or HDRS, "" when absent
 	EnvID      string
 	IsDSN      bool
-	Received   time.Time
+	// DSNFor is, for a DSN, the queue id of the message it reports on.
+	DSNFor   string
+	Received time.Time
 	// Prefix is header fields to send in front of the spooled content (Received, DKIM-Signature), CRLF-ended.
 	Prefix string
 	// Held queues the message held (status "held"): accepted and kept, not delivered until released. Set for
@@ -230,12 +232,12 @@ func (q *Queue) insert(tx *sql.Tx, env Envelope, status, reason string) error {
 	}
 	_, err := tx.Exec(`INSERT INTO messages (id, node_id, customer_id, sender, header_from, message_id, subject, size,
 		client_ip, helo, tls, status, reason, is_dsn, smtputf8, body_type, dsn_ret, dsn_envid, received_at, expires_at, done_at, prefix, held,
-		verdict, scan, stage)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		verdict, scan, stage, dsn_for)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		env.ID, q.o.NodeID, env.CustomerID, env.Sender, env.HeaderFrom, env.MessageID, env.Subject, env.Size,
 		env.ClientIP, env.HELO, env.TLS, status, reason, env.IsDSN, env.SMTPUTF8, body, env.DSNRet, env.EnvID,
 		store.Millis(received), store.Millis(received.Add(q.o.MaxLifetime)), done, env.Prefix, held, env.Verdict, env.Scan,
-		stage(status, env.Stage))
+		stage(status, env.Stage), env.DSNFor)
 	if err != nil {
 		return err
 	}
