@@ -189,6 +189,8 @@ func (s *server) routes() *http.ServeMux {
 	api("GET /api/v1/complaints", anyRole, s.complaintRates)          // complaints.go
 	api("GET /api/v1/providers", anyRole, staffOnly(s.listProviders)) // shaping.go
 	api("POST /api/v1/providers/{name}/ips/{address}/resume", operatorOnly, s.resumeProvider)
+	api("GET /api/v1/mta-sts/policies", anyRole, staffOnly(s.listMTASTSPolicies)) // tls.go
+	api("GET /api/v1/tls-reports", anyRole, staffOnly(s.listTLSReports))
 	api("GET /api/v1/data-subjects/{address}", operatorOnly, s.exportSubject)
 	api("DELETE /api/v1/data-subjects/{address}", operatorOnly, s.eraseSubject)
 	api("GET /api/v1/quarantine", anyRole, s.listQuarantine)

@@ -25,6 +25,7 @@ func commands() []*command {
 	all = append(all, scanCommands()...)
 	all = append(all, lifecycleCommands()...)
 	all = append(all, eventCommands()...)
+	all = append(all, tlsCommands()...)
 	return all
 }
 

@@ -97,7 +97,7 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 		Logger:            log,
 	}
 	// TLS policies, MTA-STS, DANE and TLS-RPT (tls.go); mailed reports are queued through q, set below.
-	otls, err := newOutboundTLS(cfg, db, res, submitRaw(func() *queue.Queue { return q }), log, &dopts)
+	otls, err := newOutboundTLS(cfg, db, res, submitRaw(func() *queue.Queue { return q }), log, hooks, &dopts)
 	if err != nil {
 		return err
 	}

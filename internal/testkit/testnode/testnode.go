@@ -72,6 +72,10 @@ type Options struct {
 	Configure func(*config.Config)
 	// Now is the clock of the customer lifecycle (node.Hooks); nil means time.Now.
 	Now func() time.Time
+	// MTASTSDial routes MTA-STS policy fetches (node.Hooks), e.g. testkit.STS.Dial; nil dials for real.
+	MTASTSDial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// TLSRPTNow is the clock of TLS-RPT (node.Hooks); nil means time.Now.
+	TLSRPTNow func() time.Time
 }
 
 // adminToken is the operator token of test nodes.
@@ -126,7 +130,7 @@ func Start(t testing.TB, o Options) *Node {
 	ready := make(chan struct{})
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	go func() {
-		n.done <- node.RunWith(ctx, cfg, log, func() { close(ready) }, node.Hooks{Now: o.Now,
+		n.done <- node.RunWith(ctx, cfg, log, func() { close(ready) }, node.Hooks{Now: o.Now, MTASTSDial: o.MTASTSDial, TLSRPTNow: o.TLSRPTNow,
 			SMTPListeners: []net.Listener{smtpLn}, APIListener: apiLn, FeedbackListeners: fbLns})
 	}()
 	select {
