@@ -77,6 +77,9 @@ type Options struct {
 	Complaints Complaints
 	// Shaping is the provider shaping (/providers). Optional: without it those endpoints answer 404.
 	Shaping Shaping
+	// Unsubscribe serves the one-click unsubscribe links, /u/TOKEN, without a token (package unsubscribe).
+	// Optional: without it, /u/ is 404.
+	Unsubscribe http.Handler
 	// Now is the clock of provisioning (termination dates must be in the future); nil means time.Now.
 	Now func() time.Time
 }
@@ -104,6 +107,7 @@ type server struct {
 	events       *events.Bus
 	complaints   Complaints
 	shaping      Shaping
+	unsubscribe  http.Handler
 }
 
 // New returns the HTTP handler of the API, the onboarding pages, /metrics and /healthz. It loads (or
@@ -119,7 +123,7 @@ func New(o Options) (http.Handler, error) {
 	}
 	s.pools, s.ipCheck = o.Pools, o.IPCheck
 	s.quarantine, s.scanPolicies = o.Quarantine, o.ScanPolicies
-	s.events, s.complaints, s.shaping = o.Events, o.Complaints, o.Shaping
+	s.events, s.complaints, s.shaping, s.unsubscribe = o.Events, o.Complaints, o.Shaping, o.Unsubscribe
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -229,6 +233,9 @@ func (s *server) routes() *http.ServeMux {
 		mux.Handle("GET /metrics", s.metrics)
 	}
 	mux.HandleFunc("GET /onboard/{token}", s.onboardPage)
+	if s.unsubscribe != nil {
+		mux.Handle("/u/", s.unsubscribe) // every method: the handler answers 405 itself
+	}
 	mux.HandleFunc("GET /api/v1/openapi.json", serveOpenAPI)
 	return mux
 }

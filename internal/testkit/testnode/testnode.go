@@ -97,6 +97,7 @@ func Start(t testing.TB, o Options) *Node {
 	smtpLn, apiLn := listen(t), listen(t)
 	cfg.SMTP.Listen = []string{smtpLn.Addr().String()}
 	cfg.API.Listen = apiLn.Addr().String()
+	cfg.API.PublicURL = "http://" + cfg.API.Listen // as config.Load derives it
 	cfg.DNS.Servers = []string{o.DNS.Addr()}
 	cfg.DNS.Timeout = 2 * time.Second
 	cfg.Delivery.Port = o.DeliveryPort
