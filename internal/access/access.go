@@ -54,6 +54,8 @@ type Customer struct {
 	Pool           string
 	TopologyHiding bool
 	AntiSpoofing   bool
+	// UnsubscribeDelegated: the relay adds one-click unsubscription to the customer's mail (docs/events.md).
+	UnsubscribeDelegated bool
 	// DeactivateAt is the scheduled deactivation of a terminating customer (zero: none).
 	DeactivateAt time.Time
 	// domains maps each registered domain to whether its subdomains are included.
@@ -261,14 +263,16 @@ func (a *Access) Reload(ctx context.Context) error {
 	defer a.mu.Unlock()
 	t := &table{hosts: map[netip.Addr]*Customer{}, byID: map[string]*Customer{}}
 
-	rows, err := a.db.R.QueryContext(ctx, `SELECT id, name, status, pool, topology_hiding, anti_spoofing, deactivate_at FROM customers`)
+	rows, err := a.db.R.QueryContext(ctx, `SELECT id, name, status, pool, topology_hiding, anti_spoofing, deactivate_at,
+		unsubscribe = 'delegated' FROM customers`)
 	if err != nil {
 		return err
 	}
 	for rows.Next() {
 		c := &Customer{domains: map[string]bool{}}
 		var deactivateAt sql.NullInt64
-		if err := rows.Scan(&c.ID, &c.Name, &c.Status, &c.Pool, &c.TopologyHiding, &c.AntiSpoofing, &deactivateAt); err != nil {
+		if err := rows.Scan(&c.ID, &c.Name, &c.Status, &c.Pool, &c.TopologyHiding, &c.AntiSpoofing, &deactivateAt,
+			&c.UnsubscribeDelegated); err != nil {
 			rows.Close()
 			return err
 		}

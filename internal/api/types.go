@@ -50,12 +50,15 @@ type Customer struct {
 	AntiSpoofing   bool       `json:"anti_spoofing"`
 	// TLSPolicy is the customer's own TLS policy for its outbound mail: may, encrypt or verify; "" follows
 	// delivery.tls_policy. The strictest of it and the configured policies applies (docs/delivery.md).
-	TLSPolicy  string      `json:"tls_policy"`
-	CreatedAt  time.Time   `json:"created_at"`
-	UpdatedAt  time.Time   `json:"updated_at"`
-	Domains    []Domain    `json:"domains"`
-	RelayHosts []RelayHost `json:"relay_hosts"`
-	SourceIPs  []SourceIP  `json:"source_ips"`
+	TLSPolicy string `json:"tls_policy"`
+	// Unsubscribe is "delegated" when the relay adds and honours one-click unsubscription (RFC 8058) for the
+	// customer's mail, "" when the customer handles its own (docs/events.md).
+	Unsubscribe string      `json:"unsubscribe"`
+	CreatedAt   time.Time   `json:"created_at"`
+	UpdatedAt   time.Time   `json:"updated_at"`
+	Domains     []Domain    `json:"domains"`
+	RelayHosts  []RelayHost `json:"relay_hosts"`
+	SourceIPs   []SourceIP  `json:"source_ips"`
 	// OnboardingURL is set in the answer to the customer's creation only.
 	OnboardingURL string `json:"onboarding_url,omitempty"`
 
@@ -96,6 +99,8 @@ type CustomerUpdate struct {
 	AntiSpoofing   *bool   `json:"anti_spoofing,omitempty"`
 	// TLSPolicy sets the customer's TLS policy: may, encrypt, verify, or "" for the configured default.
 	TLSPolicy *string `json:"tls_policy,omitempty"`
+	// Unsubscribe sets the customer's one-click unsubscription: "delegated" or "" (none).
+	Unsubscribe *string `json:"unsubscribe,omitempty"`
 
 	// RateLimits replaces the customer's own rate limits as a whole.
 	RateLimits *RateLimits `json:"rate_limits,omitempty"`

@@ -14,7 +14,8 @@ import (
 func TestRolesOnEveryRoute(t *testing.T) {
 	e := newEnv(t)
 	operatorReads := []string{"GET /api/v1/tokens", "GET /api/v1/data-subjects/{address}", "GET /api/v1/events/stream"}
-	staffReads := []string{"GET /api/v1/queue/{id}/content", "GET /api/v1/providers", "GET /api/v1/pools", "GET /api/v1/ips", "GET /api/v1/ips/{address}", "GET /api/v1/dns/spf", "GET /api/v1/audit"}
+	staffReads := []string{"GET /api/v1/queue/{id}/content", "GET /api/v1/providers", "GET /api/v1/pools", "GET /api/v1/ips", "GET /api/v1/ips/{address}", "GET /api/v1/dns/spf", "GET /api/v1/audit",
+		"GET /api/v1/mta-sts/policies", "GET /api/v1/tls-reports"}
 	// A customer reports incidents, comments and confirms its own (answered 422 or 404 here, not 403).
 	customerWrites := []string{"POST /api/v1/incidents", "POST /api/v1/incidents/{id}/comments", "POST /api/v1/incidents/{id}/confirm"}
 	param := regexp.MustCompile(`\{[^}]+\}`)

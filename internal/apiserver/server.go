@@ -83,6 +83,9 @@ type Options struct {
 	Complaints Complaints
 	// Shaping is the provider shaping (/providers). Optional: without it those endpoints answer 404.
 	Shaping Shaping
+	// Unsubscribe serves the one-click unsubscribe links, /u/TOKEN, without a token (package unsubscribe).
+	// Optional: without it, /u/ is 404.
+	Unsubscribe http.Handler
 	// Now is the clock of provisioning (termination dates must be in the future); nil means time.Now.
 	Now func() time.Time
 	// Spool is this node's spool, read by GET /queue/{id}/content. Optional: without it that endpoint
@@ -120,8 +123,9 @@ type server struct {
 	shaping      Shaping
 	incidents    *incident.Service
 	// clock is Options.Now; nil is time.Now.
-	clock func() time.Time
-	spool *spool.Spool
+	clock       func() time.Time
+	spool       *spool.Spool
+	unsubscribe http.Handler
 }
 
 // New returns the HTTP handler of the API, the onboarding pages, /metrics and /healthz. It loads (or
@@ -137,7 +141,7 @@ func New(o Options) (http.Handler, error) {
 	}
 	s.pools, s.ipCheck = o.Pools, o.IPCheck
 	s.quarantine, s.scanPolicies = o.Quarantine, o.ScanPolicies
-	s.events, s.complaints, s.shaping = o.Events, o.Complaints, o.Shaping
+	s.events, s.complaints, s.shaping, s.unsubscribe = o.Events, o.Complaints, o.Shaping, o.Unsubscribe
 	s.incidents = o.Incidents
 	s.clock, s.spool = o.Now, o.Spool
 	if s.log == nil {
@@ -209,6 +213,8 @@ func (s *server) routes() *http.ServeMux {
 	api("GET /api/v1/complaints", anyRole, s.complaintRates)          // complaints.go
 	api("GET /api/v1/providers", anyRole, staffOnly(s.listProviders)) // shaping.go
 	api("POST /api/v1/providers/{name}/ips/{address}/resume", operatorOnly, s.resumeProvider)
+	api("GET /api/v1/mta-sts/policies", anyRole, staffOnly(s.listMTASTSPolicies)) // tls.go
+	api("GET /api/v1/tls-reports", anyRole, staffOnly(s.listTLSReports))
 	api("GET /api/v1/data-subjects/{address}", operatorOnly, s.exportSubject)
 	api("DELETE /api/v1/data-subjects/{address}", operatorOnly, s.eraseSubject)
 	api("GET /api/v1/quarantine", anyRole, s.listQuarantine)
@@ -258,6 +264,9 @@ func (s *server) routes() *http.ServeMux {
 		mux.Handle("GET /metrics", MetricsHandler(s.metrics, s.metricsToken))
 	}
 	mux.HandleFunc("GET /onboard/{token}", s.onboardPage)
+	if s.unsubscribe != nil {
+		mux.Handle("/u/", s.unsubscribe) // every method: the handler answers 405 itself
+	}
 	mux.HandleFunc("GET /api/v1/openapi.json", serveOpenAPI)
 	return mux
 }

@@ -24,7 +24,12 @@ const (
 	SourceBounce    = "bounce"
 	SourceOperator  = "operator"
 	SourceComplaint = "complaint" // a receiver's feedback report (package feedback)
+	// SourceUnsubscribe is a recipient's one-click unsubscription (package unsubscribe); it does not expire.
+	SourceUnsubscribe = "unsubscribe"
 )
+
+// never is the expiry written for entries that do not expire (unsubscriptions).
+var never = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
 
 // ErrNotFound is returned by Remove for an address that is not on the list.
 var ErrNotFound = errors.New("no such suppression")
@@ -46,18 +51,22 @@ func Suppress(tx *sql.Tx, customerID, address, queueID, reason string, at time.T
 	return SuppressAs(tx, SourceBounce, customerID, address, queueID, reason, at)
 }
 
-// SuppressAs is Suppress with the entry's source: SourceBounce, or SourceComplaint for a complaint about
-// message queueID.
+// SuppressAs is Suppress with the entry's source: SourceBounce, SourceComplaint for a complaint about
+// message queueID, or SourceUnsubscribe for an unsubscription from it, which never expires (9999-12-31).
 func SuppressAs(tx *sql.Tx, source, customerID, address, queueID, reason string, at time.Time) error {
 	if customerID == "" || address == "" {
 		return nil
 	}
 	// INSERT ... SELECT needs its WHERE before ON CONFLICT for SQLite to parse the upsert.
+	var expires sql.NullInt64 // NULL: the List's TTL
+	if source == SourceUnsubscribe {
+		expires = sql.NullInt64{Int64: store.Millis(never), Valid: true}
+	}
 	_, err := tx.Exec(`INSERT INTO suppressions (customer_id, address, source, reason, queue_id, created_at, expires_at)
-		SELECT ?, lower(?), ?, ?, ?, ?, NULL WHERE EXISTS (SELECT 1 FROM customers WHERE id = ?)
+		SELECT ?, lower(?), ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM customers WHERE id = ?)
 		ON CONFLICT (customer_id, address) DO UPDATE SET source = excluded.source, reason = excluded.reason,
-			queue_id = excluded.queue_id, created_at = excluded.created_at, expires_at = NULL`,
-		customerID, address, source, clip(reason, maxReason), queueID, store.Millis(at), customerID)
+			queue_id = excluded.queue_id, created_at = excluded.created_at, expires_at = excluded.expires_at`,
+		customerID, address, source, clip(reason, maxReason), queueID, store.Millis(at), expires, customerID)
 	if err != nil {
 		return fmt.Errorf("suppress %s for %s: %w", address, customerID, err)
 	}
@@ -170,6 +179,8 @@ func refusal(r row) string {
 		s = "Recipient suppressed after a hard bounce on " + day
 	case SourceComplaint:
 		s = "Recipient suppressed after a complaint on " + day
+	case SourceUnsubscribe:
+		s = "Recipient unsubscribed on " + day
 	default:
 		s = "Recipient suppressed by the operator on " + day
 	}

@@ -27,6 +27,7 @@ func commands() []*command {
 	all = append(all, incidentCommands()...)
 	all = append(all, lifecycleCommands()...)
 	all = append(all, eventCommands()...)
+	all = append(all, tlsCommands()...)
 	return all
 }
 
@@ -128,6 +129,7 @@ func customerCommands() []*command {
 				str(&in.FallbackPool, "fallback-pool", "new fallback pool (\"\" for none)")
 				str(&in.Status, "status", "new status: active or pending")
 				str(&in.TLSPolicy, "tls-policy", "TLS policy of the customer's mail: may, encrypt, verify (\"\" for the configured default)")
+				str(&in.Unsubscribe, "unsubscribe", "one-click unsubscription: delegated (the relay adds and honours it) or \"\" (none)")
 				var th, as boolFlag
 				fs.Var(&th, "topology-hiding", "remove the customer's internal Received headers")
 				fs.Var(&as, "anti-spoofing", "require the header From domain to be the customer's")
@@ -280,6 +282,14 @@ func orDefault(s string) string {
 	return s
 }
 
+// orNone shows an empty setting as "(none)".
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
 func showCustomer(e *env, c *api.Customer) error {
 	if e.json {
 		return printJSON(e.out, c)
@@ -288,7 +298,7 @@ func showCustomer(e *env, c *api.Customer) error {
 		{"id", c.ID}, {"name", c.Name}, {"contact", c.ContactEmail}, {"technical_contact", c.TechnicalEmail},
 		{"admin_contact", c.AdminEmail}, {"pool", c.Pool}, {"fallback_pool", c.FallbackPool}, {"status", c.Status},
 		{"topology_hiding", strconv.FormatBool(c.TopologyHiding)}, {"anti_spoofing", strconv.FormatBool(c.AntiSpoofing)},
-		{"tls_policy", orDefault(c.TLSPolicy)}, {"created", fmtTime(c.CreatedAt)}, {"updated", fmtTime(c.UpdatedAt)},
+		{"tls_policy", orDefault(c.TLSPolicy)}, {"unsubscribe", orNone(c.Unsubscribe)}, {"created", fmtTime(c.CreatedAt)}, {"updated", fmtTime(c.UpdatedAt)},
 	}
 	if c.OnboardingURL != "" {
 		pairs = append(pairs, [2]string{"onboarding_url", c.OnboardingURL})

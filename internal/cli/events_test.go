@@ -57,3 +57,61 @@ func TestWebhookCommands(t *testing.T) {
 		t.Fatalf("list after delete:\n%s", out)
 	}
 }
+
+// TestTLSCommands: tls policies lists the cached MTA-STS policies with their mode, mx and expiry (an expired
+// one marked), tls reports the reports sent, newest day first, filtered by --domain.
+func TestTLSCommands(t *testing.T) {
+	e := newCLIEnv(t)
+	now := time.Now()
+	err := e.db.Tx(context.Background(), func(tx *sql.Tx) error {
+		for _, p := range []struct {
+			domain, mode, mx string
+			fetched          time.Time
+		}{
+			{"bank.example", "enforce", `["mx1.bank.example","*.bank.example"]`, now.Add(-time.Hour)},
+			{"old.example", "testing", `["mx.old.example"]`, now.Add(-48 * time.Hour)},
+		} {
+			if _, err := tx.Exec(`INSERT INTO mta_sts_policies (domain, policy_id, mode, max_age, mx, body, fetched_at, expires_at)
+				VALUES (?, 'id1', ?, 86400, ?, '', ?, ?)`, p.domain, p.mode, p.mx, store.Millis(p.fetched),
+				store.Millis(p.fetched.Add(24*time.Hour))); err != nil {
+				return err
+			}
+		}
+		for _, r := range [][3]string{{"2030-03-01", "bank.example", "mailto:tlsrpt@bank.example: sent"},
+			{"2030-03-02", "bank.example", "mailto:tlsrpt@bank.example: answered 550"}, {"2030-03-02", "old.example", "no report address: none"}} {
+			if _, err := tx.Exec(`INSERT INTO tlsrpt_reports (day, policy_domain, report_id, rua, outcome, sent_at)
+				VALUES (?, ?, 'rid', 'mailto:tlsrpt@bank.example', ?, ?)`, r[0], r[1], r[2], store.Millis(now)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := e.ok(t, "tls", "policies")
+	if i := rowIndex(out, "bank.example"); i < 0 || !strings.Contains(out, "enforce") || !strings.Contains(out, "mx1.bank.example,*.bank.example") {
+		t.Fatalf("policies:\n%s", out)
+	}
+	line := func(prefix string) string {
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, prefix+" ") {
+				return l
+			}
+		}
+		return ""
+	}
+	if !strings.Contains(line("old.example"), "(expired)") || strings.Contains(line("bank.example"), "(expired)") {
+		t.Fatalf("expiry not marked:\n%s", out)
+	}
+	var reps []api.TLSReport
+	if err := json.Unmarshal([]byte(e.ok(t, "tls", "reports", "--domain", "bank.example", "--json")), &reps); err != nil {
+		t.Fatal(err)
+	}
+	if len(reps) != 2 || reps[0].Day != "2030-03-02" || reps[1].Day != "2030-03-01" || reps[0].Outcome != "mailto:tlsrpt@bank.example: answered 550" {
+		t.Fatalf("reports %+v", reps)
+	}
+	if out := e.ok(t, "tls", "reports", "--limit", "1"); strings.Count(out, "2030-03-") != 1 {
+		t.Fatalf("limit 1:\n%s", out)
+	}
+}

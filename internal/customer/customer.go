@@ -37,6 +37,10 @@ const (
 	StatusActive  = api.StatusActive
 )
 
+// UnsubscribeDelegated is the unsubscribe setting of a customer whose one-click unsubscriptions the relay
+// adds and honours (docs/events.md).
+const UnsubscribeDelegated = "delegated"
+
 // Service provisions customers in DB.
 type Service struct {
 	DB *store.DB
@@ -113,7 +117,7 @@ func (s *Service) Create(ctx context.Context, in api.CustomerCreate) (*Customer,
 // Get returns one customer with its domains, relay hosts and source IPs.
 func (s *Service) Get(ctx context.Context, id string) (*Customer, error) {
 	row := s.DB.R.QueryRowContext(ctx, `SELECT id, name, contact_email, pool, fallback_pool, status, topology_hiding, anti_spoofing,
-		tls_policy, created_at, updated_at, `+lifecycleColumns+` FROM customers WHERE id = ?`, id)
+		tls_policy, unsubscribe, created_at, updated_at, `+lifecycleColumns+` FROM customers WHERE id = ?`, id)
 	c, err := scanCustomer(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
@@ -140,7 +144,7 @@ func (s *Service) Get(ctx context.Context, id string) (*Customer, error) {
 // List returns every customer, by name, with its domains, relay hosts and source IPs.
 func (s *Service) List(ctx context.Context) ([]Customer, error) {
 	rows, err := s.DB.R.QueryContext(ctx, `SELECT id, name, contact_email, pool, fallback_pool, status, topology_hiding, anti_spoofing,
-		tls_policy, created_at, updated_at, `+lifecycleColumns+` FROM customers ORDER BY name, id`)
+		tls_policy, unsubscribe, created_at, updated_at, `+lifecycleColumns+` FROM customers ORDER BY name, id`)
 	if err != nil {
 		return nil, err
 	}
@@ -185,7 +189,7 @@ func scanCustomer(r scanner) (*Customer, error) {
 	var created, updated int64
 	var lc lifecycleRow
 	if err := r.Scan(append([]any{&c.ID, &c.Name, &c.ContactEmail, &c.Pool, &c.FallbackPool, &c.Status, &c.TopologyHiding, &c.AntiSpoofing,
-		&c.TLSPolicy, &created, &updated}, lc.dest()...)...); err != nil {
+		&c.TLSPolicy, &c.Unsubscribe, &created, &updated}, lc.dest()...)...); err != nil {
 		return nil, err
 	}
 	c.CreatedAt, c.UpdatedAt = store.Time(created), store.Time(updated)
@@ -336,6 +340,12 @@ func (s *Service) Update(ctx context.Context, id string, in api.CustomerUpdate) 
 			return nil, &FieldError{Field: "tls_policy", Msg: fmt.Sprintf("%q is not a TLS policy (may, encrypt, verify, or \"\" for the configured default)", *in.TLSPolicy)}
 		}
 		sets, args = append(sets, "tls_policy = ?"), append(args, *in.TLSPolicy)
+	}
+	if in.Unsubscribe != nil {
+		if *in.Unsubscribe != "" && *in.Unsubscribe != UnsubscribeDelegated {
+			return nil, &FieldError{Field: "unsubscribe", Msg: fmt.Sprintf("%q is not an unsubscribe setting (%q, or \"\" for none)", *in.Unsubscribe, UnsubscribeDelegated)}
+		}
+		sets, args = append(sets, "unsubscribe = ?"), append(args, *in.Unsubscribe)
 	}
 	sets, args, lerr := s.limitSets(in, sets, args)
 	if lerr != nil {

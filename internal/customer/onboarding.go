@@ -41,18 +41,27 @@ type Onboarding struct {
 // LoadOnboarding returns a signer with the key kept in dataDir/onboarding.key, creating the key (32 random
 // bytes, mode 0600) at first use.
 func LoadOnboarding(dataDir string) (*Onboarding, error) {
-	path := filepath.Join(dataDir, OnboardingKeyFile)
+	key, err := LoadKey(filepath.Join(dataDir, OnboardingKeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("onboarding key: %w", err)
+	}
+	return &Onboarding{key: key}, nil
+}
+
+// LoadKey returns the 32-byte signing key kept in the file path, creating it (32 random bytes, mode 0600)
+// at first use. The onboarding links and the unsubscribe links (package unsubscribe) each have their own.
+func LoadKey(path string) ([]byte, error) {
 	key, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		key, err = createKey(path)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("onboarding key: %w", err)
+		return nil, err
 	}
 	if len(key) != 32 {
-		return nil, fmt.Errorf("onboarding key %s: %d bytes, want 32", path, len(key))
+		return nil, fmt.Errorf("%s: %d bytes, want 32", path, len(key))
 	}
-	return &Onboarding{key: key}, nil
+	return key, nil
 }
 
 // createKey writes 32 random bytes to path, complete or not at all (secretfile.Create); if another process

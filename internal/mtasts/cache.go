@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"easymail/internal/api"
 	"easymail/internal/resolver"
 	"easymail/internal/store"
 )
@@ -325,4 +326,31 @@ func (c *Cache) save(ctx context.Context, p *Policy) error {
 			store.Millis(p.Fetched), store.Millis(p.Expires()))
 		return err
 	})
+}
+
+// Cached returns the policies kept in the database, by domain, for the API and the CLI; now tells which have
+// expired.
+func Cached(ctx context.Context, db *store.DB, now time.Time) ([]api.MTASTSPolicy, error) {
+	rows, err := db.R.QueryContext(ctx, `SELECT domain, policy_id, mode, max_age, mx, fetched_at, expires_at
+		FROM mta_sts_policies ORDER BY domain`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []api.MTASTSPolicy{}
+	for rows.Next() {
+		var p api.MTASTSPolicy
+		var mx string
+		var fetched, expires int64
+		if err := rows.Scan(&p.Domain, &p.ID, &p.Mode, &p.MaxAge, &mx, &fetched, &expires); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(mx), &p.MX); err != nil {
+			return nil, fmt.Errorf("mta-sts: the mx of %s's cached policy: %w", p.Domain, err)
+		}
+		p.FetchedAt, p.ExpiresAt = store.Time(fetched), store.Time(expires)
+		p.Expired = !now.Before(p.ExpiresAt)
+		out = append(out, p)
+	}
+	return out, rows.Err()
 }

@@ -30,6 +30,12 @@ type Hooks struct {
 	FeedbackListeners []net.Listener
 	// MetricsListener, when not nil, is used instead of opening metrics.listen (which must then be set).
 	MetricsListener net.Listener
+	// MTASTSDial, when not nil, opens the connections of MTA-STS policy fetches ("mta-sts.example.com:443")
+	// instead of a net.Dialer: tests point it at a loopback HTTPS server (testkit.STS).
+	MTASTSDial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// TLSRPTNow, when not nil, is the clock of TLS-RPT (the UTC day sessions are counted in, and which days
+	// are over and reported): tests move it past midnight instead of waiting.
+	TLSRPTNow func() time.Time
 }
 
 // Run starts Easymail with cfg and blocks until ctx ends and everything has shut down, or until a service

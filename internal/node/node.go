@@ -32,6 +32,7 @@ import (
 	"easymail/internal/smtpin"
 	"easymail/internal/spool"
 	"easymail/internal/store"
+	"easymail/internal/unsubscribe"
 )
 
 // accessRefresh is how often relay host names are re-resolved.
@@ -107,7 +108,7 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 		Logger:            log,
 	}
 	// TLS policies, MTA-STS, DANE and TLS-RPT (tls.go); mailed reports are queued through q, set below.
-	otls, err := newOutboundTLS(cfg, db, res, submitRaw(func() *queue.Queue { return q }), log, &dopts)
+	otls, err := newOutboundTLS(cfg, db, res, submitRaw(func() *queue.Queue { return q }), log, hooks, &dopts)
 	if err != nil {
 		return err
 	}
@@ -175,6 +176,13 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 		return err
 	}
 
+	// One-click unsubscription for the customers that delegate it (docs/events.md).
+	unsub, err := unsubscribe.New(unsubscribe.Options{DB: db, DataDir: cfg.DataDir, PublicURL: cfg.API.PublicURL,
+		Bus: ev.bus, Logger: log})
+	if err != nil {
+		return err
+	}
+
 	tlsConf, err := smtpin.TLSConfig(cfg.SMTP.TLSCert, cfg.SMTP.TLSKey, filepath.Join(cfg.DataDir, "tls"), cfg.Hostname)
 	if err != nil {
 		return err
@@ -203,6 +211,7 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 		Suppressions:   an.suppressions,
 		Scan:           scn.engine,
 		Quarantine:     scn.quarantine,
+		Unsubscribe:    unsub,
 
 		MaxHeaderSize:   cfg.SMTP.MaxHeaderSize,
 		MaxHeaderFields: cfg.SMTP.MaxHeaderFields,
@@ -236,6 +245,7 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 		Events:           ev.bus,
 		Complaints:       fb.intake,
 		Shaping:          shaper,
+		Unsubscribe:      unsub,
 		IPCheck:          out.monitor,
 		Incidents:        inc.svc,
 		Spool:            sp,

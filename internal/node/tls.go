@@ -23,9 +23,10 @@ type outboundTLS struct {
 }
 
 // newOutboundTLS fills the TLS options of o: policies, roots, MTA-STS, DANE (dns.trust_ad) and TLS-RPT,
-// whose mailed reports are queued through mailer.
+// whose mailed reports are queued through mailer; hooks may replace the policy fetches' dialer and the
+// reports' clock (tests).
 func newOutboundTLS(cfg config.Config, db *store.DB, res *resolver.DNS, mailer tlsrpt.Mailer, log *slog.Logger,
-	o *delivery.Options) (*outboundTLS, error) {
+	hooks Hooks, o *delivery.Options) (*outboundTLS, error) {
 	t := cfg.Delivery.DeliveryTLS
 	var err error
 	if o.TLSPolicy, err = delivery.ParseTLSPolicy(t.TLSPolicy); err != nil {
@@ -53,7 +54,7 @@ func newOutboundTLS(cfg config.Config, db *store.DB, res *resolver.DNS, mailer t
 	}
 	if t.MTASTS.Enabled {
 		o.MTASTS = mtasts.New(mtasts.Options{DB: db, Resolver: res, RootCAs: o.RootCAs,
-			FetchTimeout: t.MTASTS.FetchTimeout, Refresh: t.MTASTS.Refresh, Logger: log})
+			FetchTimeout: t.MTASTS.FetchTimeout, Refresh: t.MTASTS.Refresh, Dial: hooks.MTASTSDial, Logger: log})
 	}
 	if cfg.DNS.TrustAD {
 		o.TLSA = res
@@ -69,7 +70,7 @@ func newOutboundTLS(cfg config.Config, db *store.DB, res *resolver.DNS, mailer t
 		}
 		out.reporter = tlsrpt.New(tlsrpt.Options{DB: db, Resolver: res, Mailer: mailer,
 			Organization: org, Contact: contact, Submitter: cfg.Hostname,
-			Interval: t.TLSRPT.Interval, Logger: log})
+			Interval: t.TLSRPT.Interval, Now: hooks.TLSRPTNow, Logger: log})
 		o.Reporter = out.reporter
 	}
 	return out, nil

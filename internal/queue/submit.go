@@ -134,12 +134,22 @@ func buildText(now time.Time, messageID, from, to, subject, body string) ([]byte
 }
 
 // SubmitRaw queues msg, a whole message with CRLF line endings that Easymail itself made (a TLS report), from
-// from to to, like Submit. It returns the queue id.
+// from to to, like Submit: no customer, the default pool, NOTIFY=NEVER. Its Message-ID and Subject, read
+// from its header, go to the message log; a message whose header cannot be read is refused. It returns the
+// queue id.
 func (q *Queue) SubmitRaw(ctx context.Context, from, to string, msg []byte) (string, error) {
 	for _, a := range [][2]string{{"from", from}, {"to", to}} {
 		if err := checkAddr(a[1]); err != nil {
 			return "", fmt.Errorf("queue: submit: %s: %w", a[0], err)
 		}
+	}
+	m, err := mail.ReadMessage(bytes.NewReader(msg))
+	if err != nil {
+		return "", fmt.Errorf("queue: submit: the message's header: %w", err)
+	}
+	subject, err := new(mime.WordDecoder).DecodeHeader(m.Header.Get("Subject"))
+	if err != nil {
+		subject = m.Header.Get("Subject")
 	}
 	id := msgid.New()
 	w, err := q.o.Spool.Create(id)
@@ -154,7 +164,8 @@ func (q *Queue) SubmitRaw(ctx context.Context, from, to string, msg []byte) (str
 		return "", err
 	}
 	env := Envelope{ID: id, Sender: from, Recipients: []Recipient{{Address: to, Notify: "NEVER"}},
-		Size: int64(len(msg)), HeaderFrom: from, Received: time.Now()}
+		Size: int64(len(msg)), MessageID: strings.Trim(strings.TrimSpace(m.Header.Get("Message-Id")), "<>"),
+		HeaderFrom: from, Subject: subject, Received: time.Now()}
 	if err := q.Enqueue(ctx, env); err != nil {
 		q.o.Spool.Remove(id)
 		return "", err

@@ -110,6 +110,8 @@ func (s *session) receive(r io.Reader) (_ string, err error) {
 		hdr.Set("Message-Id", "<"+env.MessageID+">")
 	}
 
+	s.addUnsubscribe(c, env, &hdr) // before signing: the fields are signed
+
 	sc := s.beginScan(c.ID, &hdr)
 	defer sc.close()
 	sig := s.beginSigning(c.ID, hdr)

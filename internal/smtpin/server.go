@@ -56,6 +56,9 @@ type Options struct {
 	// messages it quarantines.
 	Scan       Scanner
 	Quarantine Quarantine
+	// Unsubscribe, if not nil, gives the one-click unsubscription fields added to the single-recipient
+	// messages of customers that delegate it (unsubscribe.go).
+	Unsubscribe Unsubscriber
 	// MaxHeaderSize bounds the header section in bytes and MaxHeaderFields its number of fields; over
 	// either the message is refused with "552 5.3.4". 0 means the default (102400 bytes, 1000 fields).
 	MaxHeaderSize   int

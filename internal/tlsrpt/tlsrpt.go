@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"easymail/internal/api"
 	"easymail/internal/delivery"
 	"easymail/internal/msgid"
 	"easymail/internal/mtasts"
@@ -457,4 +458,26 @@ func Decode(gz []byte) (*Report, error) {
 	}
 	sort.SliceStable(rep.Policies, func(i, j int) bool { return rep.Policies[i].Policy.Type < rep.Policies[j].Policy.Type })
 	return &rep, nil
+}
+
+// Sent returns the reports sent (or given up on), newest day first, at most limit; domain, when not "",
+// keeps that policy domain's only.
+func Sent(ctx context.Context, db *store.DB, domain string, limit int) ([]api.TLSReport, error) {
+	rows, err := db.R.QueryContext(ctx, `SELECT day, policy_domain, report_id, rua, outcome, sent_at FROM tlsrpt_reports
+		WHERE ? = '' OR policy_domain = ? ORDER BY day DESC, policy_domain LIMIT ?`, domain, domain, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []api.TLSReport{}
+	for rows.Next() {
+		var r api.TLSReport
+		var sent int64
+		if err := rows.Scan(&r.Day, &r.Domain, &r.ReportID, &r.RUA, &r.Outcome, &sent); err != nil {
+			return nil, err
+		}
+		r.SentAt = store.Time(sent)
+		out = append(out, r)
+	}
+	return out, rows.Err()
 }

@@ -80,6 +80,10 @@ type Options struct {
 	Log io.Writer
 	// AdminToken is the node's EASYMAIL_ADMIN_TOKEN; "" means AdminToken.
 	AdminToken string
+	// MTASTSDial routes MTA-STS policy fetches (node.Hooks), e.g. testkit.STS.Dial; nil dials for real.
+	MTASTSDial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// TLSRPTNow is the clock of TLS-RPT (node.Hooks); nil means time.Now.
+	TLSRPTNow func() time.Time
 }
 
 // AdminToken is the operator token of test nodes (EASYMAIL_ADMIN_TOKEN), a fixed value strong enough for
@@ -113,6 +117,7 @@ func StartErr(t testing.TB, o Options) (*Node, error) {
 	smtpLn, apiLn := Listen(t), Listen(t)
 	cfg.SMTP.Listen = []string{smtpLn.Addr().String()}
 	cfg.API.Listen = apiLn.Addr().String()
+	cfg.API.PublicURL = "http://" + cfg.API.Listen // as config.Load derives it
 	cfg.DNS.Servers = []string{o.DNS.Addr()}
 	cfg.DNS.Timeout = 2 * time.Second
 	cfg.Delivery.Port = o.DeliveryPort
@@ -131,7 +136,7 @@ func StartErr(t testing.TB, o Options) (*Node, error) {
 		// As config.Load derives it.
 		cfg.NodeID = cfg.Hostname
 	}
-	hooks := node.Hooks{Now: o.Now, SMTPListeners: []net.Listener{smtpLn}, APIListener: apiLn}
+	hooks := node.Hooks{Now: o.Now, MTASTSDial: o.MTASTSDial, TLSRPTNow: o.TLSRPTNow, SMTPListeners: []net.Listener{smtpLn}, APIListener: apiLn}
 	if cfg.Complaints.Address != "" {
 		hooks.FeedbackListeners = []net.Listener{Listen(t)}
 		cfg.Complaints.Listen = []string{hooks.FeedbackListeners[0].Addr().String()}
