@@ -113,7 +113,7 @@ func customerCommands() []*command {
 					return showCustomer(e, c)
 				}
 			}},
-		{name: "customer update", args: "ID [--name N] [--contact EMAIL] [--pool P] [--fallback-pool P] [--status S] [--topology-hiding=BOOL] [--anti-spoofing=BOOL] [--tls-policy may|encrypt|verify|\"\"]",
+		{name: "customer update", args: "ID [--name N] [--contact EMAIL] [--pool P] [--fallback-pool P] [--status S] [--topology-hiding=BOOL] [--anti-spoofing=BOOL] [--tls-policy may|encrypt|verify|\"\"] [--portal=BOOL]",
 			nargs: 1, summary: "change a customer", help: "Status is active or pending; a termination is scheduled with customer terminate.",
 			setup: func(fs *flag.FlagSet) runFunc {
 				var in api.CustomerUpdate
@@ -128,13 +128,14 @@ func customerCommands() []*command {
 				str(&in.FallbackPool, "fallback-pool", "new fallback pool (\"\" for none)")
 				str(&in.Status, "status", "new status: active or pending")
 				str(&in.TLSPolicy, "tls-policy", "TLS policy of the customer's mail: may, encrypt, verify (\"\" for the configured default)")
-				var th, as boolFlag
+				var th, as, portal boolFlag
 				fs.Var(&th, "topology-hiding", "remove the customer's internal Received headers")
 				fs.Var(&as, "anti-spoofing", "require the header From domain to be the customer's")
+				fs.Var(&portal, "portal", "open (true) or close (false) the portal to the customer's users")
 				return func(ctx context.Context, e *env, a []string) error {
-					in.TopologyHiding, in.AntiSpoofing = th.ptr(), as.ptr()
+					in.TopologyHiding, in.AntiSpoofing, in.PortalEnabled = th.ptr(), as.ptr(), portal.ptr()
 					if in == (api.CustomerUpdate{}) {
-						return usagef("nothing to change: give at least one of --name, --contact, --pool, --fallback-pool, --status, --topology-hiding, --anti-spoofing, --tls-policy")
+						return usagef("nothing to change: give at least one of --name, --contact, --pool, --fallback-pool, --status, --topology-hiding, --anti-spoofing, --tls-policy, --portal")
 					}
 					c, err := e.client.UpdateCustomer(ctx, a[0], in)
 					if err != nil {
@@ -285,7 +286,8 @@ func showCustomer(e *env, c *api.Customer) error {
 		{"id", c.ID}, {"name", c.Name}, {"contact", c.ContactEmail}, {"technical_contact", c.TechnicalEmail},
 		{"admin_contact", c.AdminEmail}, {"pool", c.Pool}, {"fallback_pool", c.FallbackPool}, {"status", c.Status},
 		{"topology_hiding", strconv.FormatBool(c.TopologyHiding)}, {"anti_spoofing", strconv.FormatBool(c.AntiSpoofing)},
-		{"tls_policy", orDefault(c.TLSPolicy)}, {"created", fmtTime(c.CreatedAt)}, {"updated", fmtTime(c.UpdatedAt)},
+		{"tls_policy", orDefault(c.TLSPolicy)}, {"portal_enabled", strconv.FormatBool(c.PortalEnabled)},
+		{"created", fmtTime(c.CreatedAt)}, {"updated", fmtTime(c.UpdatedAt)},
 	}
 	if c.OnboardingURL != "" {
 		pairs = append(pairs, [2]string{"onboarding_url", c.OnboardingURL})
