@@ -229,6 +229,7 @@ func (s *server) routes() *http.ServeMux {
 
 	s.debugRoutes(api)    // debug.go
 	s.incidentRoutes(api) // incidents.go
+	s.userRoutes(api)     // users.go
 
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path, "")

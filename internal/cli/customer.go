@@ -22,6 +22,7 @@ func commands() []*command {
 	all = append(all, queueCommands()...)
 	all = append(all, poolCommands()...)
 	all = append(all, tokenCommands()...)
+	all = append(all, userCommands()...)
 	all = append(all, analysisCommands()...)
 	all = append(all, scanCommands()...)
 	all = append(all, incidentCommands()...)

@@ -30,6 +30,8 @@ type Hooks struct {
 	FeedbackListeners []net.Listener
 	// MetricsListener, when not nil, is used instead of opening metrics.listen (which must then be set).
 	MetricsListener net.Listener
+	// PortalListener, when not nil, is used instead of opening portal.listen (which must then be set).
+	PortalListener net.Listener
 }
 
 // Run starts Easymail with cfg and blocks until ctx ends and everything has shut down, or until a service

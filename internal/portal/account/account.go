@@ -52,22 +52,10 @@ var (
 )
 
 // User is a portal user as listed (never with its password hash or TOTP secret).
-type User struct {
-	ID         string    `json:"id"`
-	Email      string    `json:"email"`
-	Role       string    `json:"role"`
-	CustomerID string    `json:"customer_id,omitempty"`
-	TOTP       bool      `json:"totp"`
-	CreatedAt  time.Time `json:"created_at"`
-}
+type User = api.PortalUser
 
 // NewUser is a user to create: POST /api/v1/users, `easymail user add`, the portal's user pages.
-type NewUser struct {
-	Email      string `json:"email"`
-	Role       string `json:"role"`
-	CustomerID string `json:"customer_id,omitempty"`
-	Password   string `json:"password"`
-}
+type NewUser = api.PortalUserRequest
 
 // Store keeps the users and sessions in the database.
 type Store struct {
