@@ -71,6 +71,9 @@ type Customer struct {
 	HeldAt     *time.Time `json:"held_at,omitempty"`
 	// SLAType is the SLA type named by the customer's contract ("" for incidents.default_sla).
 	SLAType string `json:"sla_type"`
+	// PortalEnabled is whether the customer's users may log in to the portal; the operator turns it on at the
+	// customer's request (off for a new customer).
+	PortalEnabled bool `json:"portal_enabled"`
 }
 
 // CustomerCreate is the body of POST /customers. Pool defaults to the first configured pool; the two
@@ -109,6 +112,8 @@ type CustomerUpdate struct {
 	Held *bool `json:"held,omitempty"`
 	// SLAType names the SLA type of the customer's contract, one of incidents.sla_types ("" for the default).
 	SLAType *string `json:"sla_type,omitempty"`
+	// PortalEnabled opens (true) or closes (false) the portal to the customer's users.
+	PortalEnabled *bool `json:"portal_enabled,omitempty"`
 }
 
 // Domain is a sending domain of a customer, in lower-case A-label form.

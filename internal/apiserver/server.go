@@ -247,6 +247,7 @@ func (s *server) routes() *http.ServeMux {
 
 	s.debugRoutes(api)    // debug.go
 	s.incidentRoutes(api) // incidents.go
+	s.userRoutes(api)     // users.go
 
 	// The catch-all of /api/ would answer every method of a known path; it answers 405 with Allow for a
 	// path another method serves, as the mux does without a catch-all.

@@ -22,6 +22,7 @@ func commands() []*command {
 	all = append(all, queueCommands()...)
 	all = append(all, poolCommands()...)
 	all = append(all, tokenCommands()...)
+	all = append(all, userCommands()...)
 	all = append(all, analysisCommands()...)
 	all = append(all, scanCommands()...)
 	all = append(all, incidentCommands()...)
@@ -114,7 +115,7 @@ func customerCommands() []*command {
 					return showCustomer(e, c)
 				}
 			}},
-		{name: "customer update", args: "ID [--name N] [--contact EMAIL] [--pool P] [--fallback-pool P] [--status S] [--topology-hiding=BOOL] [--anti-spoofing=BOOL] [--tls-policy may|encrypt|verify|\"\"]",
+		{name: "customer update", args: "ID [--name N] [--contact EMAIL] [--pool P] [--fallback-pool P] [--status S] [--topology-hiding=BOOL] [--anti-spoofing=BOOL] [--tls-policy may|encrypt|verify|\"\"] [--portal=BOOL]",
 			nargs: 1, summary: "change a customer", help: "Status is active or pending; a termination is scheduled with customer terminate.",
 			setup: func(fs *flag.FlagSet) runFunc {
 				var in api.CustomerUpdate
@@ -130,13 +131,14 @@ func customerCommands() []*command {
 				str(&in.Status, "status", "new status: active or pending")
 				str(&in.TLSPolicy, "tls-policy", "TLS policy of the customer's mail: may, encrypt, verify (\"\" for the configured default)")
 				str(&in.Unsubscribe, "unsubscribe", "one-click unsubscription: delegated (the relay adds and honours it) or \"\" (none)")
-				var th, as boolFlag
+				var th, as, portal boolFlag
 				fs.Var(&th, "topology-hiding", "remove the customer's internal Received headers")
 				fs.Var(&as, "anti-spoofing", "require the header From domain to be the customer's")
+				fs.Var(&portal, "portal", "open (true) or close (false) the portal to the customer's users")
 				return func(ctx context.Context, e *env, a []string) error {
-					in.TopologyHiding, in.AntiSpoofing = th.ptr(), as.ptr()
+					in.TopologyHiding, in.AntiSpoofing, in.PortalEnabled = th.ptr(), as.ptr(), portal.ptr()
 					if in == (api.CustomerUpdate{}) {
-						return usagef("nothing to change: give at least one of --name, --contact, --pool, --fallback-pool, --status, --topology-hiding, --anti-spoofing, --tls-policy")
+						return usagef("nothing to change: give at least one of --name, --contact, --pool, --fallback-pool, --status, --topology-hiding, --anti-spoofing, --tls-policy, --unsubscribe, --portal")
 					}
 					c, err := e.client.UpdateCustomer(ctx, a[0], in)
 					if err != nil {
@@ -298,7 +300,8 @@ func showCustomer(e *env, c *api.Customer) error {
 		{"id", c.ID}, {"name", c.Name}, {"contact", c.ContactEmail}, {"technical_contact", c.TechnicalEmail},
 		{"admin_contact", c.AdminEmail}, {"pool", c.Pool}, {"fallback_pool", c.FallbackPool}, {"status", c.Status},
 		{"topology_hiding", strconv.FormatBool(c.TopologyHiding)}, {"anti_spoofing", strconv.FormatBool(c.AntiSpoofing)},
-		{"tls_policy", orDefault(c.TLSPolicy)}, {"unsubscribe", orNone(c.Unsubscribe)}, {"created", fmtTime(c.CreatedAt)}, {"updated", fmtTime(c.UpdatedAt)},
+		{"tls_policy", orDefault(c.TLSPolicy)}, {"unsubscribe", orNone(c.Unsubscribe)}, {"portal_enabled", strconv.FormatBool(c.PortalEnabled)},
+		{"created", fmtTime(c.CreatedAt)}, {"updated", fmtTime(c.UpdatedAt)},
 	}
 	if c.OnboardingURL != "" {
 		pairs = append(pairs, [2]string{"onboarding_url", c.OnboardingURL})

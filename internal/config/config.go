@@ -65,6 +65,8 @@ type Config struct {
 	Shaping Shaping `yaml:"shaping"`
 	// Incidents is incident tracking, the SLA types and the relay's own monitors (docs/incidents.md).
 	Incidents Incidents `yaml:"incidents"`
+	// Portal is the web console and the customers' portal (docs/portal.md).
+	Portal Portal `yaml:"portal"`
 }
 
 // SMTP is the customer-facing SMTP listener.
@@ -418,6 +420,7 @@ func defaults() Config {
 		Complaints:  DefaultComplaints(),
 		Shaping:     DefaultShaping(),
 		Incidents:   DefaultIncidents(),
+		Portal:      DefaultPortal(),
 
 		Scan: DefaultScan(),
 	}
@@ -721,6 +724,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.validateShaping(); err != nil {
+		return err
+	}
+	if err := c.validatePortal(); err != nil {
 		return err
 	}
 	switch c.Log.Level {

@@ -355,6 +355,9 @@ func (s *Service) Update(ctx context.Context, id string, in api.CustomerUpdate) 
 	if lerr != nil {
 		return nil, lerr
 	}
+	if in.PortalEnabled != nil {
+		sets, args = append(sets, "portal_enabled = ?"), append(args, boolInt(*in.PortalEnabled))
+	}
 	sets, args = append(sets, "updated_at = ?"), append(args, s.now())
 	var prior string
 	err := s.DB.Tx(ctx, func(tx *sql.Tx) error {

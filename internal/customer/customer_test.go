@@ -410,3 +410,25 @@ func TestTLSPolicy(t *testing.T) {
 		t.Fatalf("clearing: %+v, %v", up, err)
 	}
 }
+
+func TestPortalEnabled(t *testing.T) {
+	ctx := context.Background()
+	s := newService(t, false)
+	c := mustCreate(t, s, "Acme")
+	if c.PortalEnabled {
+		t.Fatal("a new customer's portal is enabled")
+	}
+	on := true
+	got, err := s.Update(ctx, c.ID, api.CustomerUpdate{PortalEnabled: &on})
+	if err != nil || !got.PortalEnabled {
+		t.Fatalf("enable: %+v %v", got, err)
+	}
+	list, _ := s.List(ctx)
+	if len(list) != 1 || !list[0].PortalEnabled {
+		t.Fatalf("list: %+v", list)
+	}
+	off := false
+	if got, err := s.Update(ctx, c.ID, api.CustomerUpdate{PortalEnabled: &off}); err != nil || got.PortalEnabled {
+		t.Fatalf("disable: %+v %v", got, err)
+	}
+}

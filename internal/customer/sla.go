@@ -24,7 +24,7 @@ func (s *Service) slaSets(in api.CustomerUpdate, sets []string, args []any) ([]s
 	return append(sets, "sla_type = ?"), append(args, v), nil
 }
 
-// fillSLA fills the SLA type of the customers in list.
+// fillSLA fills the SLA type and the portal switch of the customers in list.
 func (s *Service) fillSLA(ctx context.Context, list ...*Customer) error {
 	if len(list) == 0 {
 		return nil
@@ -33,17 +33,18 @@ func (s *Service) fillSLA(ctx context.Context, list ...*Customer) error {
 	for _, c := range list {
 		byID[c.ID] = c
 	}
-	q, args := `SELECT id, sla_type FROM customers`, []any{}
+	q, args := `SELECT id, sla_type, portal_enabled FROM customers`, []any{}
 	if len(list) == 1 {
 		q, args = q+` WHERE id = ?`, append(args, list[0].ID)
 	}
 	return query(ctx, s.DB.R, q, args, func(r *sql.Rows) error {
 		var id, t string
-		if err := r.Scan(&id, &t); err != nil {
+		var portal bool
+		if err := r.Scan(&id, &t, &portal); err != nil {
 			return err
 		}
 		if c := byID[id]; c != nil {
-			c.SLAType = t
+			c.SLAType, c.PortalEnabled = t, portal
 		}
 		return nil
 	})

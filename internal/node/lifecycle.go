@@ -36,6 +36,8 @@ type Hooks struct {
 	// TLSRPTNow, when not nil, is the clock of TLS-RPT (the UTC day sessions are counted in, and which days
 	// are over and reported): tests move it past midnight instead of waiting.
 	TLSRPTNow func() time.Time
+	// PortalListener, when not nil, is used instead of opening portal.listen (which must then be set).
+	PortalListener net.Listener
 }
 
 // Run starts Easymail with cfg and blocks until ctx ends and everything has shut down, or until a service

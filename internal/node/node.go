@@ -26,6 +26,7 @@ import (
 	"easymail/internal/config"
 	"easymail/internal/datadir"
 	"easymail/internal/delivery"
+	"easymail/internal/portal"
 	"easymail/internal/queue"
 	"easymail/internal/resolver"
 	"easymail/internal/shaping"
@@ -223,48 +224,57 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 	if cfg.Metrics.Listen != "" {
 		apiMetrics = nil
 	}
+	provisioningChanged := func() {
+		if err := acc.Reload(context.Background()); err != nil {
+			log.Error("access: reload after a provisioning change failed", "err", err)
+		}
+		if err := dk.Load(context.Background()); err != nil {
+			log.Error("dkim: key reload after a provisioning change failed", "err", err)
+		}
+		if err := pol.Reload(context.Background()); err != nil {
+			log.Error("abuse: policy reload after a provisioning change failed", "err", err)
+		}
+	}
 	handler, err := apiserver.New(apiserver.Options{
-		DB:     db,
-		Config: &cfg,
-		Queue:  q,
-		OnProvisioningChange: func() {
-			if err := acc.Reload(context.Background()); err != nil {
-				log.Error("access: reload after a provisioning change failed", "err", err)
-			}
-			if err := dk.Load(context.Background()); err != nil {
-				log.Error("dkim: key reload after a provisioning change failed", "err", err)
-			}
-			if err := pol.Reload(context.Background()); err != nil {
-				log.Error("abuse: policy reload after a provisioning change failed", "err", err)
-			}
-		},
-		DKIM:             dk,
-		Quarantine:       scn.quarantine,
-		ScanPolicies:     scn.policies,
-		Pools:            out.pools,
-		Events:           ev.bus,
-		Complaints:       fb.intake,
-		Shaping:          shaper,
-		Unsubscribe:      unsub,
-		IPCheck:          out.monitor,
-		Incidents:        inc.svc,
-		Spool:            sp,
-		Now:              hooks.Now,
-		RefusePrivateIPs: cfg.Lifecycle.RefusePrivateIPs,
-		Metrics:          apiMetrics,
-		MetricsToken:     cfg.Metrics.Token,
-		Health:           func(ctx context.Context) error { return db.R.PingContext(ctx) },
-		Logger:           log,
+		DB:                   db,
+		Config:               &cfg,
+		Queue:                q,
+		OnProvisioningChange: provisioningChanged,
+		DKIM:                 dk,
+		Quarantine:           scn.quarantine,
+		ScanPolicies:         scn.policies,
+		Pools:                out.pools,
+		Events:               ev.bus,
+		Complaints:           fb.intake,
+		Shaping:              shaper,
+		Unsubscribe:          unsub,
+		IPCheck:              out.monitor,
+		Incidents:            inc.svc,
+		Spool:                sp,
+		Now:                  hooks.Now,
+		RefusePrivateIPs:     cfg.Lifecycle.RefusePrivateIPs,
+		Metrics:              apiMetrics,
+		MetricsToken:         cfg.Metrics.Token,
+		Health:               func(ctx context.Context) error { return db.R.PingContext(ctx) },
+		Logger:               log,
 	})
 	if err != nil {
 		return err
 	}
+	// The web portal (portal.go), on the API's listener or its own.
+	web, err := newPortal(&cfg, portal.Options{DB: db, Queue: q, Quarantine: scn.quarantine, Pools: out.pools, Readiness: dk,
+		Scanners: scn.engine.Status, Incidents: inc.svc, OnProvisioningChange: provisioningChanged, Now: hooks.Now}, dk, hooks, log)
+	if err != nil {
+		return err
+	}
+	handler = web.mount(handler)
 
 	var smtpListeners []net.Listener
 	closeAll := func() {
 		for _, l := range smtpListeners {
 			l.Close()
 		}
+		web.close()
 	}
 	smtpAddrs := cfg.SMTP.Listen
 	if len(hooks.SMTPListeners) > 0 {
@@ -306,7 +316,7 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 	qctx, stopQueue := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopQueue()
 	var wg sync.WaitGroup
-	errc := make(chan error, len(smtpListeners)+len(fb.listeners)+3)
+	errc := make(chan error, len(smtpListeners)+len(fb.listeners)+4)
 	wg.Add(1)
 	go func() { defer wg.Done(); q.Run(qctx) }()
 	out.run(ctx)
@@ -344,6 +354,7 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 			errc <- fmt.Errorf("api: %w", err)
 		}
 	}()
+	web.serve(errc)
 	var metricsAddr string
 	if metricsSrv != nil {
 		metricsAddr = metricsListener.Addr().String()
@@ -358,7 +369,7 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 		addrs[i] = l.Addr().String()
 	}
 	log.Info("easymail ready", "hostname", cfg.Hostname, "smtp", addrs, "api", apiListener.Addr().String(),
-		"metrics", metricsAddr, "data_dir", cfg.DataDir, "access", acc.String())
+		"metrics", metricsAddr, "portal", web.addr(), "data_dir", cfg.DataDir, "access", acc.String())
 	if ready != nil {
 		ready()
 	}
@@ -386,6 +397,7 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 	if metricsSrv != nil {
 		metricsSrv.Shutdown(hctx)
 	}
+	web.shutdown(hctx)
 	cancel()
 	log.Info("shutting down: waiting for deliveries in progress")
 	stopQueue()

@@ -1,0 +1,106 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+
+	"easymail/internal/config"
+	"easymail/internal/customer"
+	"easymail/internal/portal"
+)
+
+// webPortal is the portal of a node: on the API's listener at / (next to /api/v1), or on its own listener
+// when portal.listen is set.
+type webPortal struct {
+	handler  http.Handler
+	listener net.Listener
+	srv      *http.Server
+}
+
+// newPortal builds the portal. The customer service is configured as the API's (pools, private ranges, SLA
+// types, DKIM keys of new domains).
+func newPortal(cfg *config.Config, o portal.Options, dkim customer.DKIM, hooks Hooks, log *slog.Logger) (*webPortal, error) {
+	pools := make([]string, len(cfg.Pools))
+	for i, p := range cfg.Pools {
+		pools[i] = p.Name
+	}
+	slaTypes := make([]string, 0, len(cfg.Incidents.SLATypes))
+	for name := range cfg.Incidents.SLATypes {
+		slaTypes = append(slaTypes, name)
+	}
+	slices.Sort(slaTypes)
+	o.Customers = &customer.Service{DB: o.DB, Pools: pools, AllowPrivate: !cfg.Lifecycle.RefusePrivateIPs, Now: o.Now,
+		DKIM: dkim, SLATypes: slaTypes}
+	o.Config, o.Logger = cfg, log
+	h, err := portal.New(o)
+	if err != nil {
+		return nil, err
+	}
+	p := &webPortal{handler: h}
+	if cfg.Portal.Listen == "" {
+		return p, nil
+	}
+	p.listener = hooks.PortalListener
+	if p.listener == nil {
+		if p.listener, err = net.Listen("tcp", cfg.Portal.Listen); err != nil {
+			return nil, fmt.Errorf("portal.listen %s: %w", cfg.Portal.Listen, err)
+		}
+	}
+	p.listener = limitConnections(p.listener, cfg.API.MaxConnections)
+	p.srv = httpServer(cfg.API, h, log)
+	return p, nil
+}
+
+// mount returns the API listener's handler: the API, and the portal at / unless it has its own listener.
+func (p *webPortal) mount(api http.Handler) http.Handler {
+	if p.srv != nil {
+		return api
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		path := r.URL.Path
+		if strings.HasPrefix(path, "/api/") || strings.HasPrefix(path, "/onboard/") || path == "/healthz" || path == "/metrics" {
+			api.ServeHTTP(w, r)
+			return
+		}
+		p.handler.ServeHTTP(w, r)
+	})
+}
+
+// serve runs the portal's own listener, if any; its failure is sent to errc.
+func (p *webPortal) serve(errc chan<- error) {
+	if p.srv == nil {
+		return
+	}
+	go func() {
+		if err := p.srv.Serve(p.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("portal: %w", err)
+		}
+	}()
+}
+
+// addr is the portal's own address, "" when it is on the API's listener.
+func (p *webPortal) addr() string {
+	if p.listener == nil {
+		return ""
+	}
+	return p.listener.Addr().String()
+}
+
+func (p *webPortal) shutdown(ctx context.Context) {
+	if p.srv != nil {
+		p.srv.Shutdown(ctx)
+	}
+}
+
+// close closes the portal's listener when the node fails to start.
+func (p *webPortal) close() {
+	if p.listener != nil {
+		p.listener.Close()
+	}
+}

@@ -1,0 +1,60 @@
+package portal
+
+import (
+	"net/http"
+
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
+	"golang.org/x/text/message/catalog"
+)
+
+// languages are the portal's languages; the English strings are the catalogue's keys.
+var languages = map[string]language.Tag{"en": language.English, "fr": language.French}
+
+var matcher = language.NewMatcher([]language.Tag{language.English, language.French})
+
+var cat = func() *catalog.Builder {
+	b := catalog.NewBuilder(catalog.Fallback(language.English))
+	for k, v := range french {
+		if err := b.SetString(language.French, k, v); err != nil {
+			panic(err)
+		}
+	}
+	return b
+}()
+
+var printers = func() map[string]*message.Printer {
+	m := map[string]*message.Printer{}
+	for k, tag := range languages {
+		m[k] = message.NewPrinter(tag, message.Catalog(cat))
+	}
+	return m
+}()
+
+func printer(lang string) *message.Printer {
+	if p, ok := printers[lang]; ok {
+		return p
+	}
+	return printers["en"]
+}
+
+// langOf is the language of a request: the switch's cookie, else Accept-Language, else English.
+func (s *server) langOf(r *http.Request) string {
+	if c, err := r.Cookie(langCookie); err == nil {
+		if _, ok := languages[c.Value]; ok {
+			return c.Value
+		}
+	}
+	tags, _, _ := language.ParseAcceptLanguage(r.Header.Get("Accept-Language"))
+	if len(tags) == 0 {
+		return "en"
+	}
+	_, i, conf := matcher.Match(tags...)
+	if conf == language.No {
+		return "en"
+	}
+	if i == 1 {
+		return "fr"
+	}
+	return "en"
+}
