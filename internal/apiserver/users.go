@@ -62,7 +62,7 @@ func (s *server) listUsers(w http.ResponseWriter, r *http.Request, p authz.Princ
 func (s *server) deleteUser(w http.ResponseWriter, r *http.Request, _ authz.Principal) error {
 	err := s.accounts().Delete(r.Context(), r.PathValue("id"))
 	if errors.Is(err, account.ErrNotFound) {
-		return errNotFound
+		return notFound("user", r.PathValue("id"))
 	}
 	if err != nil {
 		return err

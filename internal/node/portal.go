@@ -64,7 +64,8 @@ func (p *webPortal) mount(api http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		path := r.URL.Path
-		if strings.HasPrefix(path, "/api/") || strings.HasPrefix(path, "/onboard/") || path == "/healthz" || path == "/metrics" {
+		if strings.HasPrefix(path, "/api/") || strings.HasPrefix(path, "/onboard/") || strings.HasPrefix(path, "/u/") ||
+			path == "/healthz" || path == "/metrics" {
 			api.ServeHTTP(w, r)
 			return
 		}

@@ -91,9 +91,7 @@ type event struct {
 type messageView struct {
 	T        *api.Trace
 	Timeline []event
-	// DSNSearch is the query finding the DSN sent to the sender, when one was due.
-	DSNSearch string
-	Queued    bool
+	Queued   bool
 }
 
 func (s *server) message(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
@@ -108,14 +106,6 @@ func (s *server) message(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 	for _, rcpt := range t.Recipients {
 		if rcpt.Status == "queued" || rcpt.Status == "deferred" {
 			d.Queued = true
-		}
-	}
-	if t.Sender != "" && !t.IsDSN {
-		for _, rcpt := range t.Recipients {
-			if rcpt.Status == "bounced" {
-				d.DSNSearch = "recipient=" + t.Sender + "&since=" + t.ReceivedAt.UTC().Format(time.DateOnly)
-				break
-			}
 		}
 	}
 	return s.render(w, r, rc, http.StatusOK, "message", "messages", "Message", d)
@@ -201,8 +191,8 @@ func timeline(rc *reqCtx, t *api.Trace) []event {
 		for _, rcpt := range t.Recipients {
 			e.Detail = append(e.Detail, rcpt.Address+": "+rcpt.Status)
 		}
-		if t.Status == "bounced" && t.Sender != "" && !t.IsDSN {
-			e.Detail = append(e.Detail, p.Sprintf("a delivery status notification (DSN) was sent to <%s>", t.Sender))
+		for _, id := range t.DSNs {
+			e.Detail = append(e.Detail, p.Sprintf("a delivery status notification (DSN) was sent to <%s>: %s", t.Sender, id))
 		}
 		out = append(out, e)
 	}
