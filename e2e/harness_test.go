@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -47,25 +46,7 @@ type relay struct {
 	config   string
 	smtpAddr string
 	apiURL   string
-	log      *syncBuffer
-}
-
-// syncBuffer is the process's output: written by the goroutine that copies it, read by the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
+	log      *testkit.SyncBuffer
 }
 
 // world is the fake Internet around a relay: DNS and a port shared by the fake MX hosts.
@@ -142,7 +123,7 @@ func readyLine(log string) (smtpAddr, apiAddr string, ok bool) {
 // start runs easymail serve with the configuration in dataDir (writing one if needed).
 func (w *world) start(t *testing.T, dataDir string) *relay {
 	t.Helper()
-	r := &relay{dataDir: dataDir, log: &syncBuffer{}}
+	r := &relay{dataDir: dataDir, log: &testkit.SyncBuffer{}}
 	r.config = w.writeConfig(t, dataDir)
 	r.cmd = exec.Command(binary, "serve", "--config", r.config)
 	r.cmd.Env = append(os.Environ(), "EASYMAIL_ADMIN_TOKEN="+token)

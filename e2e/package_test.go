@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"easymail/internal/testkit"
 )
 
 // unitSettings reads a systemd unit's Key=Value lines (the last of a key wins, as for systemd).
@@ -120,15 +122,13 @@ func TestDebianPackage(t *testing.T) {
 	}
 
 	t.Run("systemd-analyze verify", func(t *testing.T) {
-		if _, err := exec.LookPath("systemd-analyze"); err != nil {
-			t.Skip("systemd-analyze is not installed: the unit is not verified")
-		}
+		analyze := need(t, "systemd-analyze")
 		// The unit names /usr/bin/easymail and man:easymail(1), which are in the unpacked root, not installed.
 		body, _ := os.ReadFile(unitPath)
 		dir := t.TempDir()
 		rewritten := strings.ReplaceAll(string(body), "ExecStart=/usr/bin/easymail", "ExecStart="+filepath.Join(root, "usr/bin/easymail"))
 		os.WriteFile(filepath.Join(dir, "easymail.service"), []byte(rewritten), 0o644)
-		v := exec.Command("systemd-analyze", "verify", filepath.Join(dir, "easymail.service"))
+		v := exec.Command(analyze, "verify", filepath.Join(dir, "easymail.service"))
 		v.Env = append(os.Environ(), "MANPATH="+filepath.Join(root, "usr/share/man"))
 		if out, err := v.CombinedOutput(); err != nil || len(strings.TrimSpace(string(out))) > 0 {
 			t.Errorf("systemd-analyze verify: %v\n%s", err, out)
@@ -159,7 +159,7 @@ func TestDebianPackage(t *testing.T) {
 	watchdog, _ := time.ParseDuration(unit["WatchdogSec"])
 	// The watchdog interval of the unit, shortened so that the test sees a ping soon.
 	cmd.Env = cleanEnv("NOTIFY_SOCKET="+notify.path, fmt.Sprintf("WATCHDOG_USEC=%d", (watchdog/100).Microseconds()))
-	log := &syncBuffer{}
+	log := &testkit.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -42,6 +42,19 @@ func viewer(p authz.Principal) string {
 	return id
 }
 
+// writeIncident answers inc with status, as p may see it: a customer gets the incident again as its viewer
+// (without the internal comments).
+func (s *server) writeIncident(w http.ResponseWriter, r *http.Request, p authz.Principal, status int, inc *api.Incident) error {
+	if v := viewer(p); v != "" {
+		var err error
+		if inc, err = s.incidents.Get(r.Context(), inc.ID, v); err != nil {
+			return err
+		}
+	}
+	writeJSON(w, status, inc)
+	return nil
+}
+
 // staffWrite refuses a change by an expert (403), and by a customer when customers may not make it.
 func staffWrite(p authz.Principal, customerMay bool) error {
 	if p.Role == authz.RoleOperator || (customerMay && p.Role == authz.RoleCustomer) {
@@ -106,13 +119,7 @@ func (s *server) openIncident(w http.ResponseWriter, r *http.Request, p authz.Pr
 	if err != nil {
 		return err
 	}
-	if v := viewer(p); v != "" {
-		if inc, err = s.incidents.Get(r.Context(), inc.ID, v); err != nil {
-			return err
-		}
-	}
-	writeJSON(w, http.StatusCreated, inc)
-	return nil
+	return s.writeIncident(w, r, p, http.StatusCreated, inc)
 }
 
 func (s *server) getIncident(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
@@ -193,13 +200,7 @@ func (s *server) commentIncident(w http.ResponseWriter, r *http.Request, p authz
 	if err != nil {
 		return err
 	}
-	if v := viewer(p); v != "" {
-		if inc, err = s.incidents.Get(r.Context(), inc.ID, v); err != nil {
-			return err
-		}
-	}
-	writeJSON(w, http.StatusCreated, inc)
-	return nil
+	return s.writeIncident(w, r, p, http.StatusCreated, inc)
 }
 
 // incidentStatus serves an action setting the incident's status, with an optional {"note"}. Only confirm
@@ -226,13 +227,7 @@ func (s *server) incidentStatus(status string) apiHandler {
 		if err != nil {
 			return err
 		}
-		if v := viewer(p); v != "" {
-			if inc, err = s.incidents.Get(r.Context(), inc.ID, v); err != nil {
-				return err
-			}
-		}
-		writeJSON(w, http.StatusOK, inc)
-		return nil
+		return s.writeIncident(w, r, p, http.StatusOK, inc)
 	}
 }
 

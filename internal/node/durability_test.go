@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,24 +18,6 @@ import (
 	"easymail/internal/testkit"
 	"easymail/internal/testkit/testnode"
 )
-
-// lockedBuffer collects a node's log lines, written from many goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
 
 // spoolFile is the path of message id's content in the spool of data directory dir.
 func spoolFile(dir, id string) string { return filepath.Join(dir, "spool", id) }
@@ -152,7 +133,7 @@ func TestLostContentGetsADSN(t *testing.T) {
 	dns := testkit.NewDNS(t)
 	mxp := testkit.ReserveMXPort(t)
 	dir := t.TempDir()
-	log := &lockedBuffer{}
+	log := &testkit.SyncBuffer{}
 	opts := testnode.Options{DNS: dns, DeliveryPort: mxp.Port(), DataDir: dir, Log: log,
 		Configure: func(c *config.Config) { c.Delivery.Retry = []time.Duration{time.Hour} }}
 	n := testnode.Start(t, opts)

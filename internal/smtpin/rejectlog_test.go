@@ -1,37 +1,19 @@
 package smtpin
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"easymail/internal/testkit"
 )
-
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestRejectLines: every refused connection and command gets one INFO line starting "reject:", with the
 // client, the stage and the reply (and the envelope so far), as operators grep Postfix's logs; no line of a
 // normal session carries an empty err attribute.
 func TestRejectLines(t *testing.T) {
-	var buf syncBuffer
+	var buf testkit.SyncBuffer
 	ts := startServer(t, func(o *Options) {
 		o.Logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})
