@@ -129,7 +129,7 @@ func TestPortalInChromium(t *testing.T) {
 	}
 	for _, path := range []string{"/queue", "/incidents", "/sla", "/customers", "/users", "/account"} {
 		if err := chromedp.Run(ctx, chromedp.Navigate(base+path), chromedp.WaitVisible(`h1`), shot(strings.TrimPrefix(path, "/"))); err != nil {
-			t.Fatal(err)
+			t.Fatalf("%s: %v", path, err)
 		}
 	}
 

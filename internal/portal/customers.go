@@ -3,10 +3,14 @@ package portal
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"easymail/internal/api"
 	"easymail/internal/customer"
 )
+
+// readinessTimeout bounds the live DNS check of one domain on the domains page.
+const readinessTimeout = 5 * time.Second
 
 func (s *server) customers(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	list, err := s.o.Customers.List(r.Context())
@@ -66,8 +70,11 @@ func (s *server) domains(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 		for _, dom := range c.Domains {
 			v := domainView{D: dom}
 			if s.o.Readiness != nil {
-				// Checked live: SPF, DKIM and DMARC as the DNS has them now.
-				rd, err := s.o.Readiness.Readiness(r.Context(), cust, dom.Domain)
+				// Checked live: SPF, DKIM and DMARC as the DNS has them now, within a bound so that a slow
+				// DNS never holds the page.
+				ctx, cancel := context.WithTimeout(r.Context(), readinessTimeout)
+				rd, err := s.o.Readiness.Readiness(ctx, cust, dom.Domain)
+				cancel()
 				if err != nil {
 					v.Error = err.Error()
 				} else {
