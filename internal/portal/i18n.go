@@ -2,6 +2,7 @@ package portal
 
 import (
 	"net/http"
+	"sync"
 
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
@@ -13,29 +14,39 @@ var languages = map[string]language.Tag{"en": language.English, "fr": language.F
 
 var matcher = language.NewMatcher([]language.Tag{language.English, language.French})
 
-var cat = func() *catalog.Builder {
+// area registers a part of the portal kept in its own files: its pages (templates/<name>.html), the French
+// translations of its strings and its confirmations (?done=KEY). Each area's file calls it from init, so
+// that the parts need not share one list.
+func area(pages []string, fr, confirmations map[string]string) {
+	pageNames = append(pageNames, pages...)
+	for k, v := range fr {
+		french[k] = v
+	}
+	for k, v := range confirmations {
+		flashes[k] = v
+	}
+}
+
+// printers are built on first use, after every area's init has added its strings.
+var printers = sync.OnceValue(func() map[string]*message.Printer {
 	b := catalog.NewBuilder(catalog.Fallback(language.English))
 	for k, v := range french {
 		if err := b.SetString(language.French, k, v); err != nil {
 			panic(err)
 		}
 	}
-	return b
-}()
-
-var printers = func() map[string]*message.Printer {
 	m := map[string]*message.Printer{}
 	for k, tag := range languages {
-		m[k] = message.NewPrinter(tag, message.Catalog(cat))
+		m[k] = message.NewPrinter(tag, message.Catalog(b))
 	}
 	return m
-}()
+})
 
 func printer(lang string) *message.Printer {
-	if p, ok := printers[lang]; ok {
+	if p, ok := printers()[lang]; ok {
 		return p
 	}
-	return printers["en"]
+	return printers()["en"]
 }
 
 // langOf is the language of a request: the switch's cookie, else Accept-Language, else English.
