@@ -158,6 +158,11 @@ type DNS struct {
 	// §4.1), which turns DANE on: MX hosts with validated TLSA records get TLS checked against them. Default:
 	// false (no DANE).
 	TrustAD bool `yaml:"trust_ad"`
+	// CacheSize is the number of answers kept in the resolver's cache, each for its TTL (negative answers
+	// for their SOA's negative TTL, failures never); 0 turns the cache off. Default: 10000.
+	CacheSize int `yaml:"cache_size"`
+	// CacheMaxTTL bounds how long an answer is kept whatever its TTL. Default: 1h.
+	CacheMaxTTL time.Duration `yaml:"cache_max_ttl"`
 }
 
 // Delivery is the outbound side.
@@ -385,7 +390,7 @@ func defaults() Config {
 		},
 		API: API{Listen: "127.0.0.1:8025", ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
 			WriteTimeout: 10 * time.Minute, IdleTimeout: 2 * time.Minute, MaxConnections: 256},
-		DNS: DNS{Timeout: 5 * time.Second},
+		DNS: DNS{Timeout: 5 * time.Second, CacheSize: 10000, CacheMaxTTL: time.Hour},
 		Delivery: Delivery{
 			Port: 25,
 			Retry: []time.Duration{5 * time.Minute, 10 * time.Minute, 20 * time.Minute, 40 * time.Minute,
@@ -558,6 +563,12 @@ func (c *Config) Validate() error {
 	}
 	if c.DNS.Timeout <= 0 {
 		return bad("dns.timeout", "must be positive")
+	}
+	if c.DNS.CacheSize < 0 || c.DNS.CacheSize > 10_000_000 {
+		return bad("dns.cache_size", "must be 0 (no cache) to 10000000")
+	}
+	if c.DNS.CacheMaxTTL <= 0 {
+		return bad("dns.cache_max_ttl", "must be positive")
 	}
 	d := c.Delivery
 	if d.Port < 1 || d.Port > 65535 {

@@ -108,7 +108,7 @@ func TestComplaintSuppressesAndHolds(t *testing.T) {
 		rates.Customers[0].Delivered != 1 || len(rates.IPs) != 1 || rates.IPs[0].Key != "127.0.0.1" {
 		t.Fatalf("rates %+v", rates)
 	}
-	m := metrics(t, e.n)
+	m := metricsText(t, e.n)
 	if !strings.Contains(m, `easymail_complaints_total{customer="`+e.custID+`"} 1`) ||
 		!strings.Contains(m, `easymail_complaints_by_ip_total{ip="127.0.0.1"} 1`) ||
 		!strings.Contains(m, `easymail_feedback_reports_total{result="invalid"} 1`) {

@@ -112,7 +112,7 @@ func TestWebhookRetriesUntilDeliveredOnceAndSigned(t *testing.T) {
 	}
 	// Every POST counted: the two failures, then one success per event, and nothing more.
 	for {
-		m := metrics(t, e.n)
+		m := metricsText(t, e.n)
 		if strings.Contains(m, `easymail_webhook_deliveries_total{result="delivered"} 3`) {
 			if !strings.Contains(m, `easymail_webhook_deliveries_total{result="failed"} 2`) {
 				t.Fatalf("metrics: %s", grepLines(m, "easymail_webhook"))

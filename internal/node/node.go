@@ -69,13 +69,15 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 		return err
 	}
 	defer sp.Close()
-	res, err := resolver.New(cfg.DNS.Servers, cfg.DNS.Timeout)
+	res, err := resolver.NewCaching(cfg.DNS.Servers, cfg.DNS.Timeout,
+		resolver.CacheOptions{Size: cfg.DNS.CacheSize, MaxTTL: cfg.DNS.CacheMaxTTL})
 	if err != nil {
 		return fmt.Errorf("dns: %w", err)
 	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	registerDNSCache(reg, res)
 
 	// Resolved relay host addresses follow the same private-range rule as literal ones (access.Options).
 	acc := access.NewWith(access.Options{DB: db, Resolver: res, Logger: log, AllowPrivate: !cfg.Lifecycle.RefusePrivateIPs,

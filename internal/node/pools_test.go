@@ -2,8 +2,6 @@ package node_test
 
 import (
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -73,17 +71,6 @@ func sources(msgs []testkit.Received, from int) map[string]int {
 	return out
 }
 
-func metrics(t *testing.T, n *testnode.Node) string {
-	t.Helper()
-	resp, err := http.Get(n.APIURL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
-}
-
 func TestPoolsDNSBLListingFallbackAndReturn(t *testing.T) {
 	e := newEnv(t, func(c *config.Config) {
 		c.Pools = []config.Pool{
@@ -134,7 +121,7 @@ func TestPoolsDNSBLListingFallbackAndReturn(t *testing.T) {
 		!strings.Contains(string(notice.Data), "127.0.0.2 listed") || !strings.Contains(string(notice.Data), "bl.test (127.0.0.2") {
 		t.Fatalf("operator notice from %s to %v:\n%s", notice.From, notice.To, notice.Data)
 	}
-	if m := metrics(t, e.n); !strings.Contains(m, `easymail_ip_listed{ip="127.0.0.2",zone="bl.test"} 1`) ||
+	if m := metricsText(t, e.n); !strings.Contains(m, `easymail_ip_listed{ip="127.0.0.2",zone="bl.test"} 1`) ||
 		!strings.Contains(m, `easymail_ip_state{ip="127.0.0.2",state="listed"} 1`) ||
 		!strings.Contains(m, `easymail_rbl_checks_total{result="listed",zone="bl.test"}`) {
 		t.Fatalf("metrics:\n%s", m)
@@ -164,7 +151,7 @@ func TestPoolsDNSBLListingFallbackAndReturn(t *testing.T) {
 	if got["127.0.0.2"] == 0 || got["127.0.0.2"]+got["127.0.0.3"] != 4 {
 		t.Fatalf("after delisting, sources %v", got)
 	}
-	if m := metrics(t, e.n); !strings.Contains(m, `easymail_ip_listed{ip="127.0.0.2",zone="bl.test"} 0`) {
+	if m := metricsText(t, e.n); !strings.Contains(m, `easymail_ip_listed{ip="127.0.0.2",zone="bl.test"} 0`) {
 		t.Fatalf("metrics after delisting:\n%s", m)
 	}
 }

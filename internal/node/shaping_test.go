@@ -62,7 +62,7 @@ func TestProviderBackoffOnThrottling(t *testing.T) {
 	if last := tr.Attempts[len(tr.Attempts)-1]; last.Code != 451 {
 		t.Fatalf("b's attempts %+v", tr.Attempts)
 	}
-	m := metrics(t, e.n)
+	m := metricsText(t, e.n)
 	for _, want := range []string{
 		`easymail_shaping_throttles_total{class="throttle",ip="127.0.0.1",provider="slowprov"} 1`,
 		`easymail_shaping_admitted_total{provider="fastprov"} 3`,

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"golang.org/x/sync/singleflight"
 )
 
 // resolvConf is the system resolver configuration read when no server is configured.
@@ -25,19 +26,40 @@ const ednsBufferSize = 4096
 // maxCNAMEHops bounds how many CNAMEs of an answer are followed, so that a looping or absurd chain ends.
 const maxCNAMEHops = 16
 
-// DNS is a Resolver that sends queries to recursive DNS servers with github.com/miekg/dns. It is safe for
-// concurrent use: it holds no mutable state.
+// DNS is a Resolver that sends queries to recursive DNS servers with github.com/miekg/dns, and keeps their
+// answers in a bounded cache for their TTL when made with NewCaching. It is safe for concurrent use.
 type DNS struct {
 	servers []string
 	timeout time.Duration
 	udp     *dns.Client
 	tcp     *dns.Client
+	// cache is nil without caching; inflight joins the lookups of one question.
+	cache    *cache
+	inflight singleflight.Group
 }
 
-// New returns a DNS resolver that asks servers ("host:port") in order, each query waiting at most timeout for
-// one server. When servers is empty the name servers of /etc/resolv.conf are used.
+// New returns a DNS resolver without a cache that asks servers ("host:port") in order, each query waiting at
+// most timeout for one server. When servers is empty the name servers of /etc/resolv.conf are used.
 func New(servers []string, timeout time.Duration) (*DNS, error) {
 	return newDNS(servers, timeout, resolvConf)
+}
+
+// NewCaching is New with an answer cache (CacheOptions; a Size of 0 makes none).
+func NewCaching(servers []string, timeout time.Duration, c CacheOptions) (*DNS, error) {
+	r, err := newDNS(servers, timeout, resolvConf)
+	if err != nil {
+		return nil, err
+	}
+	r.cache = newCache(c)
+	return r, nil
+}
+
+// CacheStats returns the cache's counters (zero without a cache).
+func (r *DNS) CacheStats() CacheStats {
+	if r.cache == nil {
+		return CacheStats{}
+	}
+	return r.cache.stats()
 }
 
 // newDNS is New with the resolv.conf path as a parameter.
@@ -113,9 +135,9 @@ func (r *DNS) LookupIP(ctx context.Context, host string) ([]net.IP, error) {
 		for _, rr := range answers[i] {
 			switch rr := rr.(type) {
 			case *dns.A:
-				ips = append(ips, rr.A)
+				ips = append(ips, slices.Clone(rr.A)) // a copy: the record may be in the cache
 			case *dns.AAAA:
-				ips = append(ips, rr.AAAA)
+				ips = append(ips, slices.Clone(rr.AAAA))
 			}
 		}
 	}
@@ -271,32 +293,65 @@ func (r *DNS) queryAD(ctx context.Context, name string, qtype uint16) ([]dns.RR,
 		return nil, false, err
 	}
 	fqdn := dns.Fqdn(name)
-	what := dns.TypeToString[qtype] + " " + fqdn
+	if r.cache == nil {
+		a := r.ask(ctx, fqdn, qtype)
+		return a.rrs, a.ad, a.err
+	}
+	k := cacheKey{name: strings.ToLower(fqdn), qtype: qtype}
+	if a, ok := r.cache.get(k); ok {
+		return a.rrs, a.ad, a.err
+	}
+	// Lookups of the same question at the same time (twenty deliveries to one domain) share one query. It
+	// runs to its own end, bounded by the servers' timeouts, so that one caller's deadline does not fail
+	// the others; each caller still waits no longer than its own context.
+	ch := r.inflight.DoChan(k.name+"/"+dns.TypeToString[qtype], func() (any, error) {
+		shared, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*r.timeout*time.Duration(len(r.servers)))
+		defer cancel()
+		a := r.ask(shared, fqdn, qtype)
+		a.key = k
+		if a.err == nil || errors.Is(a.err, ErrNotFound) {
+			r.cache.put(a, a.ttl)
+		}
+		return a, nil
+	})
+	select {
+	case <-ctx.Done():
+		return nil, false, fmt.Errorf("resolver: %s %s: %w", dns.TypeToString[qtype], fqdn, ctx.Err())
+	case res := <-ch:
+		a := res.Val.(*cached)
+		return a.rrs, a.ad, a.err
+	}
+}
 
+// ask sends the question to the servers in order until one answers: the records, or ErrNotFound, with how
+// long the answer may be cached; or the failures of every server.
+func (r *DNS) ask(ctx context.Context, fqdn string, qtype uint16) *cached {
+	what := dns.TypeToString[qtype] + " " + fqdn
 	var failures []string
 	for _, server := range r.servers {
 		if err := contextDone(ctx); err != nil {
-			return nil, false, fmt.Errorf("resolver: %s: %w", what, err)
+			return &cached{err: fmt.Errorf("resolver: %s: %w", what, err)}
 		}
 		resp, err := r.exchange(ctx, server, fqdn, qtype)
 		if err != nil {
 			if ctxErr := contextDone(ctx); ctxErr != nil {
-				return nil, false, fmt.Errorf("resolver: %s: %w", what, ctxErr)
+				return &cached{err: fmt.Errorf("resolver: %s: %w", what, ctxErr)}
 			}
 			failures = append(failures, fmt.Sprintf("%s: %v", server, err))
 			continue
 		}
 		rrs, err := answer(resp, fqdn, qtype)
 		if errors.Is(err, ErrNotFound) {
-			return nil, resp.AuthenticatedData, fmt.Errorf("%w: %s (%v from %s)", ErrNotFound, what, err, server)
+			return &cached{ad: resp.AuthenticatedData, ttl: negativeTTL(resp),
+				err: fmt.Errorf("%w: %s (%v from %s)", ErrNotFound, what, err, server)}
 		}
 		if err != nil {
 			failures = append(failures, fmt.Sprintf("%s: %v", server, err))
 			continue
 		}
-		return rrs, resp.AuthenticatedData, nil
+		return &cached{rrs: rrs, ad: resp.AuthenticatedData, ttl: positiveTTL(resp)}
 	}
-	return nil, false, fmt.Errorf("resolver: %s: no answer: %s", what, strings.Join(failures, "; "))
+	return &cached{err: fmt.Errorf("resolver: %s: no answer: %s", what, strings.Join(failures, "; "))}
 }
 
 // contextDone returns the context's error, or context.DeadlineExceeded as soon as its deadline has passed: the

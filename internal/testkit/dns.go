@@ -13,9 +13,6 @@ import (
 	"github.com/miekg/dns"
 )
 
-// dnsTTL is the TTL of the records that the Add methods create.
-const dnsTTL = 300
-
 // dnsMaxCNAMEHops bounds the CNAME chains the fake server follows, so that a test's loop ends.
 const dnsMaxCNAMEHops = 16
 
@@ -32,11 +29,16 @@ type DNS struct {
 	addr    string
 	queries atomic.Int64
 	ad      atomic.Bool // answers carry the AD bit (SetAuthenticated)
+	ttl     atomic.Uint32
 
 	mu    sync.Mutex
 	zone  map[string]map[uint16][]dns.RR // lowercase FQDN → type → records
 	fails map[string]int                 // lowercase FQDN → rcode to answer with
 }
+
+// SetTTL sets the TTL, in seconds, of the records added from now on. It is 0 at first, so that a resolver's
+// cache keeps nothing and a test's change of a record is seen at once; a test of caching sets more.
+func (d *DNS) SetTTL(seconds uint32) { d.ttl.Store(seconds) }
 
 // NewDNS starts a DNS server on 127.0.0.1 at a free port, UDP and TCP, and stops it when the test ends.
 func NewDNS(t testing.TB) *DNS {
@@ -291,7 +293,7 @@ func (d *DNS) checkName(name string) {
 func (d *DNS) header(name string, rrType uint16) dns.RR_Header {
 	d.t.Helper()
 	d.checkName(name)
-	return dns.RR_Header{Name: dns.Fqdn(name), Rrtype: rrType, Class: dns.ClassINET, Ttl: dnsTTL}
+	return dns.RR_Header{Name: dns.Fqdn(name), Rrtype: rrType, Class: dns.ClassINET, Ttl: d.ttl.Load()}
 }
 
 // add adds rr to its name, unless the same record is already there (an RRset holds no duplicates,
