@@ -105,6 +105,8 @@ type Options struct {
 	Readiness  Readiness
 	Scanners   func() map[string]string
 	Incidents  *incident.Service
+	// Shaping is the provider shaping (*shaping.Shaper, providers.go); optional.
+	Shaping Shaping
 	// OnProvisioningChange is called after a change to a customer; optional.
 	OnProvisioningChange func()
 	// Logger receives errors; nil discards them.
@@ -243,6 +245,14 @@ func (s *server) routes() http.Handler {
 	page("GET /users", anyUser, s.users)
 	page("POST /users", anyUser, s.addUser)
 	page("POST /users/{id}/delete", anyUser, s.deleteUser)
+	page("GET /pools", staffOnly, s.poolsPage)
+	page("POST /pools/ips/{addr}/{action}", operatorOnly, s.poolAction)
+	page("GET /providers", staffOnly, s.providersPage)
+	page("POST /providers/{name}/ips/{addr}/resume", operatorOnly, s.resumeProvider)
+	page("GET /tokens", staffOnly, s.tokensPage)
+	page("POST /tokens", operatorOnly, s.createToken)
+	page("POST /tokens/{id}/revoke", operatorOnly, s.revokeToken)
+	page("GET /audit", staffOnly, s.auditPage)
 	page("GET /account", anyUser, s.accountPage)
 	page("POST /account/password", anyUser, s.changePassword)
 	page("POST /account/totp", anyUser, s.enableTOTP)
