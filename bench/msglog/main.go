@@ -36,13 +36,15 @@ func main() {
 	dir := flag.String("dir", "", "directory for the database (default: a new temporary directory, removed at the end)")
 	keep := flag.Bool("keep", false, "keep the database (and reuse it next time with the same -dir)")
 	samples := flag.Int("samples", 200, "queries timed per kind")
+	pages := flag.Int("portal-samples", 100, "requests timed per portal page and session; 0 leaves the portal out")
+	budget := flag.Duration("portal-budget", 30*time.Second, "most time spent on one portal page and session (fewer samples when slower)")
 	flag.Parse()
-	if err := run(*n, *dir, *keep, *samples); err != nil {
+	if err := run(*n, *dir, *keep, *samples, *pages, *budget); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(n int, dir string, keep bool, samples int) error {
+func run(n int, dir string, keep bool, samples, pages int, budget time.Duration) error {
 	ctx := context.Background()
 	if dir == "" {
 		d, err := os.MkdirTemp("", "easymail-bench-msglog-")
@@ -79,7 +81,13 @@ func run(n int, dir string, keep bool, samples int) error {
 	fi, _ := os.Stat(path)
 	fmt.Printf("log: %d messages, %d recipients, %d attempts (%d rows), %.1f GB\n\n", rows[0], rows[1], rows[2],
 		rows[0]+rows[1]+rows[2], float64(fi.Size())/1e9)
-	return measure(ctx, db, g, samples)
+	if err := measure(ctx, db, g, samples); err != nil {
+		return err
+	}
+	if pages < 1 {
+		return nil
+	}
+	return measurePortal(ctx, db, g, pages, budget)
 }
 
 // generator makes the log, deterministically, and remembers samples to query.
