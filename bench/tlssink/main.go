@@ -113,14 +113,7 @@ func run(lg *slog.Logger, smtpAddr, httpsAddr, host, caOut, countOut string, sts
 	}
 	b := &backend{}
 	ln = &countingListener{Listener: ln, n: &b.conns}
-	srv := smtp.NewServer(b)
-	srv.Domain = host
-	srv.TLSConfig = tcfg
-	srv.MaxMessageBytes = 64 << 20
-	srv.MaxRecipients = 1000
-	srv.ReadTimeout = time.Minute
-	srv.WriteTimeout = time.Minute
-	srv.ErrorLog = log.New(io.Discard, "", 0)
+	srv := newServer(b, host, tcfg)
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
 
@@ -169,6 +162,19 @@ func run(lg *slog.Logger, smtpAddr, httpsAddr, host, caOut, countOut string, sts
 			}
 		}
 	}
+}
+
+// newServer returns the SMTP server of b, greeting as host, offering STARTTLS with tcfg.
+func newServer(b *backend, host string, tcfg *tls.Config) *smtp.Server {
+	srv := smtp.NewServer(b)
+	srv.Domain = host
+	srv.TLSConfig = tcfg
+	srv.MaxMessageBytes = 64 << 20
+	srv.MaxRecipients = 1000
+	srv.ReadTimeout = time.Minute
+	srv.WriteTimeout = time.Minute
+	srv.ErrorLog = log.New(io.Discard, "", 0)
+	return srv
 }
 
 // policyHandler serves /.well-known/mta-sts.txt of mta-sts.DOMAIN for the domains of sts.
