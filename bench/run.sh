@@ -237,7 +237,9 @@ trap 'exit 143' TERM
 TAKEN=" "
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 pick_port() {
-	local p=$((20000 + RANDOM % 30000)) n
+	# Below the kernel's ephemeral ports (32768-60999 by default): a port picked there could be taken by an
+	# outgoing connection (the relays', the load's) before the server meant for it binds.
+	local p=$((20000 + RANDOM % 12000 - 200)) n
 	for n in $(seq 200); do
 		if [[ $TAKEN != *" $p "* ]] && ! port_busy "$p" && ! (exec 3<>"/dev/tcp/127.0.0.2/$p") 2>/dev/null &&
 			! (exec 3<>"/dev/tcp/127.0.0.3/$p") 2>/dev/null; then
