@@ -1,11 +1,13 @@
 // Command msglog measures the message log's queries on a large log: it generates a log of -messages
 // messages (with their recipients and delivery attempts) into a temporary SQLite database, as Easymail's
 // migrations define it, then times the searches through the same code the API uses (package msglog, the
-// store's read connections) and prints the median and 90th percentile of each.
+// store's read connections) and prints the median and 90th percentile of each; then it times the portal's
+// pages on the same database (portal.go), with an operator's and a customer user's session, and prints the
+// p50 and p99 of each.
 //
 // Generation loads the rows without the secondary indexes, in big multi-row INSERTs in one transaction, then
 // builds the indexes, which is several times faster than inserting into them; the database is the same. Run
-// it with `make bench-msglog` (BENCH_MSGLOG_ARGS="-messages 5000000" for a larger log).
+// it with `make bench-msglog` (5 million messages; BENCH_MSGLOG_ARGS="-messages 2000000" for a smaller log).
 package main
 
 import (
@@ -32,7 +34,7 @@ import (
 )
 
 func main() {
-	n := flag.Int("messages", 2_000_000, "messages to generate, each with 1-5 recipients and their attempts (2 million make 8.3 million rows)")
+	n := flag.Int("messages", 5_000_000, "messages to generate, each with 1-5 recipients and their attempts (5 million make 20.7 million rows)")
 	dir := flag.String("dir", "", "directory for the database (default: a new temporary directory, removed at the end)")
 	keep := flag.Bool("keep", false, "keep the database (and reuse it next time with the same -dir)")
 	samples := flag.Int("samples", 200, "queries timed per kind")
