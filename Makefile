@@ -70,7 +70,7 @@ bench-flood:
 # attempts, 5.9 GB in a temporary SQLite database; about 3 minutes to generate, then the timings).
 # BENCH_MSGLOG_ARGS="-messages 2000000" for a smaller log, "-portal-samples 0" to leave the portal out.
 bench-msglog:
-	$(GO) run ./bench/msglog -messages 5000000 $(BENCH_MSGLOG_ARGS)
+	$(GO) run ./bench/msglog $(BENCH_MSGLOG_ARGS)
 
 check:
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then \
