@@ -6,6 +6,19 @@
 #   sign   Easymail signing (RSA-2048)           vs Postfix + OpenDKIM (RSA-2048) as a milter
 #   scan   Easymail scanning (clamd + rspamd)    vs Postfix + clamav-milter + rspamd's milter (proxy worker in
 #          and signing                              milter mode) + OpenDKIM, with the same clamd and rspamd
+#   tls    one Easymail (no signing) delivering over STARTTLS to bench/tlssink, an MX with a certificate from a
+#          CA made at start (trusted through delivery.tls_ca_file), to three destinations on that MX:
+#            tls-may     may.test, tls_policy may (opportunistic: STARTTLS, the certificate not checked)
+#            tls-sts     sts.test, an MTA-STS enforce policy served over HTTPS by bench/tlssink, fetched
+#                        once (in the warm-up) and then cached
+#            tls-verify  vfy.test, delivery.tls_policies {vfy.test: verify}
+#          ratios tls-sts/tls-may and tls-verify/tls-may: the cost of the policy checks. Easymail reuses
+#          its connections to the MX (as it does by default), so few sessions verify a certificate.
+#   tls1   the same with one message per connection (a shaping provider for mx.tls.test with
+#          messages_per_connection: 1): every message a new TLS session, its certificate verified under
+#          sts and verify, the worst case of the policy checks.
+#          The policy fetch goes to mta-sts.sts.test:443, which these Easymails alone resolve to 127.0.0.3
+#          (a private /etc/hosts in their own mount namespace, unshare -m); 127.0.0.3:443 must be free.
 #
 # Every relay gets the same load from bench/load (N concurrent sessions, one message per connection, like
 # smtp-source -s 20 -m N) and delivers to the same smtp-sink, which plays every remote MX; the DNS is
@@ -23,10 +36,12 @@
 # Environment:
 #   BENCH_QUICK=0          1: one size (5 KB) and one round per mode
 #   BENCH_MODES=auto       modes to run, e.g. "plain sign"; auto: plain, sign when OpenDKIM is installed,
-#                          scan when clamd, rspamd, clamav-milter and OpenDKIM are
+#                          scan when clamd, rspamd, clamav-milter and OpenDKIM are, tls and tls1 when
+#                          unshare is
 #   BENCH_ROUNDS=3         rounds (BENCH_RUNS is the old name)
 #   BENCH_SIZES="1024:2000 5120:2000 102400:500"   size:count pairs of the plain mode (size: body bytes)
-#   BENCH_SIGN_SIZES="5120:2000"  BENCH_SCAN_SIZES="5120:2000"   the same for the sign and scan modes
+#   BENCH_SIGN_SIZES="5120:2000"  BENCH_SCAN_SIZES="5120:2000"  BENCH_TLS_SIZES="5120:2000"   the same for
+#                          the sign, scan, tls and tls1 modes
 #   BENCH_SESSIONS=20      concurrent sessions
 #   BENCH_ONLY=            easymail or anchor: run one side only
 #   BENCH_SMTP_SOURCE=1    1: after each run, the same load with smtp-source too (its accepted/s is one more
@@ -50,6 +65,7 @@ ROUNDS=${BENCH_ROUNDS:-${BENCH_RUNS:-3}}
 SIZES=${BENCH_SIZES:-"1024:2000 5120:2000 102400:500"}
 SIGN_SIZES=${BENCH_SIGN_SIZES:-"5120:2000"}
 SCAN_SIZES=${BENCH_SCAN_SIZES:-"5120:2000"}
+TLS_SIZES=${BENCH_TLS_SIZES:-"5120:2000"}
 if [[ $QUICK == 1 ]]; then
 	ROUNDS=${BENCH_ROUNDS:-1}
 	SIZES=${BENCH_SIZES:-"5120:2000"}
@@ -82,17 +98,20 @@ id nobody >/dev/null 2>&1 || die "there is no user nobody for smtp-sink"
 
 can_sign() { have opendkim && have opendkim-genkey; }
 can_scan() { can_sign && have clamd && have rspamd && have clamav-milter; }
+can_tls() { have unshare && have mount; }
 if [[ $MODES == auto ]]; then
 	MODES=plain
 	if can_sign; then MODES+=" sign"; else note "no OpenDKIM: the sign mode is left out ($DEPS)"; fi
 	if can_scan; then MODES+=" scan"; else note "no clamd, rspamd or clamav-milter: the scan mode is left out ($DEPS)"; fi
+	if can_tls; then MODES+=" tls tls1"; else note "no unshare: the tls modes are left out (apt-get install util-linux mount)"; fi
 fi
 for m in $MODES; do
 	case $m in
 	plain) ;;
 	sign) can_sign || die "the sign mode needs opendkim and opendkim-genkey: $DEPS" ;;
 	scan) can_scan || die "the scan mode needs opendkim, clamd, rspamd and clamav-milter: $DEPS" ;;
-	*) die "BENCH_MODES: unknown mode '$m' (plain, sign, scan)" ;;
+	tls | tls1) can_tls || die "the $m mode needs unshare and mount: apt-get install util-linux mount" ;;
+	*) die "BENCH_MODES: unknown mode '$m' (plain, sign, scan, tls, tls1)" ;;
 	esac
 done
 case $MILTER_SOCKETS in unix | inet) ;; *) die "BENCH_MILTER_SOCKETS must be unix or inet, not '$MILTER_SOCKETS'" ;; esac
@@ -100,14 +119,21 @@ case $ONLY in "" | easymail | anchor) ;; *) die "BENCH_ONLY must be empty, easym
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS must be a positive integer"
 [[ $SESSIONS =~ ^[1-9][0-9]*$ ]] || die "BENCH_SESSIONS must be a positive integer"
 [[ $TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "BENCH_TIMEOUT must be a positive integer"
-for sc in $SIZES $SIGN_SIZES $SCAN_SIZES; do
+for sc in $SIZES $SIGN_SIZES $SCAN_SIZES $TLS_SIZES; do
 	[[ $sc =~ ^[1-9][0-9]*:[1-9][0-9]*$ ]] || die "'$sc' is not size:count"
 done
 has_mode() { [[ " $MODES " == *" $1 "* ]]; }
-mode_sizes() { case $1 in plain) echo "$SIZES" ;; sign) echo "$SIGN_SIZES" ;; scan) echo "$SCAN_SIZES" ;; esac }
-# The pair of relays of each mode: Easymail first, then its anchor.
+mode_sizes() {
+	case $1 in plain) echo "$SIZES" ;; sign) echo "$SIGN_SIZES" ;; scan) echo "$SCAN_SIZES" ;; tls | tls1) echo "$TLS_SIZES" ;; esac
+}
+# The pair of relays of each mode: Easymail first, then its anchor. The tls modes have three each, all one
+# Easymail (instance_of): the policies, and the baseline (may), the "anchor" of their ratios.
 mode_relays() {
 	local e a
+	if [[ $1 == tls || $1 == tls1 ]]; then
+		[[ $ONLY == anchor ]] || echo "easymail-$1-sts easymail-$1-verify easymail-$1-may"
+		return
+	fi
 	case $1 in
 	plain) e=easymail a=postfix ;;
 	sign) e=easymail-sign a=postfix-dkim ;;
@@ -128,6 +154,31 @@ need_milter() { # need_milter opendkim|clamav: whether a relay to be started use
 	return 1
 }
 need_scanners() { [[ " ${RELAYS[*]} " == *"-scan "* ]]; }
+# instance_of RELAY: the process that RELAY names (each tls mode's three relays are one Easymail).
+instance_of() {
+	case $1 in easymail-tls-*) echo easymail-tls ;; easymail-tls1-*) echo easymail-tls1 ;; *) echo "$1" ;; esac
+}
+# The tls Easymails.
+tls_instances() {
+	local i
+	for i in "${INSTANCES[@]}"; do [[ $i == easymail-tls* ]] && echo "$i"; done
+	return 0
+}
+INSTANCES=()
+for r in "${RELAYS[@]}"; do
+	i=$(instance_of "$r")
+	[[ " ${INSTANCES[*]} " == *" $i "* ]] || INSTANCES+=("$i")
+done
+need_tls() { [[ " ${INSTANCES[*]} " == *" easymail-tls"* ]]; }
+# The recipient of RELAY's load: the tls relays each have their destination on the TLS sink.
+rcpt_of() {
+	case $1 in
+	easymail-tls*-may) echo rcpt@may.test ;;
+	easymail-tls*-sts) echo rcpt@sts.test ;;
+	easymail-tls*-verify) echo rcpt@vfy.test ;;
+	*) echo "$RCPT" ;;
+	esac
+}
 
 # --- work directory and cleanup -------------------------------------------------------------------------------
 mkdir -p "$OUT"
@@ -186,9 +237,12 @@ trap 'exit 143' TERM
 TAKEN=" "
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 pick_port() {
-	local p=$((20000 + RANDOM % 30000)) n
+	# Below the kernel's ephemeral ports (32768-60999 by default): a port picked there could be taken by an
+	# outgoing connection (the relays', the load's) before the server meant for it binds.
+	local p=$((20000 + RANDOM % 12000 - 200)) n
 	for n in $(seq 200); do
-		if [[ $TAKEN != *" $p "* ]] && ! port_busy "$p" && ! (exec 3<>"/dev/tcp/127.0.0.2/$p") 2>/dev/null; then
+		if [[ $TAKEN != *" $p "* ]] && ! port_busy "$p" && ! (exec 3<>"/dev/tcp/127.0.0.2/$p") 2>/dev/null &&
+			! (exec 3<>"/dev/tcp/127.0.0.3/$p") 2>/dev/null; then
 			TAKEN+="$p "
 			echo "$p"
 			return
@@ -205,11 +259,15 @@ PORT_RSPAMD_CTL=$(pick_port)
 PORT_RSPAMD_MILTER=$(pick_port)
 PORT_CLAMAV_MILTER=$(pick_port)
 PORT_OPENDKIM=$(pick_port)
-declare -A PORT API PID LOG
-for r in "${RELAYS[@]}"; do
+declare -A PORT API PID LOG TOKEN
+for r in "${INSTANCES[@]}"; do
 	PORT[$r]=$(pick_port)
 	[[ $r == easymail* ]] && API[$r]=$(pick_port)
 done
+if need_tls; then
+	(exec 3<>/dev/tcp/127.0.0.3/443) 2>/dev/null &&
+		die "127.0.0.3:443 is taken: the tls mode serves the MTA-STS policy there (BENCH_MODES without tls)"
+fi
 
 # wait_port PORT PID NAME LOG: waits until 127.0.0.1:PORT accepts connections while PID lives.
 wait_port() {
@@ -263,16 +321,20 @@ fi
 
 # --- the load tool, the fake DNS and the sinks ---------------------------------------------------------------
 note "work directory $WORK ($fstype); modes: $MODES; rounds: $ROUNDS"
-note "building Easymail, bench/load and bench/dnsfake"
+note "building Easymail, bench/load, bench/dnsfake and bench/tlssink"
 go build -o "$OUT/easymail" ./cmd/easymail || die "go build ./cmd/easymail failed"
 go build -o "$OUT/load" ./bench/load || die "go build ./bench/load failed"
 go build -o "$OUT/dnsfake" ./bench/dnsfake || die "go build ./bench/dnsfake failed"
+go build -o "$OUT/tlssink" ./bench/tlssink || die "go build ./bench/tlssink failed"
 LOAD=$OUT/load
 
 # dest.test is where the load goes (the sink on 127.0.0.1); verify.test goes to a second sink on 127.0.0.2
-# that keeps each message, for the checks that each relay signs or scans as it should.
+# that keeps each message, for the checks that each relay signs or scans as it should. may.test, sts.test
+# (with its _mta-sts record) and vfy.test are the tls mode's, on the TLS sink mx.tls.test (127.0.0.3).
 "$OUT/dnsfake" -listen "127.0.0.1:$PORT_DNS" -mx dest.test=sink.bench.test,verify.test=verify.bench.test \
+	-mx may.test=mx.tls.test,sts.test=mx.tls.test,vfy.test=mx.tls.test \
 	-a sink.bench.test=127.0.0.1,verify.bench.test=127.0.0.2,relay.bench.test=127.0.0.1 \
+	-a mx.tls.test=127.0.0.3,mta-sts.sts.test=127.0.0.3 -txt '_mta-sts.sts.test=v=STSv1; id=bench1' \
 	-ptr 127.0.0.1=relay.bench.test >"$WORK/dnsfake.log" 2>&1 &
 PIDS+=($!)
 wait_port "$PORT_DNS" "${PIDS[-1]}" dnsfake "$WORK/dnsfake.log"
@@ -293,6 +355,31 @@ for i in $(seq 100); do
 	sleep 0.1
 done
 note "smtp-sink on 127.0.0.1:$PORT_SINK (and 127.0.0.2 for the checks), fake DNS on 127.0.0.1:$PORT_DNS"
+
+# The tls mode's MX: STARTTLS with a certificate for mx.tls.test (and mta-sts.sts.test) from the CA it
+# writes to $TLS_DIR/ca.pem, and the MTA-STS policy of sts.test on 127.0.0.3:443.
+TLS_DIR=$WORK/tls
+TLS_SINK_OUT=$TLS_DIR/sink.out
+if need_tls; then
+	mkdir -p "$TLS_DIR"
+	"$OUT/tlssink" -smtp "127.0.0.3:$PORT_SINK" -https 127.0.0.3:443 -host mx.tls.test -sts sts.test=enforce \
+		-ca-out "$TLS_DIR/ca.pem" -count-out "$TLS_SINK_OUT" >"$TLS_DIR/tlssink.log" 2>&1 &
+	PIDS+=($!)
+	for i in $(seq 100); do
+		[[ -s $TLS_DIR/ca.pem ]] && (exec 3<>"/dev/tcp/127.0.0.3/$PORT_SINK") 2>/dev/null &&
+			(exec 3<>/dev/tcp/127.0.0.3/443) 2>/dev/null && break
+		kill -0 "${PIDS[-1]}" 2>/dev/null || die "bench/tlssink exited: $(cat "$TLS_DIR/tlssink.log")"
+		[[ $i == 100 ]] && die "bench/tlssink does not listen on 127.0.0.3:$PORT_SINK and :443 after 10 s"
+		sleep 0.1
+	done
+	# The private /etc/hosts of the tls Easymail: its policy fetches dial with the system's resolver.
+	{
+		cat /etc/hosts
+		echo "127.0.0.3 mta-sts.sts.test"
+	} >"$TLS_DIR/hosts"
+	note "bench/tlssink (STARTTLS, MTA-STS enforce for sts.test) on 127.0.0.3:$PORT_SINK and 127.0.0.3:443"
+fi
+sink_of() { if [[ $1 == easymail-tls* ]]; then echo "$TLS_SINK_OUT"; else echo "$SINK_OUT"; fi; }
 
 # --- scanners and milters ---------------------------------------------------------------------------------------
 CLAMD_PID=
@@ -396,12 +483,24 @@ need_milter opendkim && start_opendkim
 need_milter clamav && start_clamav_milter
 
 # --- Easymail ---------------------------------------------------------------------------------------------------
-# start_easymail NAME: easymail (no signing), easymail-sign or easymail-scan (scanning and signing).
+# start_easymail NAME: easymail (no signing), easymail-sign, easymail-scan (scanning and signing) or
+# easymail-tls (no signing; the bench CA trusted, vfy.test under tls_policy verify, in its own mount
+# namespace with the hosts file that sends mta-sts.sts.test to the TLS sink) or easymail-tls1 (the same, one
+# message per connection to mx.tls.test).
 start_easymail() {
-	local name=$1 token cid data=$WORK/$1 port=${PORT[$1]} port_api=${API[$1]} sign=true scan_conf=
-	[[ $name == easymail ]] && sign=false
+	local name=$1 token cid data=$WORK/$1 port=${PORT[$1]} port_api=${API[$1]} sign=true scan_conf= tls_conf=
+	local shaping_conf=
+	local -a wrap=()
+	[[ $name == easymail || $name == easymail-tls* ]] && sign=false
 	[[ $name == easymail-scan ]] &&
 		scan_conf="scan: { clamd: \"tcp://127.0.0.1:$PORT_CLAMD\", rspamd: \"http://127.0.0.1:$PORT_RSPAMD\" }"
+	[[ $name == easymail-tls1 ]] &&
+		shaping_conf="shaping: { providers: [ { name: bench-tls, mx: [mx.tls.test], messages_per_connection: 1 } ] }"
+	if [[ $name == easymail-tls* ]]; then
+		tls_conf=", tls_policy: may, tls_ca_file: \"$TLS_DIR/ca.pem\", tls_policies: { vfy.test: verify }"
+		# unshare execs sh, which execs Easymail: the pid stays the one measured.
+		wrap=(unshare -m -- sh -c 'mount --bind "$0" /etc/hosts && exec "$@"' "$TLS_DIR/hosts")
+	fi
 	mkdir -p "$data"
 	cat >"$OUT/$name.yaml" <<EOF
 # Written by bench/run.sh.
@@ -411,7 +510,8 @@ smtp: { listen: ["127.0.0.1:$port"] }
 api: { listen: "127.0.0.1:$port_api" }
 $scan_conf
 dns: { servers: ["127.0.0.1:$PORT_DNS"] }
-delivery: { port: $PORT_SINK }
+delivery: { port: $PORT_SINK$tls_conf }
+$shaping_conf
 pools: [ { name: default, ips: [ { address: 127.0.0.1, helo: relay.bench.test } ] } ]
 # The benchmark is a sudden spike from a brand new customer: compromise detection would hold it.
 compromise: { enabled: false }
@@ -419,8 +519,9 @@ compromise: { enabled: false }
 dkim: { sign: $sign, rsa_bits: 2048 }
 EOF
 	token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
-	EASYMAIL_ADMIN_TOKEN=$token "$OUT/easymail" serve --config "$OUT/$name.yaml" >"$WORK/$name.log" 2>&1 &
+	EASYMAIL_ADMIN_TOKEN=$token "${wrap[@]}" "$OUT/easymail" serve --config "$OUT/$name.yaml" >"$WORK/$name.log" 2>&1 &
 	PID[$name]=$!
+	TOKEN[$name]=$token
 	LOG[$name]=$WORK/$name.log
 	PIDS+=($!)
 	wait_port "$port_api" "${PID[$name]}" "$name" "${LOG[$name]}"
@@ -535,11 +636,17 @@ EOF
 	note "$name: Postfix $(postconf -h mail_version) (master pid ${PID[$name]}) on 127.0.0.1:${PORT[$name]}${milters:+, milters $milters}"
 }
 
-for r in "${RELAYS[@]}"; do
+for r in "${INSTANCES[@]}"; do
 	case $r in
 	easymail*) start_easymail "$r" ;;
 	*) start_postfix "$r" ;;
 	esac
+done
+# The tls modes' relays are names of their Easymail.
+for r in "${RELAYS[@]}"; do
+	i=$(instance_of "$r")
+	[[ $i == "$r" ]] && continue
+	PORT[$r]=${PORT[$i]} API[$r]=${API[$i]} PID[$r]=${PID[$i]} LOG[$r]=${LOG[$i]} TOKEN[$r]=${TOKEN[$i]}
 done
 
 # watch_args RELAY: the process trees bench/load measures for RELAY.
@@ -552,15 +659,20 @@ watch_args() {
 	[[ $1 == *-scan ]] && echo "-watch scanners=$CLAMD_PID,$RSPAMD_PID"
 	return 0
 }
-relay_mode() { case $1 in easymail | postfix) echo plain ;; *-sign | *-dkim) echo sign ;; *) echo scan ;; esac }
-relay_side() { if [[ $1 == easymail* ]]; then echo easymail; else echo anchor; fi; }
+relay_mode() {
+	case $1 in easymail | postfix) echo plain ;; *-sign | *-dkim) echo sign ;; easymail-tls-*) echo tls ;; easymail-tls1-*) echo tls1 ;; *) echo scan ;; esac
+}
+# The side of the ratios: in the tls modes the baseline (may) is the "anchor" of the policies.
+relay_side() {
+	case $1 in easymail-tls*-may | postfix*) echo anchor ;; *) echo easymail ;; esac
+}
 
 # load_run RELAY SIZE COUNT ROUND [TOOL]: one measured run; prints its JSON line.
 load_run() {
 	local relay=$1 out=$WORK/run.json
 	# shellcheck disable=SC2046 # watch_args gives separate words
 	if ! "$LOAD" run -addr "127.0.0.1:${PORT[$relay]}" -sessions "$SESSIONS" -messages "$3" -size "$2" \
-		-from "$SENDER" -to "$RCPT" -sink-out "$SINK_OUT" -timeout "${TIMEOUT}s" -tool "${5:-load}" \
+		-from "$SENDER" -to "$(rcpt_of "$relay")" -sink-out "$(sink_of "$relay")" -timeout "${TIMEOUT}s" -tool "${5:-load}" \
 		$(watch_args "$relay") -mode "$(relay_mode "$relay")" -relay "$relay" -side "$(relay_side "$relay")" \
 		-round "$4" >"$out" 2>"$WORK/run.err"; then
 		cat "$WORK/run.err" >&2
@@ -578,6 +690,7 @@ probe() {
 		die "the $2 probe through $1 failed"
 }
 for r in "${RELAYS[@]}"; do
+	[[ $(instance_of "$r") == "$r" || $r == easymail-tls*-may ]] || continue # one probe per instance
 	reply=$(probe "$r" clean)
 	[[ $reply == 250 ]] || die "$r refused a clean message: $reply"
 	file=
@@ -589,7 +702,7 @@ for r in "${RELAYS[@]}"; do
 	[[ -n $file ]] || die "the clean probe through $r did not reach the checking sink within 30 s; see ${LOG[$r]}"
 	sig=$(grep -c '^DKIM-Signature:' "$file" || true)
 	case $r in
-	easymail | postfix) [[ $sig == 0 ]] || die "$r signed a message: it must not in the plain mode" ;;
+	easymail | postfix | easymail-tls*) [[ $sig == 0 ]] || die "$r signed a message: it must not in the plain and tls modes" ;;
 	*)
 		[[ $sig == 1 ]] || die "$r added $sig DKIM signatures, not 1 (see $file)"
 		sed -n '/^DKIM-Signature:/,/^[^ \t]/p' "$file" | tr -d ' \t\r\n' | grep -q 'a=rsa-sha256;' ||
@@ -614,14 +727,47 @@ for r in "${RELAYS[@]}"; do
 	load_run "$r" 1024 100 0 >/dev/null
 done
 
+# The tls modes' checks, after their warm-up: every delivery of each relay went over TLS and was checked as
+# its policy wants (the metric easymail_delivery_tls_total by result and policy source), none was deferred,
+# and each Easymail fetched the policy of sts.test once: the rounds use the cached policy.
+for inst in $(tls_instances); do
+	metrics=$(curl -sS -H "Authorization: Bearer ${TOKEN[$inst]}" "http://127.0.0.1:${API[$inst]}/metrics") ||
+		die "GET /metrics of $inst failed"
+	tls_count() { echo "$metrics" | sed -n "s/^easymail_delivery_tls_total{policy=\"$1\",result=\"$2\"} //p"; }
+	for want in "none unverified" "mta-sts verified" "destination verified"; do
+		read -r pol res <<<"$want"
+		n=$(tls_count "$pol" "$res")
+		[[ -n $n && ${n%.*} -gt 0 ]] ||
+			die "$inst: no delivery counted with TLS result $res under policy $pol (see ${LOG[$inst]})"
+	done
+	# (policy none, result none: the clean probe to the plain checking sink; the TLS sink refuses mail
+	# without STARTTLS.)
+	bad=$(echo "$metrics" | grep '^easymail_delivery_tls_total{' |
+		grep -v -E 'policy="none",result="(none|unverified)"|policy="mta-sts",result="verified"|policy="destination",result="verified"' || true)
+	[[ -z $bad ]] || die "$inst: deliveries with another TLS outcome: $bad"
+	note "$inst: checked (may.test: TLS unverified, sts.test: verified under MTA-STS, vfy.test: verified)"
+done
+if need_tls; then
+	fetches=$(grep -c 'mta-sts policy fetched' "$TLS_DIR/tlssink.log" || true)
+	n=$(tls_instances | wc -l)
+	[[ $fetches == "$n" ]] ||
+		die "the MTA-STS policy of sts.test was fetched $fetches times by $n Easymails, not once each (see $TLS_DIR/tlssink.log)"
+	note "the MTA-STS policy of sts.test was fetched once by each tls Easymail, and then taken from its cache"
+fi
+
 RESULTS=$OUT/results.jsonl
 : >"$RESULTS"
 t_start=$SECONDS
 for round in $(seq "$ROUNDS"); do
 	for m in $MODES; do
 		read -r -a pair <<<"$(mode_relays "$m")"
-		# The order alternates, so that a drift of the machine does not always favour the same side.
+		# The order alternates, so that a drift of the machine does not always favour the same side; the
+		# tls modes' three relays rotate.
 		if ((round % 2 == 0 && ${#pair[@]} == 2)); then pair=("${pair[1]}" "${pair[0]}"); fi
+		if ((${#pair[@]} == 3)); then
+			k=$(((round - 1) % 3))
+			pair=("${pair[@]:k}" "${pair[@]:0:k}")
+		fi
 		for sc in $(mode_sizes "$m"); do
 			size=${sc%:*} count=${sc#*:}
 			for r in "${pair[@]}"; do

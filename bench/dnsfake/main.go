@@ -1,13 +1,14 @@
 // Command dnsfake is the benchmark's DNS server: it answers, over UDP and TCP on one loopback address, the few
-// records the benchmark needs (the destination domain's MX, the MX host's address, the relay's PTR) and nothing
-// else, so that Easymail resolves the destination without any real resolver.
+// records the benchmark needs (the destination domain's MX, the MX host's address, the relay's PTR, a
+// destination's _mta-sts TXT record) and nothing else, so that Easymail resolves the destination without any
+// real resolver.
 //
 // Usage:
 //
 //	dnsfake -listen 127.0.0.1:5353 -mx dest.test=sink.bench.test -a sink.bench.test=127.0.0.1 \
-//	        -ptr 127.0.0.1=relay.bench.test
+//	        -ptr 127.0.0.1=relay.bench.test -txt '_mta-sts.sts.test=v=STSv1; id=bench1'
 //
-// Each of -mx, -a, -aaaa and -ptr takes a comma-separated list of name=value pairs and may be repeated. A name
+// Each of -mx, -a, -aaaa, -ptr and -txt takes a comma-separated list of name=value pairs and may be repeated. A name
 // that has some record gets NOERROR with no answer (NODATA) for the other types; any other name gets NXDOMAIN
 // (RFC 2308 §2.1, §2.2).
 package main
@@ -53,7 +54,7 @@ type zone map[string][]dns.RR
 // ttl is the TTL of every answer.
 const ttl = 300
 
-func buildZone(mx, a, aaaa, ptr pairs) (zone, error) {
+func buildZone(mx, a, aaaa, ptr, txt pairs) (zone, error) {
 	z := zone{}
 	add := func(rr dns.RR) { z[rr.Header().Name] = append(z[rr.Header().Name], rr) }
 	hdr := func(name string, t uint16) dns.RR_Header {
@@ -99,8 +100,19 @@ func buildZone(mx, a, aaaa, ptr pairs) (zone, error) {
 		}
 		add(&dns.PTR{Hdr: hdr(rev, dns.TypePTR), Ptr: dns.Fqdn(strings.ToLower(host))})
 	}
+	for _, s := range txt {
+		name, v, _ := strings.Cut(s, "=")
+		// Owner names of TXT records start with service labels such as _mta-sts (RFC 8552).
+		if !hostName(strings.ReplaceAll(name, "_", "x")) {
+			return nil, fmt.Errorf("-txt %s: bad name %q", s, name)
+		}
+		if len(v) > 255 {
+			return nil, fmt.Errorf("-txt %s: the text is over 255 bytes", s)
+		}
+		add(&dns.TXT{Hdr: hdr(name, dns.TypeTXT), Txt: []string{v}})
+	}
 	if len(z) == 0 {
-		return nil, errors.New("no records: give at least one of -mx, -a, -aaaa, -ptr")
+		return nil, errors.New("no records: give at least one of -mx, -a, -aaaa, -ptr, -txt")
 	}
 	return z, nil
 }
@@ -166,19 +178,20 @@ func (h *handler) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 }
 
 func main() {
-	var mx, a, aaaa, ptr pairs
+	var mx, a, aaaa, ptr, txt pairs
 	listen := flag.String("listen", "127.0.0.1:5353", "UDP and TCP address to answer on")
 	flag.Var(&mx, "mx", "MX records: domain=host[,domain=host...]")
 	flag.Var(&a, "a", "A records: name=ipv4[,...]")
 	flag.Var(&aaaa, "aaaa", "AAAA records: name=ipv6[,...]")
 	flag.Var(&ptr, "ptr", "PTR records: ip=name[,...]")
+	flag.Var(&txt, "txt", "TXT records: name=text[,...] (the text without commas)")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	if flag.NArg() != 0 {
 		log.Error("unexpected arguments", "args", flag.Args())
 		os.Exit(2)
 	}
-	z, err := buildZone(mx, a, aaaa, ptr)
+	z, err := buildZone(mx, a, aaaa, ptr, txt)
 	if err != nil {
 		log.Error("dnsfake", "err", err)
 		os.Exit(2)

@@ -2,14 +2,15 @@ package main
 
 import (
 	"net"
+	"strings"
 	"testing"
 
 	"github.com/miekg/dns"
 )
 
-func startFake(t *testing.T, mx, a, aaaa, ptr pairs) string {
+func startFake(t *testing.T, mx, a, aaaa, ptr, txt pairs) string {
 	t.Helper()
-	z, err := buildZone(mx, a, aaaa, ptr)
+	z, err := buildZone(mx, a, aaaa, ptr, txt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +39,7 @@ func query(t *testing.T, addr, name string, qt uint16) *dns.Msg {
 
 func TestAnswers(t *testing.T) {
 	addr := startFake(t, pairs{"dest.test=sink.bench.test"}, pairs{"sink.bench.test=127.0.0.1"},
-		pairs{"v6.bench.test=::1"}, pairs{"127.0.0.1=relay.bench.test"})
+		pairs{"v6.bench.test=::1"}, pairs{"127.0.0.1=relay.bench.test"}, pairs{"_mta-sts.sts.test=v=STSv1; id=bench1"})
 
 	r := query(t, addr, "DEST.test", dns.TypeMX)
 	if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
@@ -68,6 +69,14 @@ func TestAnswers(t *testing.T) {
 	if r.Rcode != dns.RcodeNameError {
 		t.Errorf("unknown name: rcode %s", dns.RcodeToString[r.Rcode])
 	}
+	r = query(t, addr, "_MTA-STS.sts.test", dns.TypeTXT)
+	if len(r.Answer) != 1 || strings.Join(r.Answer[0].(*dns.TXT).Txt, "") != "v=STSv1; id=bench1" {
+		t.Errorf("TXT answer: %v", r)
+	}
+	r = query(t, addr, "_mta-sts.other.test", dns.TypeTXT)
+	if r.Rcode != dns.RcodeNameError {
+		t.Errorf("TXT of an unknown name: rcode %s", dns.RcodeToString[r.Rcode])
+	}
 	r = query(t, addr, "1.0.0.127.in-addr.arpa", dns.TypePTR)
 	if len(r.Answer) != 1 || r.Answer[0].(*dns.PTR).Ptr != "relay.bench.test." {
 		t.Errorf("PTR answer: %v", r)
@@ -82,7 +91,7 @@ func TestBadFlags(t *testing.T) {
 	if err := p.Set("a.test=1.2.3.4, b.test=5.6.7.8"); err != nil || len(p) != 2 {
 		t.Errorf("two pairs: %v %v", p, err)
 	}
-	for _, c := range []struct{ mx, a, aaaa, ptr pairs }{
+	for _, c := range []struct{ mx, a, aaaa, ptr, txt pairs }{
 		{a: pairs{"x.test=::1"}},
 		{aaaa: pairs{"x.test=127.0.0.1"}},
 		{a: pairs{"x.test=nope"}},
@@ -90,9 +99,11 @@ func TestBadFlags(t *testing.T) {
 		{mx: pairs{"x.test=bad host"}},
 		{a: pairs{"bad name=127.0.0.1"}},
 		{ptr: pairs{"127.0.0.1=-x.test"}},
+		{txt: pairs{"bad name.test=v=STSv1"}},
+		{txt: pairs{"_x.test=" + strings.Repeat("a", 256)}},
 		{},
 	} {
-		if _, err := buildZone(c.mx, c.a, c.aaaa, c.ptr); err == nil {
+		if _, err := buildZone(c.mx, c.a, c.aaaa, c.ptr, c.txt); err == nil {
 			t.Errorf("buildZone(%v) accepted", c)
 		}
 	}

@@ -316,6 +316,10 @@ func TestReport(t *testing.T) {
 		{Mode: "sign", Relay: "postfix-dkim", Side: "anchor", Round: 1, Tool: "smtp-source", Size: 5120, AcceptedPerS: 99},
 		res("plain", "postfix", "anchor", 1, 400, 1, 4, 0, 20480),
 		res("plain", "easymail", "easymail", 1, 440, 1, 2, 0, 10240),
+		// The tls mode: two policies against the baseline, one ratio row each.
+		res("tls", "easymail-tls-sts", "easymail", 1, 380, 1, 2.1, 0, 10240),
+		res("tls", "easymail-tls-verify", "easymail", 1, 390, 1, 2.2, 0, 10240),
+		res("tls", "easymail-tls-may", "anchor", 1, 400, 1, 2, 0, 10240),
 	}
 	var b strings.Builder
 	if err := writeReport(&b, rs, false); err != nil {
@@ -325,7 +329,7 @@ func TestReport(t *testing.T) {
 	lines := strings.Split(out, "\n")
 	var rows []string
 	for _, l := range lines {
-		if strings.HasPrefix(l, "plain ") || strings.HasPrefix(l, "sign ") {
+		if strings.HasPrefix(l, "plain ") || strings.HasPrefix(l, "sign ") || strings.HasPrefix(l, "tls ") {
 			rows = append(rows, strings.Join(strings.Fields(l), " "))
 		}
 	}
@@ -337,6 +341,11 @@ func TestReport(t *testing.T) {
 		"sign 5 KB easymail-sign 3 200.0 200.0 1.00 2.00 3.00 0.00 0.00 3.00 11.0 6.0 0.0 -",
 		"sign 5 KB postfix-dkim 3 100.0 100.0 2.00 4.00 2.00 2.00 0.00 4.00 21.0 11.0 0.0 99.0",
 		"sign 5 KB ratio EM/anchor 3 2.00 2.00 0.50 0.50 1.50 - 0.75 0.52 0.55",
+		"tls 5 KB easymail-tls-sts 1 380.0 380.0 1.00 2.00 2.10 0.00 0.00 2.10 11.0 6.0 0.0 -",
+		"tls 5 KB easymail-tls-verify 1 390.0 390.0 1.00 2.00 2.20 0.00 0.00 2.20 11.0 6.0 0.0 -",
+		"tls 5 KB easymail-tls-may 1 400.0 400.0 1.00 2.00 2.00 0.00 0.00 2.00 11.0 6.0 0.0 -",
+		"tls 5 KB ratio easymail-tls-sts/easymail-tls-may 1 0.95 0.95 1.00 1.00 1.05 - 1.05 1.00 1.00",
+		"tls 5 KB ratio easymail-tls-verify/easymail-tls-may 1 0.97 0.97 1.00 1.00 1.10 - 1.10 1.00 1.00",
 	}
 	if strings.Join(rows, "\n") != strings.Join(want, "\n") {
 		t.Errorf("rows:\n%s\nwant:\n%s\nfull output:\n%s", strings.Join(rows, "\n"), strings.Join(want, "\n"), out)

@@ -17,10 +17,12 @@ var modeTitles = map[string]string{
 	"plain": "plain: Easymail with dkim.sign: false vs Postfix as a plain smarthost",
 	"sign":  "sign:  Easymail signing (RSA-2048) vs Postfix + OpenDKIM (RSA-2048, milter)",
 	"scan":  "scan:  Easymail scanning (clamd + rspamd) and signing vs Postfix + clamav-milter + rspamd milter + OpenDKIM, same clamd and rspamd",
+	"tls":   "tls:   one Easymail over STARTTLS to the same MX: MTA-STS enforce (policy cached) and tls_policy verify vs may (opportunistic)",
+	"tls1":  "tls1:  the same with one message per connection: a TLS handshake (and under sts/verify a certificate check) per message",
 }
 
 // modeOrder is the order of the modes in the table; others follow in name order.
-var modeOrder = map[string]int{"plain": 0, "sign": 1, "scan": 2}
+var modeOrder = map[string]int{"plain": 0, "sign": 1, "scan": 2, "tls": 3, "tls1": 4}
 
 func reportCmd(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
@@ -198,12 +200,10 @@ func writeReport(w io.Writer, rs []Result, markdown bool) error {
 			row = append(row, dash(source[k], "%.1f"))
 		}
 		rows = append(rows, row)
-		// After the last relay of a (mode, size): the ratio row.
+		// After the last relay of a (mode, size): the ratio rows.
 		last := i == len(keys)-1 || keys[i+1].mode != k.mode || keys[i+1].size != k.size
 		if last {
-			if rr := ratioRow(keys, byKey, side, k, withSource); rr != nil {
-				rows = append(rows, rr)
-			}
+			rows = append(rows, ratioRows(keys, byKey, side, k, withSource)...)
 		}
 	}
 
@@ -226,22 +226,38 @@ func writeReport(w io.Writer, rs []Result, markdown bool) error {
 	return err
 }
 
-// ratioRow returns the row of Easymail/anchor ratios for k's mode and size, or nil without both sides.
-func ratioRow(keys []key, byKey map[key][]Result, side map[key]string, k key, withSource bool) []string {
-	var em, an *key
+// ratioRows returns the rows of Easymail/anchor ratios for k's mode and size, none without both sides. A
+// mode with several relays on the Easymail side (tls: each policy against the baseline) has a row for each,
+// named "ratio RELAY/ANCHOR".
+func ratioRows(keys []key, byKey map[key][]Result, side map[key]string, k key, withSource bool) [][]string {
+	var ems []key
+	var an *key
 	for i := range keys {
 		if keys[i].mode == k.mode && keys[i].size == k.size {
 			switch side[keys[i]] {
 			case "easymail":
-				em = &keys[i]
+				ems = append(ems, keys[i])
 			case "anchor":
 				an = &keys[i]
 			}
 		}
 	}
-	if em == nil || an == nil {
+	if an == nil {
 		return nil
 	}
+	var rows [][]string
+	for _, em := range ems {
+		label := "ratio EM/anchor"
+		if len(ems) > 1 {
+			label = "ratio " + em.relay + "/" + an.relay
+		}
+		rows = append(rows, ratioRow(byKey[em], byKey[*an], k, label, withSource))
+	}
+	return rows
+}
+
+// ratioRow returns the row of the per-round ratios em/an, labelled label.
+func ratioRow(ems, ans []Result, k key, label string, withSource bool) []string {
 	byRound := func(rs []Result) map[int]Result {
 		m := map[int]Result{}
 		for _, r := range rs {
@@ -249,7 +265,7 @@ func ratioRow(keys []key, byKey map[key][]Result, side map[key]string, k key, wi
 		}
 		return m
 	}
-	e, a := byRound(byKey[*em]), byRound(byKey[*an])
+	e, a := byRound(ems), byRound(ans)
 	var common []int
 	for r := range e {
 		if _, ok := a[r]; ok {
@@ -257,7 +273,7 @@ func ratioRow(keys []key, byKey map[key][]Result, side map[key]string, k key, wi
 		}
 	}
 	sort.Ints(common)
-	row := []string{k.mode, sizeName(k.size), "ratio EM/anchor", fmt.Sprint(len(common))}
+	row := []string{k.mode, sizeName(k.size), label, fmt.Sprint(len(common))}
 	for _, m := range metrics {
 		if m.noRatio {
 			row = append(row, "")

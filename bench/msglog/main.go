@@ -1,11 +1,13 @@
 // Command msglog measures the message log's queries on a large log: it generates a log of -messages
 // messages (with their recipients and delivery attempts) into a temporary SQLite database, as Easymail's
 // migrations define it, then times the searches through the same code the API uses (package msglog, the
-// store's read connections) and prints the median and 90th percentile of each.
+// store's read connections) and prints the median and 90th percentile of each; then it times the portal's
+// pages on the same database (portal.go), with an operator's and a customer user's session, and prints the
+// p50 and p99 of each.
 //
 // Generation loads the rows without the secondary indexes, in big multi-row INSERTs in one transaction, then
 // builds the indexes, which is several times faster than inserting into them; the database is the same. Run
-// it with `make bench-msglog` (BENCH_MSGLOG_ARGS="-messages 5000000" for a larger log).
+// it with `make bench-msglog` (5 million messages; BENCH_MSGLOG_ARGS="-messages 2000000" for a smaller log).
 package main
 
 import (
@@ -32,17 +34,19 @@ import (
 )
 
 func main() {
-	n := flag.Int("messages", 2_000_000, "messages to generate, each with 1-5 recipients and their attempts (2 million make 8.3 million rows)")
+	n := flag.Int("messages", 5_000_000, "messages to generate, each with 1-5 recipients and their attempts (5 million make 20.7 million rows)")
 	dir := flag.String("dir", "", "directory for the database (default: a new temporary directory, removed at the end)")
 	keep := flag.Bool("keep", false, "keep the database (and reuse it next time with the same -dir)")
 	samples := flag.Int("samples", 200, "queries timed per kind")
+	pages := flag.Int("portal-samples", 100, "requests timed per portal page and session; 0 leaves the portal out")
+	budget := flag.Duration("portal-budget", 30*time.Second, "most time spent on one portal page and session (fewer samples when slower)")
 	flag.Parse()
-	if err := run(*n, *dir, *keep, *samples); err != nil {
+	if err := run(*n, *dir, *keep, *samples, *pages, *budget); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(n int, dir string, keep bool, samples int) error {
+func run(n int, dir string, keep bool, samples, pages int, budget time.Duration) error {
 	ctx := context.Background()
 	if dir == "" {
 		d, err := os.MkdirTemp("", "easymail-bench-msglog-")
@@ -79,7 +83,13 @@ func run(n int, dir string, keep bool, samples int) error {
 	fi, _ := os.Stat(path)
 	fmt.Printf("log: %d messages, %d recipients, %d attempts (%d rows), %.1f GB\n\n", rows[0], rows[1], rows[2],
 		rows[0]+rows[1]+rows[2], float64(fi.Size())/1e9)
-	return measure(ctx, db, g, samples)
+	if err := measure(ctx, db, g, samples); err != nil {
+		return err
+	}
+	if pages < 1 {
+		return nil
+	}
+	return measurePortal(ctx, db, g, pages, budget)
 }
 
 // generator makes the log, deterministically, and remembers samples to query.
