@@ -62,12 +62,7 @@ const (
 )
 
 // Queue is the part of the queue the portal operates (*queue.Queue).
-type Queue interface {
-	Retry(ctx context.Context, id string) error
-	Hold(ctx context.Context, id string) error
-	Release(ctx context.Context, id string) error
-	Delete(ctx context.Context, id string) error
-}
+type Queue = queue.Ops
 
 // Quarantine is the quarantine store (*quarantine.Store).
 type Quarantine interface {
@@ -223,6 +218,7 @@ func (s *server) routes() http.Handler {
 	page("GET /{$}", anyUser, s.dashboard)
 	page("GET /messages", anyUser, s.messages)
 	page("GET /messages/{id}", anyUser, s.message)
+	page("POST /messages/bulk", operatorOnly, s.bulkMessages)
 	page("POST /messages/{id}/{action}", operatorOnly, s.messageAction)
 	page("GET /queue", anyUser, s.queuePage)
 	page("GET /quarantine", anyUser, s.quarantineList)
