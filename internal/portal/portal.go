@@ -40,6 +40,7 @@ import (
 	"easymail/internal/portal/account"
 	"easymail/internal/quarantine"
 	"easymail/internal/queue"
+	"easymail/internal/scan"
 	"easymail/internal/store"
 )
 
@@ -96,10 +97,13 @@ type Options struct {
 	// Quarantine, Pools, Readiness, Scanners (the scanners' state: name → "" when up, else the last error)
 	// and Incidents are optional: without one, its part of the portal is empty.
 	Quarantine Quarantine
-	Pools      Pools
-	Readiness  Readiness
-	Scanners   func() map[string]string
-	Incidents  *incident.Service
+	// ScanPolicies gives the customers' scanning policies, whose customer_release says what a customer's
+	// users may do with its quarantine; without it, only operators release and delete.
+	ScanPolicies scan.PolicySource
+	Pools        Pools
+	Readiness    Readiness
+	Scanners     func() map[string]string
+	Incidents    *incident.Service
 	// OnProvisioningChange is called after a change to a customer; optional.
 	OnProvisioningChange func()
 	// Logger receives errors; nil discards them.
@@ -223,7 +227,7 @@ func (s *server) routes() http.Handler {
 	page("GET /queue", anyUser, s.queuePage)
 	page("GET /quarantine", anyUser, s.quarantineList)
 	page("GET /quarantine/{id}", anyUser, s.quarantineShow)
-	page("POST /quarantine/{id}/{action}", operatorOnly, s.quarantineAction)
+	page("POST /quarantine/{id}/{action}", anyUser, s.quarantineAction)
 	page("GET /suppressions", anyUser, s.suppressions)
 	page("POST /suppressions", operatorOnly, s.addSuppression)
 	page("POST /suppressions/remove", operatorOnly, s.removeSuppression)
