@@ -104,6 +104,9 @@ type Options struct {
 	Readiness    Readiness
 	Scanners     func() map[string]string
 	Incidents    *incident.Service
+	// Secrets encrypts the users' TOTP secrets at rest (the DKIM master key, *dkimsign.MasterKey); without
+	// it, no second factor can be enabled. Secrets stored plain by an earlier version are sealed by New.
+	Secrets account.Sealer
 	// OnProvisioningChange is called after a change to a customer; optional.
 	OnProvisioningChange func()
 	// Logger receives errors; nil discards them.
@@ -140,7 +143,18 @@ func New(o Options) (http.Handler, error) {
 	if s.changed == nil {
 		s.changed = func() {}
 	}
-	s.accounts = &account.Store{DB: o.DB, Cost: o.PasswordCost, Now: o.Now}
+	s.accounts = &account.Store{DB: o.DB, Cost: o.PasswordCost, Now: o.Now, Secrets: o.Secrets}
+	if o.Secrets != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		n, err := s.accounts.SealTOTPSecrets(ctx)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("portal: encrypting the TOTP secrets: %w", err)
+		}
+		if n > 0 {
+			s.log.Info("portal: plain TOTP secrets encrypted with the master key", "users", n)
+		}
+	}
 	s.acctThrottle = &account.Throttle{Max: s.cfg.LoginAttempts, Window: s.cfg.LoginWindow, Now: o.Now}
 	s.ipThrottle = &account.Throttle{Max: s.cfg.IPLoginAttempts, Window: s.cfg.LoginWindow, Now: o.Now}
 	var err error
