@@ -35,6 +35,18 @@ const (
 	FailBypass = "bypass"
 )
 
+// What a customer's own portal users may do with its quarantine (ScanPolicy.CustomerRelease). Operators
+// release and delete any quarantined message whatever the policy; experts never do.
+const (
+	// ReleaseNone: the customer's users may neither release nor delete (the default).
+	ReleaseNone = "none"
+	// ReleaseExceptVirus: they may delete any of the customer's quarantined messages and release those that
+	// were not quarantined for a virus (spam, content rules).
+	ReleaseExceptVirus = "except_virus"
+	// ReleaseAll: they may release and delete any of them, viruses included.
+	ReleaseAll = "all"
+)
+
 // ContentRule is one content rule: a match and what to do with a matching message.
 type ContentRule struct {
 	// Name identifies the rule in logs and traces; defaults to its type.
@@ -66,6 +78,9 @@ type ScanPolicy struct {
 	VirusAction *string `json:"virus_action"`
 	// OnFailure is tempfail or bypass.
 	OnFailure *string `json:"on_failure"`
+	// CustomerRelease is what the customer's portal users may do with its quarantine: none, except_virus or
+	// all (ReleaseNone, ReleaseExceptVirus, ReleaseAll).
+	CustomerRelease *string `json:"customer_release"`
 	// Rules are the customer's own content rules. They apply in addition to the configured ones, unless
 	// ReplaceDefaults is set: then only they apply (null or empty: no content rules at all).
 	Rules *[]ContentRule `json:"rules"`

@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
-	"sort"
 	"strings"
 	"time"
 
@@ -109,23 +108,17 @@ func (s *server) listQueue(w http.ResponseWriter, r *http.Request, p authz.Princ
 	return nil
 }
 
-// bulkActions are the actions of POST /queue/bulk.
-var bulkActions = []string{"retry", "hold", "release", "delete"}
-
 // bulkQueue serves POST /queue/bulk: the action on every message the filter matches, each under the queue's
-// own rules (a held message is not retried, only a held one is released), in one request and so one audit
-// entry, whose snapshot is the answer: the filter, the counts and the reasons of the skipped messages.
+// own rules (queue.Bulk), in one request and so one audit entry, whose snapshot is the answer: the filter,
+// the counts and the reasons of the skipped messages.
 func (s *server) bulkQueue(w http.ResponseWriter, r *http.Request, _ authz.Principal) error {
 	var req api.BulkRequest
 	if err := decode(w, r, &req); err != nil {
 		return err
 	}
-	ops := map[string]func(context.Context, string) error{
-		"retry": s.queue.Retry, "hold": s.queue.Hold, "release": s.queue.Release, "delete": s.queue.Delete}
-	op := ops[req.Action]
-	if op == nil {
+	if queue.BulkOp(s.queue, req.Action) == nil {
 		return &api.Error{Status: http.StatusUnprocessableEntity, Field: "action",
-			Message: fmt.Sprintf("action must be one of %s, not %q", strings.Join(bulkActions, ", "), req.Action)}
+			Message: fmt.Sprintf("action must be one of %s, not %q", strings.Join(queue.BulkActions, ", "), req.Action)}
 	}
 	if req.Filter.All && req.Filter != (api.QueueFilter{All: true}) {
 		return &api.Error{Status: http.StatusUnprocessableEntity, Field: "filter.all",
@@ -144,47 +137,12 @@ func (s *server) bulkQueue(w http.ResponseWriter, r *http.Request, _ authz.Princ
 		return fieldPrefix(err, "filter.")
 	}
 	// Once started, the action runs to its end and is answered and audited even if the client hangs up.
-	ctx := context.WithoutCancel(r.Context())
-	res := api.BulkResult{Action: req.Action, Filter: req.Filter, Matched: len(ids), Skipped: []api.BulkSkipped{}}
-	skipped := map[string]int{}
-	for _, id := range ids {
-		err := op(ctx, id)
-		if err == nil {
-			res.Changed++
-			continue
-		}
-		why := skipReason(err)
-		if why == "" {
-			return fmt.Errorf("%s %s (after %d changed): %w", req.Action, id, res.Changed, err)
-		}
-		skipped[why]++
+	out, err := queue.Bulk(context.WithoutCancel(r.Context()), s.queue, req.Action, ids)
+	if err != nil {
+		return err
 	}
-	for why, n := range skipped {
-		res.Skipped = append(res.Skipped, api.BulkSkipped{Reason: why, Count: n})
-	}
-	sort.Slice(res.Skipped, func(i, j int) bool { return res.Skipped[i].Reason < res.Skipped[j].Reason })
-	writeJSON(w, http.StatusOK, res)
+	writeJSON(w, http.StatusOK, api.BulkResult{Action: req.Action, Filter: req.Filter, Matched: len(ids), Changed: out.Changed, Skipped: out.Skipped})
 	return nil
-}
-
-// skipReason says why a queue operation left a message alone, or "" for a failure.
-func skipReason(err error) string {
-	var se *queue.StateError
-	switch {
-	case errors.As(err, &se) && errors.Is(err, queue.ErrHeld) && se.Op == "hold":
-		return "already held"
-	case errors.Is(err, queue.ErrHeld):
-		return "held: a held message is not delivered (release it)"
-	case errors.Is(err, queue.ErrNotHeld):
-		return "not held"
-	case errors.As(err, &se) && se.Status == queue.StatusQuarantined:
-		return "quarantined (see easymail quarantine)"
-	case errors.Is(err, queue.ErrNotQueued):
-		return "nothing left to deliver (delivered or closed meanwhile)"
-	case errors.Is(err, queue.ErrNotFound):
-		return "no longer in the queue"
-	}
-	return ""
 }
 
 // fieldPrefix prefixes the field of an API or filter error (filter.status for a bulk request's status).

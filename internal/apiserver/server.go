@@ -23,22 +23,14 @@ import (
 	"easymail/internal/customer"
 	"easymail/internal/events"
 	"easymail/internal/incident"
+	"easymail/internal/queue"
 	"easymail/internal/spool"
 	"easymail/internal/store"
 )
 
-// Queue is the part of the queue the API operates: each method returns an error wrapping queue.ErrNotFound
-// for an unknown id and queue.ErrNotQueued for a message with nothing left to deliver.
-type Queue interface {
-	// Retry makes the message's pending recipients due now.
-	Retry(ctx context.Context, id string) error
-	// Hold stops deliveries of the message until Release.
-	Hold(ctx context.Context, id string) error
-	// Release lets a held message be delivered again.
-	Release(ctx context.Context, id string) error
-	// Delete removes the message from the queue without delivering it.
-	Delete(ctx context.Context, id string) error
-}
+// Queue is the part of the queue the API operates (queue.Ops): each method returns an error wrapping
+// queue.ErrNotFound for an unknown id and queue.ErrNotQueued for a message with nothing left to deliver.
+type Queue = queue.Ops
 
 // Options are the server's dependencies.
 type Options struct {

@@ -120,7 +120,8 @@ func scanCommands() []*command {
 		{name: "scan-policy set", args: "CUSTOMER FILE", nargs: 2,
 			summary: "replace a customer's scanning policy with the JSON in FILE (- for standard input)",
 			help: "FILE holds a JSON object with any of spam_reject_score, spam_quarantine_score, spam_tag_score,\n" +
-				"virus_action (reject, quarantine), on_failure (tempfail, bypass), rules (a list of content rules, which\n" +
+				"virus_action (reject, quarantine), on_failure (tempfail, bypass), customer_release (none, except_virus,\n" +
+				"all: what the customer's portal users may release and delete of its quarantine), rules (a list of content rules, which\n" +
 				"apply in addition to the configured ones) and replace_defaults (true: the configured rules do not apply);\n" +
 				"a field left out or null takes the configured default. {} returns the customer to the defaults.\n" +
 				"See docs/scanning.md.",

@@ -135,6 +135,9 @@ func New(o Options) (*Manager, error) {
 
 func (m *Manager) now() time.Time { return m.o.Now() }
 
+// MasterKey is the master key that encrypts the private keys (and the portal's TOTP secrets).
+func (m *Manager) MasterKey() *MasterKey { return m.o.MasterKey }
+
 // Load (re)reads the active keys from the database into the in-memory table that signing uses. Keys already
 // in the table are not parsed again.
 func (m *Manager) Load(ctx context.Context) error {

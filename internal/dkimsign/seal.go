@@ -77,38 +77,79 @@ func aad(keyID string) []byte { return []byte("easymail dkim private key " + key
 
 // seal encrypts the PEM of the private key of row keyID.
 func (k *MasterKey) seal(keyID, pemText string) (string, error) {
+	return k.sealAAD(aad(keyID), pemText)
+}
+
+// sealAAD encrypts plaintext bound to ad.
+func (k *MasterKey) sealAAD(ad []byte, plaintext string) (string, error) {
 	nonce := make([]byte, k.aead.NonceSize())
 	if _, err := rand.Read(nonce); err != nil {
 		return "", err
 	}
-	ct := k.aead.Seal(nonce, nonce, []byte(pemText), aad(keyID))
+	ct := k.aead.Seal(nonce, nonce, []byte(plaintext), ad)
 	return sealedPrefix + k.id + ":" + base64.StdEncoding.EncodeToString(ct), nil
 }
 
 // open decrypts the stored private key of row keyID. A plain PEM key (stored before encryption) is refused.
 func (k *MasterKey) open(keyID, stored string) (string, error) {
+	pt, err := k.openAAD(aad(keyID), stored)
+	if err != nil {
+		return "", fmt.Errorf("dkim: stored private key %w", err)
+	}
+	return pt, nil
+}
+
+// errNotSealed and errMalformed are the errors of openAAD besides a wrong master key.
+var (
+	errNotSealed = errors.New("is not encrypted")
+	errMalformed = errors.New("is malformed")
+)
+
+// openAAD decrypts a value sealed by sealAAD with ad; its errors complete "stored ... ".
+func (k *MasterKey) openAAD(ad []byte, stored string) (string, error) {
 	rest, ok := strings.CutPrefix(stored, sealedPrefix)
 	if !ok {
-		return "", errors.New("dkim: stored private key is not encrypted")
+		return "", errNotSealed
 	}
 	id, b64, ok := strings.Cut(rest, ":")
 	if !ok {
-		return "", errors.New("dkim: stored private key is malformed")
+		return "", errMalformed
 	}
 	if id != k.id {
-		return "", fmt.Errorf("dkim: private key %w %s, not by %s (%s)", ErrWrongMasterKey, id, k.id, k.source)
+		return "", fmt.Errorf("%w %s, not by %s (%s)", ErrWrongMasterKey, id, k.id, k.source)
 	}
 	ct, err := base64.StdEncoding.DecodeString(b64)
 	if err != nil || len(ct) < k.aead.NonceSize() {
-		return "", errors.New("dkim: stored private key is malformed")
+		return "", errMalformed
 	}
 	n := k.aead.NonceSize()
-	pt, err := k.aead.Open(nil, ct[:n], ct[n:], aad(keyID))
+	pt, err := k.aead.Open(nil, ct[:n], ct[n:], ad)
 	if err != nil {
-		return "", errors.New("dkim: stored private key does not decrypt with its master key (altered, or moved from another row)")
+		return "", errors.New("does not decrypt with its master key (altered, or moved from another row)")
 	}
 	return string(pt), nil
 }
+
+// totpAAD binds a sealed TOTP secret to its portal user.
+func totpAAD(userID string) []byte { return []byte("easymail portal totp secret " + userID) }
+
+// SealTOTP encrypts the TOTP secret of portal user userID for storage (package portal/account): the same
+// master key as the DKIM private keys, so that one key file guards every secret of the database.
+func (k *MasterKey) SealTOTP(userID, secret string) (string, error) {
+	return k.sealAAD(totpAAD(userID), secret)
+}
+
+// OpenTOTP decrypts the stored TOTP secret of portal user userID, sealed by SealTOTP.
+func (k *MasterKey) OpenTOTP(userID, stored string) (string, error) {
+	pt, err := k.openAAD(totpAAD(userID), stored)
+	if err != nil {
+		return "", fmt.Errorf("portal: stored TOTP secret of user %s %w", userID, err)
+	}
+	return pt, nil
+}
+
+// IsSealed reports whether a stored value was encrypted by a master key (SealTOTP), not stored plain.
+func (k *MasterKey) IsSealed(stored string) bool { return strings.HasPrefix(stored, sealedPrefix) }
 
 // isPlain reports whether a stored private key is plain PEM, as stored before encryption at rest.
 func isPlain(stored string) bool { return strings.HasPrefix(stored, "-----BEGIN") }
@@ -259,9 +300,49 @@ func Rekey(ctx context.Context, db *store.DB, from, to *MasterKey) (int, error) 
 			}
 			n++
 		}
-		return nil
+		return rekeyTOTP(ctx, tx, from, to)
 	})
 	return n, err
+}
+
+// rekeyTOTP re-encrypts the portal users' sealed TOTP secrets with to (plain ones are left for the portal
+// to seal when it starts).
+func rekeyTOTP(ctx context.Context, tx *sql.Tx, from, to *MasterKey) error {
+	rows, err := tx.QueryContext(ctx, `SELECT id, totp_secret FROM portal_users WHERE totp_secret LIKE ?`, sealedPrefix+"%")
+	if err != nil {
+		return err
+	}
+	type row struct{ id, stored string }
+	var list []row
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.id, &r.stored); err != nil {
+			rows.Close()
+			return err
+		}
+		list = append(list, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, r := range list {
+		if from == nil {
+			return fmt.Errorf("the TOTP secret of portal user %s is encrypted by master key %s, and no current master key was given", r.id, sealedKeyID(r.stored))
+		}
+		secret, err := from.OpenTOTP(r.id, r.stored)
+		if err != nil {
+			return err
+		}
+		sealed, err := to.SealTOTP(r.id, secret)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE portal_users SET totp_secret = ? WHERE id = ?`, sealed, r.id); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // countPlain counts the private keys stored as plain PEM.

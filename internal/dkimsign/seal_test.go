@@ -146,9 +146,23 @@ func TestRekey(t *testing.T) {
 		before[f.key(t, "acme.test", StateActive, RSA).Selector] {
 		t.Fatal("a failed rekey changed keys")
 	}
+	// A portal user's TOTP secret, sealed by the same master key, is re-encrypted with the keys.
+	sealedTOTP, err := mk.SealTOTP("U1", "JBSWY3DPEHPK3PXP")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.exec(t, `INSERT INTO portal_users (id, email, role, password_hash, totp_secret, created_at, updated_at)
+		VALUES ('U1', 'op@x.test', 'operator', 'x', ?, 0, 0)`, sealedTOTP)
 	n, err := Rekey(ctx, f.db, mk, other)
 	if err != nil || n != 2 {
 		t.Fatalf("Rekey: %d %v", n, err)
+	}
+	var stored string
+	if err := f.db.R.QueryRow(`SELECT totp_secret FROM portal_users WHERE id = 'U1'`).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if secret, err := other.OpenTOTP("U1", stored); err != nil || secret != "JBSWY3DPEHPK3PXP" {
+		t.Fatalf("TOTP secret after rekey: %q %v", secret, err)
 	}
 	for sel, priv := range f.storedKeys(t) {
 		if !strings.HasPrefix(priv, "enc1:"+other.ID()+":") {

@@ -264,7 +264,7 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 		return err
 	}
 	// The web portal (portal.go), on the API's listener or its own.
-	web, err := newPortal(&cfg, portal.Options{DB: db, Queue: q, Quarantine: scn.quarantine, Pools: out.pools, Readiness: dk, Shaping: shaper,
+	web, err := newPortal(&cfg, portal.Options{DB: db, Queue: q, Quarantine: scn.quarantine, ScanPolicies: scn.policies, Secrets: dk.MasterKey(), Pools: out.pools, Readiness: dk, Shaping: shaper,
 		Scanners: scn.engine.Status, Incidents: inc.svc, OnProvisioningChange: provisioningChanged, Now: hooks.Now}, dk, hooks, log)
 	if err != nil {
 		return err

@@ -34,9 +34,10 @@ func newScanning(ctx context.Context, cfg config.Config, db *store.DB, q *queue.
 	log *slog.Logger, notify func(ctx context.Context, subject, body string)) (*scanning, error) {
 	sc := cfg.Scan
 	rules := sc.APIRules()
+	release := api.ReleaseNone
 	pols, err := scan.NewPolicies(db, api.ScanPolicy{SpamRejectScore: &sc.SpamRejectScore,
 		SpamQuarantineScore: &sc.SpamQuarantineScore, SpamTagScore: &sc.SpamTagScore, VirusAction: &sc.VirusAction,
-		OnFailure: &sc.OnFailure, Rules: &rules})
+		OnFailure: &sc.OnFailure, CustomerRelease: &release, Rules: &rules})
 	if err != nil {
 		return nil, err
 	}

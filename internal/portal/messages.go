@@ -3,6 +3,7 @@ package portal
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -22,6 +23,8 @@ type messagesView struct {
 	// Next is the query of the next page, "" at the end.
 	Next   string
 	Search bool
+	// Actions are the bulk actions.
+	Actions []bulkAction
 }
 
 // pageSize is the messages listed per page.
@@ -39,33 +42,46 @@ func parseDate(field, v string) (time.Time, error) {
 	return time.Time{}, &msglog.FilterError{Field: field, Msg: fmt.Sprintf("%q is not a date (2006-01-02 or 2006-01-02T15:04)", v)}
 }
 
+// search reads the message search of a query or form: the fields as given (Q), and the message log's
+// filter, limited to the user's customer for a customer's user (errNotFound when it asked for another).
+func search(q url.Values, rc *reqCtx) (map[string]string, msglog.Filter, error) {
+	fields := map[string]string{}
+	for _, f := range searchFields {
+		fields[f] = strings.TrimSpace(q.Get(f))
+	}
+	cust, ok := rc.scope(fields["customer"])
+	if !ok {
+		return nil, msglog.Filter{}, errNotFound
+	}
+	if !rc.staff() {
+		fields["customer"] = ""
+	}
+	f := msglog.Filter{Customer: cust, Sender: fields["sender"], Recipient: fields["recipient"], Domain: fields["domain"],
+		MessageID: fields["message_id"], QueueID: fields["queue_id"], Status: fields["status"], OutboundIP: fields["outbound_ip"],
+		RemoteMX: fields["remote_mx"], Verdict: fields["verdict"], BounceClass: fields["bounce_class"]}
+	var err error
+	if f.Since, err = parseDate("since", fields["since"]); err != nil {
+		return nil, f, err
+	}
+	if f.Until, err = parseDate("until", fields["until"]); err != nil {
+		return nil, f, err
+	}
+	return fields, f, nil
+}
+
 func (s *server) messages(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	q := r.URL.Query()
-	d := messagesView{Q: map[string]string{}, Statuses: msglog.Statuses()}
-	for _, f := range searchFields {
-		d.Q[f] = strings.TrimSpace(q.Get(f))
-		if d.Q[f] != "" {
+	fields, f, err := search(q, rc)
+	if err != nil {
+		return err
+	}
+	d := messagesView{Q: fields, Statuses: msglog.Statuses(), Actions: bulkActions}
+	for _, v := range fields {
+		if v != "" {
 			d.Search = true
 		}
 	}
-	cust, ok := rc.scope(d.Q["customer"])
-	if !ok {
-		return errNotFound
-	}
-	if !rc.staff() {
-		d.Q["customer"] = ""
-	}
-	f := msglog.Filter{Customer: cust, Sender: d.Q["sender"], Recipient: d.Q["recipient"], Domain: d.Q["domain"],
-		MessageID: d.Q["message_id"], QueueID: d.Q["queue_id"], Status: d.Q["status"], OutboundIP: d.Q["outbound_ip"],
-		RemoteMX: d.Q["remote_mx"], Verdict: d.Q["verdict"], BounceClass: d.Q["bounce_class"], Limit: pageSize + 1,
-		Before: q.Get("before")}
-	var err error
-	if f.Since, err = parseDate("since", d.Q["since"]); err != nil {
-		return err
-	}
-	if f.Until, err = parseDate("until", d.Q["until"]); err != nil {
-		return err
-	}
+	f.Limit, f.Before = pageSize+1, q.Get("before")
 	if d.Results, err = msglog.Search(r.Context(), s.o.DB, f); err != nil {
 		return err
 	}

@@ -40,6 +40,7 @@ import (
 	"easymail/internal/portal/account"
 	"easymail/internal/quarantine"
 	"easymail/internal/queue"
+	"easymail/internal/scan"
 	"easymail/internal/store"
 )
 
@@ -62,12 +63,7 @@ const (
 )
 
 // Queue is the part of the queue the portal operates (*queue.Queue).
-type Queue interface {
-	Retry(ctx context.Context, id string) error
-	Hold(ctx context.Context, id string) error
-	Release(ctx context.Context, id string) error
-	Delete(ctx context.Context, id string) error
-}
+type Queue = queue.Ops
 
 // Quarantine is the quarantine store (*quarantine.Store).
 type Quarantine interface {
@@ -101,10 +97,16 @@ type Options struct {
 	// Quarantine, Pools, Readiness, Scanners (the scanners' state: name → "" when up, else the last error)
 	// and Incidents are optional: without one, its part of the portal is empty.
 	Quarantine Quarantine
-	Pools      Pools
-	Readiness  Readiness
-	Scanners   func() map[string]string
-	Incidents  *incident.Service
+	// ScanPolicies gives the customers' scanning policies, whose customer_release says what a customer's
+	// users may do with its quarantine; without it, only operators release and delete.
+	ScanPolicies scan.PolicySource
+	Pools        Pools
+	Readiness    Readiness
+	Scanners     func() map[string]string
+	Incidents    *incident.Service
+	// Secrets encrypts the users' TOTP secrets at rest (the DKIM master key, *dkimsign.MasterKey); without
+	// it, no second factor can be enabled. Secrets stored plain by an earlier version are sealed by New.
+	Secrets account.Sealer
 	// Shaping is the provider shaping (*shaping.Shaper, providers.go); optional.
 	Shaping Shaping
 	// OnProvisioningChange is called after a change to a customer; optional.
@@ -143,7 +145,18 @@ func New(o Options) (http.Handler, error) {
 	if s.changed == nil {
 		s.changed = func() {}
 	}
-	s.accounts = &account.Store{DB: o.DB, Cost: o.PasswordCost, Now: o.Now}
+	s.accounts = &account.Store{DB: o.DB, Cost: o.PasswordCost, Now: o.Now, Secrets: o.Secrets}
+	if o.Secrets != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		n, err := s.accounts.SealTOTPSecrets(ctx)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("portal: encrypting the TOTP secrets: %w", err)
+		}
+		if n > 0 {
+			s.log.Info("portal: plain TOTP secrets encrypted with the master key", "users", n)
+		}
+	}
 	s.acctThrottle = &account.Throttle{Max: s.cfg.LoginAttempts, Window: s.cfg.LoginWindow, Now: o.Now}
 	s.ipThrottle = &account.Throttle{Max: s.cfg.IPLoginAttempts, Window: s.cfg.LoginWindow, Now: o.Now}
 	var err error
@@ -225,11 +238,12 @@ func (s *server) routes() http.Handler {
 	page("GET /{$}", anyUser, s.dashboard)
 	page("GET /messages", anyUser, s.messages)
 	page("GET /messages/{id}", anyUser, s.message)
+	page("POST /messages/bulk", operatorOnly, s.bulkMessages)
 	page("POST /messages/{id}/{action}", operatorOnly, s.messageAction)
 	page("GET /queue", anyUser, s.queuePage)
 	page("GET /quarantine", anyUser, s.quarantineList)
 	page("GET /quarantine/{id}", anyUser, s.quarantineShow)
-	page("POST /quarantine/{id}/{action}", operatorOnly, s.quarantineAction)
+	page("POST /quarantine/{id}/{action}", anyUser, s.quarantineAction)
 	page("GET /suppressions", anyUser, s.suppressions)
 	page("POST /suppressions", operatorOnly, s.addSuppression)
 	page("POST /suppressions/remove", operatorOnly, s.removeSuppression)

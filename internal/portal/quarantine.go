@@ -7,7 +7,15 @@ import (
 
 	"easymail/internal/api"
 	"easymail/internal/bounce"
+	"easymail/internal/scan"
 )
+
+func init() {
+	area(nil, map[string]string{
+		"Your scanning policy does not let you release a message quarantined for a virus; ask the operator, or delete it.": "Votre politique d'analyse ne vous permet pas de libérer un message mis en quarantaine pour un virus ; demandez à l'opérateur, ou supprimez-le.",
+		"Your scanning policy does not let you release or delete quarantined messages; ask the operator.":                  "Votre politique d'analyse ne vous permet pas de libérer ni de supprimer les messages en quarantaine ; demandez à l'opérateur.",
+	}, nil)
+}
 
 func (s *server) quarantineList(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	cust, ok := rc.scope(r.URL.Query().Get("customer"))
@@ -40,41 +48,79 @@ func (s *server) quarantined(r *http.Request, rc *reqCtx) (string, error) {
 	return cust, nil
 }
 
+// quarantinedView is a quarantined message and what the user may do with it.
+type quarantinedView struct {
+	*api.QuarantineMessage
+	CanRelease, CanDelete bool
+}
+
+// quarantineRights says whether the user may release and delete quarantined message m of customer cust:
+// an operator may, an expert may not, a customer's user as its customer's scanning policy allows
+// (customer_release: none, except_virus or all).
+func (s *server) quarantineRights(rc *reqCtx, cust string, m *api.QuarantineMessage) (release, del bool) {
+	switch {
+	case rc.operator():
+		return true, true
+	case rc.staff(), s.o.ScanPolicies == nil:
+		return false, false
+	}
+	return s.o.ScanPolicies.For(cust).CustomerMay(scan.Infected(m))
+}
+
 func (s *server) quarantineShow(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
-	if _, err := s.quarantined(r, rc); err != nil {
+	cust, err := s.quarantined(r, rc)
+	if err != nil {
 		return err
 	}
 	m, err := s.o.Quarantine.Get(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
+	d := quarantinedView{QuarantineMessage: m}
+	d.CanRelease, d.CanDelete = s.quarantineRights(rc, cust, m)
 	// The preview is text only (the quarantine strips markup and control characters); the template prints
 	// it escaped in a <pre>, and the CSP forbids anything remote.
-	return s.render(w, r, rc, http.StatusOK, "quarantined", "quarantine", "Quarantined message", m)
+	return s.render(w, r, rc, http.StatusOK, "quarantined", "quarantine", "Quarantined message", d)
 }
 
+// quarantineAction serves POST /quarantine/{id}/release and /delete: for operators, and for a customer's
+// users on their own customer's quarantine when its scanning policy allows (another customer's message is
+// 404 to them).
 func (s *server) quarantineAction(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	cust, err := s.quarantined(r, rc)
 	if err != nil {
 		return err
 	}
-	id := r.PathValue("id")
+	id, action := r.PathValue("id"), r.PathValue("action")
+	if action != "release" && action != "delete" {
+		return errNotFound
+	}
+	if rc.staff() && !rc.operator() {
+		return errorf(http.StatusForbidden, "Your role may not change anything.")
+	}
+	m, err := s.o.Quarantine.Get(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	release, del := s.quarantineRights(rc, cust, m)
+	switch {
+	case action == "release" && !release && del:
+		return errorf(http.StatusForbidden, "Your scanning policy does not let you release a message quarantined for a virus; ask the operator, or delete it.")
+	case action == "release" && !release, action == "delete" && !del:
+		return errorf(http.StatusForbidden, "Your scanning policy does not let you release or delete quarantined messages; ask the operator.")
+	}
 	rc.auditCustomer = cust
-	switch r.PathValue("action") {
-	case "release":
-		rc.auditDetail = map[string]string{"quarantined": id, "action": "release"}
+	rc.auditDetail = map[string]string{"quarantined": id, "action": action, "verdict": m.Verdict}
+	if action == "release" {
 		if err := s.o.Quarantine.Release(r.Context(), id); err != nil {
 			return err
 		}
 		return redirect(w, r, "/messages/"+id+"?done=qrelease")
-	case "delete":
-		rc.auditDetail = map[string]string{"quarantined": id, "action": "delete"}
-		if err := s.o.Quarantine.Delete(r.Context(), id); err != nil {
-			return err
-		}
-		return redirect(w, r, "/quarantine?done=qdelete")
 	}
-	return errNotFound
+	if err := s.o.Quarantine.Delete(r.Context(), id); err != nil {
+		return err
+	}
+	return redirect(w, r, "/quarantine?done=qdelete")
 }
 
 type suppressionsView struct {

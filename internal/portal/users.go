@@ -2,6 +2,7 @@ package portal
 
 import (
 	"errors"
+	"html/template"
 	"net/http"
 
 	"easymail/internal/portal/account"
@@ -103,8 +104,9 @@ func (s *server) deleteUser(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 }
 
 type accountView struct {
-	// Secret and URI are a new TOTP secret to enrol.
+	// Secret and URI are a new TOTP secret to enrol; QR is URI as a QR code (inline SVG).
 	Secret, URI string
+	QR          template.HTML
 }
 
 func (s *server) accountPage(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
@@ -115,6 +117,7 @@ func (s *server) accountPage(w http.ResponseWriter, r *http.Request, rc *reqCtx)
 			return err
 		}
 		d.Secret, d.URI = secret, account.TOTPURI("Easymail "+s.o.Config.Hostname, rc.user().Email, secret)
+		d.QR = qrSVG(d.URI, rc.p.Sprintf("QR code of the secret, for your authenticator app"))
 	}
 	return s.render(w, r, rc, http.StatusOK, "account", "account", "Your account", d)
 }

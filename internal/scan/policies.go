@@ -178,6 +178,15 @@ func resolve(sp, def api.ScanPolicy) (*Policy, error) {
 	if pol.OnFailure != api.FailTempfail && pol.OnFailure != api.FailBypass {
 		return nil, &PolicyError{"on_failure", "must be tempfail or bypass"}
 	}
+	pol.CustomerRelease = str(sp.CustomerRelease, def.CustomerRelease)
+	if pol.CustomerRelease == "" {
+		pol.CustomerRelease = api.ReleaseNone
+	}
+	switch pol.CustomerRelease {
+	case api.ReleaseNone, api.ReleaseExceptVirus, api.ReleaseAll:
+	default:
+		return nil, &PolicyError{"customer_release", "must be none, except_virus or all"}
+	}
 	var own []api.ContentRule
 	if sp.Rules != nil {
 		own = *sp.Rules

@@ -104,8 +104,39 @@ type Policy struct {
 	VirusAction string
 	// OnFailure is tempfail or bypass.
 	OnFailure string
+	// CustomerRelease is what the customer's portal users may do with its quarantine (api.ReleaseNone,
+	// api.ReleaseExceptVirus, api.ReleaseAll).
+	CustomerRelease string
 	// Rules are the content rules.
 	Rules *contentrules.Set
+}
+
+// CustomerMay reports whether the customer's own users may release, and delete, a message of its quarantine;
+// virus says whether a scanner found a virus in it (Infected).
+func (p *Policy) CustomerMay(virus bool) (release, del bool) {
+	switch p.CustomerRelease {
+	case api.ReleaseAll:
+		return true, true
+	case api.ReleaseExceptVirus:
+		return !virus, true
+	}
+	return false, false
+}
+
+// Infected reports whether a quarantined message was found to carry a virus: its verdict, or any scanner's
+// (a message quarantined first for a content rule may carry a virus too).
+func Infected(m *api.QuarantineMessage) bool {
+	if m.Verdict == ResultVirus {
+		return true
+	}
+	if m.Scan != nil {
+		for _, v := range m.Scan.Verdicts {
+			if v.Result == ResultVirus {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // PolicySource gives the policy of a customer. *Policies implements it.

@@ -64,6 +64,76 @@ type Store struct {
 	Cost int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Secrets encrypts the TOTP secrets at rest; required to enable a second factor.
+	Secrets Sealer
+}
+
+// Sealer encrypts the TOTP secrets at rest, each bound to its user: *dkimsign.MasterKey, the master key of
+// the DKIM private keys.
+type Sealer interface {
+	SealTOTP(userID, secret string) (string, error)
+	OpenTOTP(userID, stored string) (string, error)
+	// IsSealed reports whether a stored secret is encrypted (else it is plain, as stored before).
+	IsSealed(stored string) bool
+}
+
+// openSecret returns the TOTP secret stored for user id, and whether it is stored plain (as before
+// encryption at rest), to be sealed.
+func (s *Store) openSecret(id, stored string) (secret string, plain bool, err error) {
+	if s.Secrets == nil || !s.Secrets.IsSealed(stored) {
+		if strings.HasPrefix(stored, "enc1:") {
+			return "", false, errors.New("portal: a TOTP secret is encrypted, and no master key was given")
+		}
+		return stored, true, nil
+	}
+	secret, err = s.Secrets.OpenTOTP(id, stored)
+	return secret, false, err
+}
+
+// SealTOTPSecrets encrypts the TOTP secrets still stored plain (by a version before encryption at rest),
+// in one transaction that leaves no plain copy in the database's free pages or journal; it returns how
+// many it sealed.
+func (s *Store) SealTOTPSecrets(ctx context.Context) (int, error) {
+	if s.Secrets == nil {
+		return 0, errors.New("portal: no master key to encrypt the TOTP secrets")
+	}
+	var n int
+	if err := s.DB.R.QueryRowContext(ctx, `SELECT COUNT(*) FROM portal_users WHERE totp_secret <> '' AND totp_secret NOT LIKE 'enc1:%'`).Scan(&n); err != nil || n == 0 {
+		return 0, err
+	}
+	n = 0
+	err := s.DB.TxScrub(ctx, func(tx *sql.Tx) error {
+		n = 0
+		rows, err := tx.QueryContext(ctx, `SELECT id, totp_secret FROM portal_users WHERE totp_secret <> '' AND totp_secret NOT LIKE 'enc1:%'`)
+		if err != nil {
+			return err
+		}
+		plain := map[string]string{}
+		for rows.Next() {
+			var id, secret string
+			if err := rows.Scan(&id, &secret); err != nil {
+				rows.Close()
+				return err
+			}
+			plain[id] = secret
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for id, secret := range plain {
+			sealed, err := s.Secrets.SealTOTP(id, secret)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE portal_users SET totp_secret = ? WHERE id = ?`, sealed, id); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
 }
 
 func (s *Store) now() time.Time {
@@ -285,6 +355,10 @@ func (s *Store) Login(ctx context.Context, email, password, code string) (*User,
 		return nil, ErrBadCredentials
 	}
 	if secret != "" {
+		secret, plain, err := s.openSecret(u.ID, secret)
+		if err != nil {
+			return nil, err
+		}
 		matched, ok := verifyTOTP(secret, code, s.now(), step)
 		if !ok {
 			return nil, ErrCodeRequired
@@ -297,6 +371,16 @@ func (s *Store) Login(ctx context.Context, email, password, code string) (*User,
 			}
 			if n, _ := res.RowsAffected(); n == 0 {
 				return ErrCodeRequired
+			}
+			if plain && s.Secrets != nil {
+				// A secret stored plain before encryption at rest is sealed on its first use.
+				sealed, err := s.Secrets.SealTOTP(u.ID, secret)
+				if err != nil {
+					return err
+				}
+				if _, err := tx.ExecContext(ctx, `UPDATE portal_users SET totp_secret = ? WHERE id = ?`, sealed, u.ID); err != nil {
+					return err
+				}
 			}
 			return nil
 		}); err != nil {
@@ -315,9 +399,16 @@ func (s *Store) EnableTOTP(ctx context.Context, id, secret, code string) error {
 	if !ok {
 		return &customer.FieldError{Field: "code", Msg: "is not the current code of this secret"}
 	}
+	if s.Secrets == nil {
+		return errors.New("portal: no master key to encrypt the TOTP secret")
+	}
+	sealed, err := s.Secrets.SealTOTP(id, secret)
+	if err != nil {
+		return err
+	}
 	return s.DB.Tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE portal_users SET totp_secret = ?, totp_step = ?, updated_at = ? WHERE id = ?`,
-			secret, step, store.Millis(s.now()), id)
+			sealed, step, store.Millis(s.now()), id)
 		if err != nil {
 			return err
 		}

@@ -28,7 +28,7 @@ func openStore(t *testing.T) (*Store, *clock) {
 	}
 	t.Cleanup(func() { db.Close() })
 	c := newClock()
-	return &Store{DB: db, Cost: bcrypt.MinCost, Now: c.now}, c
+	return &Store{DB: db, Cost: bcrypt.MinCost, Now: c.now, Secrets: masterKey(t)}, c
 }
 
 func addCustomer(t *testing.T, db *store.DB, id string, enabled bool) {
