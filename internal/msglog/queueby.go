@@ -45,8 +45,10 @@ func SummarizeQueue(ctx context.Context, db *store.DB, customer string, limit in
 	}
 	out.Oldest = optTime(oldest)
 	group := func(col string) ([]QueueGroup, error) {
+		// GROUP BY +col: the unary plus keeps SQLite from walking the whole index on col (recipients_domain
+		// holds every recipient ever logged: 9 s on the 5 M-message log) instead of the pending index.
 		rows, err := db.R.QueryContext(ctx, `SELECT `+col+`, COUNT(*), SUM(r.attempts > 0), MIN(m.received_at)`+where+
-			` GROUP BY `+col+` ORDER BY COUNT(*) DESC, `+col+` LIMIT ?`, append(args, limit)...)
+			` GROUP BY +`+col+` ORDER BY COUNT(*) DESC, `+col+` LIMIT ?`, append(args, limit)...)
 		if err != nil {
 			return nil, err
 		}

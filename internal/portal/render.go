@@ -54,15 +54,7 @@ func funcs(lang string) template.FuncMap {
 			return ""
 		},
 		"join": strings.Join,
-		"query": func(kv ...string) string {
-			v := url.Values{}
-			for i := 0; i+1 < len(kv); i += 2 {
-				if kv[i+1] != "" {
-					v.Set(kv[i], kv[i+1])
-				}
-			}
-			return v.Encode()
-		},
+		"query": query,
 		"seconds": func(n *int64) string {
 			if n == nil {
 				return "–"
@@ -71,6 +63,19 @@ func funcs(lang string) template.FuncMap {
 		},
 		"dur": func(n int64) string { return (time.Duration(n) * time.Second).String() },
 	}
+}
+
+// query is the query string of the key, value pairs kv whose value is not empty. It is a template.URL: as a
+// plain string after the "?" of an href, html/template would escape its "=" and "&" (the links of the queue
+// page lost their parameters so); url.Values.Encode has escaped everything that needs it.
+func query(kv ...string) template.URL {
+	v := url.Values{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] != "" {
+			v.Set(kv[i], kv[i+1])
+		}
+	}
+	return template.URL(v.Encode())
 }
 
 // parseTemplates parses every page with the layout, once per language.
