@@ -53,7 +53,7 @@ func funcs(lang string) template.FuncMap {
 			}
 			return ""
 		},
-		"join": strings.Join,
+		"join":  strings.Join,
 		"query": query,
 		"seconds": func(n *int64) string {
 			if n == nil {
