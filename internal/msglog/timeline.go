@@ -12,7 +12,7 @@ import (
 )
 
 // dsnLinks fills t.DSNFor (read with the message) and t.DSNs: the DSNs sent about the message, oldest first.
-// The redundant dsn_for != ” lets SQLite use the partial index messages_dsn_for (1.1 s → 40 µs on the 5 M
+// The redundant condition that dsn_for is not empty lets SQLite use the partial index messages_dsn_for (1.1 s → 40 µs on the 5 M
 // message log).
 func dsnLinks(ctx context.Context, db *store.DB, t *MessageTrace) ([]dsnSent, error) {
 	rows, err := db.R.QueryContext(ctx, `SELECT id, subject, received_at FROM messages WHERE dsn_for = ? AND dsn_for != '' ORDER BY received_at, id`, t.ID)
