@@ -26,6 +26,8 @@ func (f *figures) add(c api.StatCounts) {
 }
 
 type dashboardView struct {
+	// AsOf is when the figures were computed (a snapshot of up to a minute for the staff).
+	AsOf        time.Time
 	Figures     []figures
 	DayChart    any
 	WeekChart   any
@@ -43,12 +45,12 @@ func (s *server) dashboard(w http.ResponseWriter, r *http.Request, rc *reqCtx) e
 	ctx := r.Context()
 	cust, _ := rc.scope("")
 	now := s.o.Now()
-	st, err := msglog.ComputeStats(ctx, s.o.DB, msglog.StatsFilter{Customer: cust, Bucket: msglog.BucketHour,
-		Since: now.Add(-7 * 24 * time.Hour), Until: now}, now)
+	figs, err := s.figuresFor(ctx, cust)
 	if err != nil {
 		return err
 	}
-	d := dashboardView{}
+	st := figs.week
+	d := dashboardView{AsOf: figs.at}
 	hour := figures{Period: rc.p.Sprintf("This hour")}
 	day := figures{Period: rc.p.Sprintf("Last 24 hours")}
 	week := figures{Period: rc.p.Sprintf("Last 7 days")}
@@ -101,12 +103,7 @@ func (s *server) dashboard(w http.ResponseWriter, r *http.Request, rc *reqCtx) e
 	if d.Queue, err = msglog.SummarizeQueue(ctx, s.o.DB, cust, 10); err != nil {
 		return err
 	}
-	top, err := msglog.ComputeStats(ctx, s.o.DB, msglog.StatsFilter{Customer: cust, Group: msglog.GroupDestination,
-		Since: now.Add(-24 * time.Hour), Until: now}, now)
-	if err != nil {
-		return err
-	}
-	for _, ser := range top.Series {
+	for _, ser := range figs.top.Series {
 		if ser.Total.Deferred > 0 {
 			d.TopDeferred = append(d.TopDeferred, api.StatSeries{Key: ser.Key, Total: ser.Total})
 		}

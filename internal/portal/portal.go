@@ -127,7 +127,9 @@ type server struct {
 	// acctThrottle and ipThrottle count failed logins per account and per client address.
 	acctThrottle, ipThrottle *account.Throttle
 	pages                    map[string]map[string]*template.Template // language → page → template
-	changed                  func()
+	// snapshot keeps the staff dashboard's figures (dashcache.go).
+	snapshot dashSnapshot
+	changed  func()
 }
 
 // New returns the portal's handler.
