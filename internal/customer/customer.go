@@ -201,7 +201,7 @@ func scanCustomer(r scanner) (*Customer, error) {
 // loadChildren fills the domains, relay hosts and source IPs of the customers in all, reading the rows
 // selected by where (applied to each child table) with args.
 func (s *Service) loadChildren(ctx context.Context, all map[string]*Customer, where string, args ...any) error {
-	err := query(ctx, s.DB.R, `SELECT customer_id, domain, created_at, include_subdomains FROM customer_domains `+where+` ORDER BY domain`, args,
+	err := store.Each(ctx, s.DB.R, `SELECT customer_id, domain, created_at, include_subdomains FROM customer_domains `+where+` ORDER BY domain`, args,
 		func(r *sql.Rows) error {
 			var d Domain
 			var at int64
@@ -217,7 +217,7 @@ func (s *Service) loadChildren(ctx context.Context, all map[string]*Customer, wh
 	if err != nil {
 		return err
 	}
-	err = query(ctx, s.DB.R, `SELECT `+relayHostColumns+` FROM relay_hosts `+where+` ORDER BY created_at, id`, args,
+	err = store.Each(ctx, s.DB.R, `SELECT `+relayHostColumns+` FROM relay_hosts `+where+` ORDER BY created_at, id`, args,
 		func(r *sql.Rows) error {
 			h, err := scanRelayHost(r)
 			if err != nil {
@@ -231,7 +231,7 @@ func (s *Service) loadChildren(ctx context.Context, all map[string]*Customer, wh
 	if err != nil {
 		return err
 	}
-	return query(ctx, s.DB.R, `SELECT id, customer_id, cidr, created_at FROM source_ips `+where+` ORDER BY created_at, id`, args,
+	return store.Each(ctx, s.DB.R, `SELECT id, customer_id, cidr, created_at FROM source_ips `+where+` ORDER BY created_at, id`, args,
 		func(r *sql.Rows) error {
 			var p SourceIP
 			var at int64
@@ -246,24 +246,6 @@ func (s *Service) loadChildren(ctx context.Context, all map[string]*Customer, wh
 		})
 }
 
-// queryer is what *sql.DB and *sql.Tx have in common for reads.
-type queryer interface {
-	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
-}
-
-func query(ctx context.Context, db queryer, q string, args []any, fn func(*sql.Rows) error) error {
-	rows, err := db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := fn(rows); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
-}
 
 // Update changes the fields set in in. Status may be set to "pending" or "active" (an operator forcing the
 // activation), and only while the customer is pending or active: a termination is scheduled and cancelled

@@ -129,7 +129,7 @@ func checkTree(ctx context.Context, tx *sql.Tx, customerID, d string, include bo
 	// Subdomains. A normalised name holds only letters, digits, hyphens and dots: no LIKE wildcard.
 	args = append(args, "%."+d)
 	var conflict error
-	err := query(ctx, tx, q, args, func(r *sql.Rows) error {
+	err := store.Each(ctx, tx, q, args, func(r *sql.Rows) error {
 		var have, owner string
 		var haveInclude bool
 		if err := r.Scan(&have, &owner, &haveInclude); err != nil {

@@ -5,9 +5,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"easymail/internal/api"
+	"easymail/internal/audit"
 	"easymail/internal/store"
 )
 
@@ -178,4 +181,118 @@ func (s *Service) ServiceEnded(c *Customer) bool {
 		return c.DeactivateAt != nil && store.Millis(*c.DeactivateAt) <= s.now()
 	}
 	return false
+}
+
+// Ending is a customer on its way out, as the lifecycle scheduler works on it: terminating (notices, then
+// deactivation at DeactivateAt) or deactivated (removal after the grace period).
+type Ending struct {
+	ID, Name, Status string
+	// Contacts are the contact, technical and administrative addresses, without repeats.
+	Contacts     []string
+	DeactivateAt time.Time
+}
+
+// Ending lists the customers that are terminating or deactivated, by id.
+func (s *Service) Ending(ctx context.Context) ([]Ending, error) {
+	var out []Ending
+	err := store.Each(ctx, s.DB.R, `SELECT id, name, status, contact_email, technical_email, admin_email, deactivate_at
+		FROM customers WHERE status IN (?, ?) AND deactivate_at IS NOT NULL ORDER BY id`,
+		[]any{StatusTerminating, StatusDeactivated}, func(rows *sql.Rows) error {
+			var c Ending
+			var contact, tech, admin string
+			var at int64
+			if err := rows.Scan(&c.ID, &c.Name, &c.Status, &contact, &tech, &admin, &at); err != nil {
+				return err
+			}
+			c.DeactivateAt = store.Time(at)
+			for _, a := range []string{contact, tech, admin} {
+				if a != "" && !slices.ContainsFunc(c.Contacts, func(b string) bool { return strings.EqualFold(a, b) }) {
+					c.Contacts = append(c.Contacts, a)
+				}
+			}
+			out = append(out, c)
+			return nil
+		})
+	return out, err
+}
+
+// Deactivate moves a terminating customer whose deactivation date is deactivateAt to deactivated, from
+// which the SMTP side refuses its mail, and audits it as the system's. It reports false, with no change,
+// when the termination was cancelled or moved meanwhile.
+func (s *Service) Deactivate(ctx context.Context, id string, deactivateAt, now time.Time) (bool, error) {
+	var moved bool
+	err := s.DB.Tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE customers SET status = ?, deactivated_at = ?, updated_at = ?
+			WHERE id = ? AND status = ? AND deactivate_at = ?`,
+			StatusDeactivated, store.Millis(now), store.Millis(now), id, StatusTerminating, store.Millis(deactivateAt))
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		moved = true
+		return audit.Insert(ctx, tx, audit.Entry{At: now, ActorRole: audit.RoleSystem, Action: "lifecycle deactivate",
+			Target: "/api/v1/customers/" + id, CustomerID: id,
+			Before: statusJSON(StatusTerminating, deactivateAt), After: statusJSON(StatusDeactivated, deactivateAt)})
+	})
+	return moved, err
+}
+
+// Removed counts what Remove deleted.
+type Removed struct {
+	RelayHosts, Domains, SourceIPs int64
+}
+
+// Remove ends a deactivated customer's registration: its relay hosts, domains (with their DKIM keys) and
+// source IPs are deleted, its API tokens revoked and its status set to removed, audited as the system's.
+// The customer row and its message log stay. It returns nil, with no change, when the customer is not
+// deactivated.
+func (s *Service) Remove(ctx context.Context, id string, deactivateAt, now time.Time) (*Removed, error) {
+	var out *Removed
+	err := s.DB.Tx(ctx, func(tx *sql.Tx) error {
+		var status string
+		err := tx.QueryRowContext(ctx, `SELECT status FROM customers WHERE id = ?`, id).Scan(&status)
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && status != StatusDeactivated) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var r Removed
+		for _, d := range []struct {
+			q string
+			n *int64
+		}{
+			{`DELETE FROM relay_hosts WHERE customer_id = ?`, &r.RelayHosts},
+			{`DELETE FROM customer_domains WHERE customer_id = ?`, &r.Domains},
+			{`DELETE FROM source_ips WHERE customer_id = ?`, &r.SourceIPs},
+		} {
+			res, err := tx.ExecContext(ctx, d.q, id)
+			if err != nil {
+				return err
+			}
+			*d.n, _ = res.RowsAffected()
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE api_tokens SET revoked_at = ? WHERE customer_id = ? AND revoked_at IS NULL`,
+			store.Millis(now), id); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE customers SET status = ?, removed_at = ?, updated_at = ? WHERE id = ?`,
+			StatusRemoved, store.Millis(now), store.Millis(now), id); err != nil {
+			return err
+		}
+		out = &r
+		after := fmt.Sprintf(`{"status":%q,"removed":{"relay_hosts":%d,"domains":%d,"source_ips":%d}}`,
+			StatusRemoved, r.RelayHosts, r.Domains, r.SourceIPs)
+		return audit.Insert(ctx, tx, audit.Entry{At: now, ActorRole: audit.RoleSystem, Action: "lifecycle remove",
+			Target: "/api/v1/customers/" + id, CustomerID: id,
+			Before: statusJSON(StatusDeactivated, deactivateAt), After: api.RawJSON(after)})
+	})
+	return out, err
+}
+
+// statusJSON is the audit log's before or after of a lifecycle step.
+func statusJSON(status string, at time.Time) api.RawJSON {
+	return api.RawJSON(fmt.Sprintf(`{"status":%q,"deactivate_at":%q}`, status, at.UTC().Format(time.RFC3339)))
 }

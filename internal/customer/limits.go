@@ -69,7 +69,7 @@ func (s *Service) fillLimits(ctx context.Context, list ...*Customer) error {
 		q += ` WHERE id = ?`
 		args = append(args, list[0].ID)
 	}
-	return query(ctx, s.DB.R, q, args, func(r *sql.Rows) error {
+	return store.Each(ctx, s.DB.R, q, args, func(r *sql.Rows) error {
 		var id string
 		var v [5]sql.NullInt64
 		var held bool
@@ -116,7 +116,7 @@ func (s *Service) LiftHold(ctx context.Context, id string) error {
 // HeldMessages returns the ids of the customer's held messages, oldest first.
 func (s *Service) HeldMessages(ctx context.Context, id string) ([]string, error) {
 	var ids []string
-	err := query(ctx, s.DB.R, `SELECT id FROM messages WHERE customer_id = ? AND held = 1 ORDER BY received_at, id`,
+	err := store.Each(ctx, s.DB.R, `SELECT id FROM messages WHERE customer_id = ? AND held = 1 ORDER BY received_at, id`,
 		[]any{id}, func(r *sql.Rows) error {
 			var m string
 			if err := r.Scan(&m); err != nil {

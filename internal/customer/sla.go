@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"easymail/internal/api"
+	"easymail/internal/store"
 )
 
 // slaSets adds in.SLAType to an update: the name of an SLA type of incidents.sla_types, or "" for the
@@ -37,7 +38,7 @@ func (s *Service) fillSLA(ctx context.Context, list ...*Customer) error {
 	if len(list) == 1 {
 		q, args = q+` WHERE id = ?`, append(args, list[0].ID)
 	}
-	return query(ctx, s.DB.R, q, args, func(r *sql.Rows) error {
+	return store.Each(ctx, s.DB.R, q, args, func(r *sql.Rows) error {
 		var id, t string
 		var portal bool
 		if err := r.Scan(&id, &t, &portal); err != nil {

@@ -30,7 +30,7 @@ func (s *Service) AddSourceIP(ctx context.Context, customerID, cidr string) (*So
 		if err := checkPrefixOwners(ctx, tx, customerID, p, "cidr", true); err != nil {
 			return err
 		}
-		err := query(ctx, tx, `SELECT host FROM relay_hosts WHERE customer_id <> ?`, []any{customerID}, func(r *sql.Rows) error {
+		err := store.Each(ctx, tx, `SELECT host FROM relay_hosts WHERE customer_id <> ?`, []any{customerID}, func(r *sql.Rows) error {
 			var h string
 			if err := r.Scan(&h); err != nil {
 				return err
@@ -79,7 +79,7 @@ func rangeText(p netip.Prefix) string {
 // checkPrefixOwners refuses p when it overlaps a source prefix of another customer and, when dupIsConflict,
 // when it is already a source prefix of this customer. field names the input in the error.
 func checkPrefixOwners(ctx context.Context, tx *sql.Tx, customerID string, p netip.Prefix, field string, dupIsConflict bool) error {
-	return query(ctx, tx, `SELECT customer_id, cidr FROM source_ips`, nil, func(r *sql.Rows) error {
+	return store.Each(ctx, tx, `SELECT customer_id, cidr FROM source_ips`, nil, func(r *sql.Rows) error {
 		var owner, c string
 		if err := r.Scan(&owner, &c); err != nil {
 			return err

@@ -139,7 +139,7 @@ func (s DBStore) Load(ctx context.Context) ([]Record, error) {
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	err = each(ctx, s.DB.R, `SELECT address, zone, code, reason, since FROM ip_listings ORDER BY address, zone`, func(r *sql.Rows) error {
+	err = store.Each(ctx, s.DB.R, `SELECT address, zone, code, reason, since FROM ip_listings ORDER BY address, zone`, nil, func(r *sql.Rows) error {
 		var a string
 		var l api.Listing
 		var since int64
@@ -155,7 +155,7 @@ func (s DBStore) Load(ctx context.Context) ([]Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = each(ctx, s.DB.R, `SELECT address, domain, until, reason FROM ip_destination_pauses ORDER BY address, domain`, func(r *sql.Rows) error {
+	err = store.Each(ctx, s.DB.R, `SELECT address, domain, until, reason FROM ip_destination_pauses ORDER BY address, domain`, nil, func(r *sql.Rows) error {
 		var a string
 		var d api.DestinationPause
 		var until int64
@@ -171,19 +171,6 @@ func (s DBStore) Load(ctx context.Context) ([]Record, error) {
 	return recs, err
 }
 
-func each(ctx context.Context, db *sql.DB, q string, fn func(*sql.Rows) error, args ...any) error {
-	rows, err := db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := fn(rows); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
-}
 
 // Save implements Store.
 func (s DBStore) Save(ctx context.Context, r Record) error {
@@ -254,7 +241,8 @@ func (s DBStore) CountWarm(ctx context.Context, address string, d int) error {
 // LoadCounters implements Store.
 func (s DBStore) LoadCounters(ctx context.Context, sinceHour int64) ([]Counter, error) {
 	var out []Counter
-	err := each(ctx, s.DB.R, `SELECT address, hour, sent, deferred, bounced, blocked FROM ip_counters WHERE hour >= ?`,
+	err := store.Each(ctx, s.DB.R, `SELECT address, hour, sent, deferred, bounced, blocked FROM ip_counters WHERE hour >= ?`,
+		[]any{sinceHour},
 		func(r *sql.Rows) error {
 			var c Counter
 			if err := r.Scan(&c.Address, &c.Hour, &c.Sent, &c.Deferred, &c.Bounced, &c.Blocked); err != nil {
@@ -262,7 +250,7 @@ func (s DBStore) LoadCounters(ctx context.Context, sinceHour int64) ([]Counter, 
 			}
 			out = append(out, c)
 			return nil
-		}, sinceHour)
+		})
 	return out, err
 }
 

@@ -14,14 +14,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"easymail/internal/api"
-	"easymail/internal/audit"
+	"easymail/internal/customer"
 	"easymail/internal/store"
 )
 
@@ -33,8 +30,11 @@ type Mailer interface {
 
 // Options configure a Scheduler.
 type Options struct {
-	// DB is the database; required.
+	// DB is the database (the notices sent); required.
 	DB *store.DB
+	// Customers owns the customers' rows: the scheduler lists the ending ones and moves them through it;
+	// required.
+	Customers *customer.Service
 	// Mailer queues the notices; required.
 	Mailer Mailer
 	// From is the notices' sender, e.g. postmaster@relay.example.net; required.
@@ -124,18 +124,11 @@ func (s *Scheduler) Run(ctx context.Context) {
 	}
 }
 
-// due is a customer the scheduler may have to act on.
-type due struct {
-	id, name, status string
-	contacts         []string
-	deactivateAt     time.Time
-}
-
 // Tick does what is due now: notices, deactivations and removals. An error stops the run; what was done
 // before it stays done.
 func (s *Scheduler) Tick(ctx context.Context) error {
 	now := s.o.Now()
-	list, err := s.load(ctx)
+	list, err := s.o.Customers.Ending(ctx)
 	if err != nil {
 		return err
 	}
@@ -143,15 +136,15 @@ func (s *Scheduler) Tick(ctx context.Context) error {
 	for _, c := range list {
 		var err error
 		var moved bool
-		switch c.status {
-		case api.StatusTerminating:
-			if now.Before(c.deactivateAt) {
+		switch c.Status {
+		case customer.StatusTerminating:
+			if now.Before(c.DeactivateAt) {
 				err = s.warn(ctx, c, now)
 			} else {
 				moved, err = s.deactivate(ctx, c, now)
 			}
-		case api.StatusDeactivated:
-			if !now.Before(c.deactivateAt.Add(s.o.Grace)) {
+		case customer.StatusDeactivated:
+			if !now.Before(c.DeactivateAt.Add(s.o.Grace)) {
 				moved, err = s.remove(ctx, c, now)
 			}
 		}
@@ -160,7 +153,7 @@ func (s *Scheduler) Tick(ctx context.Context) error {
 			if changed {
 				s.o.OnChange()
 			}
-			return fmt.Errorf("customer %s: %w", c.id, err)
+			return fmt.Errorf("customer %s: %w", c.ID, err)
 		}
 	}
 	if changed {
@@ -170,39 +163,13 @@ func (s *Scheduler) Tick(ctx context.Context) error {
 	return nil
 }
 
-func (s *Scheduler) load(ctx context.Context) ([]due, error) {
-	rows, err := s.o.DB.R.QueryContext(ctx, `SELECT id, name, status, contact_email, technical_email, admin_email, deactivate_at
-		FROM customers WHERE status IN (?, ?) AND deactivate_at IS NOT NULL ORDER BY id`, api.StatusTerminating, api.StatusDeactivated)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []due
-	for rows.Next() {
-		var c due
-		var contact, tech, admin string
-		var at int64
-		if err := rows.Scan(&c.id, &c.name, &c.status, &contact, &tech, &admin, &at); err != nil {
-			return nil, err
-		}
-		c.deactivateAt = store.Time(at)
-		for _, a := range []string{contact, tech, admin} {
-			if a != "" && !slices.ContainsFunc(c.contacts, func(b string) bool { return strings.EqualFold(a, b) }) {
-				c.contacts = append(c.contacts, a)
-			}
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
-}
-
 // warn sends the warning due now, if any: the one of the shortest delay already reached (a termination
 // scheduled 10 days ahead gets its 7-day warning later, and one warning now instead of the 30-day one).
-func (s *Scheduler) warn(ctx context.Context, c due, now time.Time) error {
+func (s *Scheduler) warn(ctx context.Context, c customer.Ending, now time.Time) error {
 	var cur time.Duration
 	found := false
 	for _, d := range s.o.Notices {
-		if !now.Before(c.deactivateAt.Add(-d)) && (!found || d < cur) {
+		if !now.Before(c.DeactivateAt.Add(-d)) && (!found || d < cur) {
 			cur, found = d, true
 		}
 	}
@@ -210,102 +177,52 @@ func (s *Scheduler) warn(ctx context.Context, c due, now time.Time) error {
 		return nil
 	}
 	kind := fmt.Sprintf("before-%dh", int64(cur/time.Hour))
-	subject := fmt.Sprintf("Your Easymail relay service ends on %s", dayOf(c.deactivateAt))
+	subject := fmt.Sprintf("Your Easymail relay service ends on %s", dayOf(c.DeactivateAt))
 	body := fmt.Sprintf("Hello,\n\nthe relay service of %s for %s ends on %s (in %s).\n\n"+
 		"From that time, mail from your servers will be refused (550 5.7.1). Please send your outgoing mail "+
 		"another way by then, and remove %s from your SPF records once you no longer use it.\n\n"+
 		"If this is a mistake, contact us before that date: the termination can be cancelled until then.\n",
-		s.o.Service, c.name, stamp(c.deactivateAt), left(c.deactivateAt.Sub(now)), s.o.SPFInclude)
+		s.o.Service, c.Name, stamp(c.DeactivateAt), left(c.DeactivateAt.Sub(now)), s.o.SPFInclude)
 	return s.send(ctx, c, kind, subject, body)
 }
 
 // deactivate tells the contacts and sets the status to deactivated, from which the SMTP side refuses the
 // customer's mail.
-func (s *Scheduler) deactivate(ctx context.Context, c due, now time.Time) (bool, error) {
+func (s *Scheduler) deactivate(ctx context.Context, c customer.Ending, now time.Time) (bool, error) {
 	subject := "Your Easymail relay service has ended"
 	body := fmt.Sprintf("Hello,\n\nthe relay service of %s for %s ended on %s. Mail from your servers is now refused "+
-		"(550 5.7.1). Your relay hosts, domains and addresses will be removed on %s.\n", s.o.Service, c.name,
-		stamp(c.deactivateAt), stamp(c.deactivateAt.Add(s.o.Grace)))
+		"(550 5.7.1). Your relay hosts, domains and addresses will be removed on %s.\n", s.o.Service, c.Name,
+		stamp(c.DeactivateAt), stamp(c.DeactivateAt.Add(s.o.Grace)))
 	if err := s.send(ctx, c, kindDeactivated, subject, body); err != nil {
 		return false, err
 	}
-	var moved bool
-	err := s.o.DB.Tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE customers SET status = ?, deactivated_at = ?, updated_at = ?
-			WHERE id = ? AND status = ? AND deactivate_at = ?`,
-			api.StatusDeactivated, store.Millis(now), store.Millis(now), c.id, api.StatusTerminating, store.Millis(c.deactivateAt))
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return err // cancelled or moved meanwhile
-		}
-		moved = true
-		return audit.Insert(ctx, tx, audit.Entry{At: now, ActorRole: audit.RoleSystem, Action: "lifecycle deactivate",
-			Target: "/api/v1/customers/" + c.id, CustomerID: c.id,
-			Before: statusJSON(api.StatusTerminating, c.deactivateAt), After: statusJSON(api.StatusDeactivated, c.deactivateAt)})
-	})
+	moved, err := s.o.Customers.Deactivate(ctx, c.ID, c.DeactivateAt, now)
 	if moved {
-		s.transitions.WithLabelValues(api.StatusDeactivated).Inc()
-		s.log.Info("lifecycle: customer deactivated", "customer", c.id, "deactivate_at", c.deactivateAt)
+		s.transitions.WithLabelValues(customer.StatusDeactivated).Inc()
+		s.log.Info("lifecycle: customer deactivated", "customer", c.ID, "deactivate_at", c.DeactivateAt)
 	}
 	return moved, err
 }
 
 // remove deletes the customer's relay hosts, domains (with their DKIM keys) and source IPs, revokes its
 // tokens and sets the status to removed. The customer row and its message log stay.
-func (s *Scheduler) remove(ctx context.Context, c due, now time.Time) (bool, error) {
-	var moved bool
-	err := s.o.DB.Tx(ctx, func(tx *sql.Tx) error {
-		var status string
-		err := tx.QueryRowContext(ctx, `SELECT status FROM customers WHERE id = ?`, c.id).Scan(&status)
-		if errors.Is(err, sql.ErrNoRows) || status != api.StatusDeactivated {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		var counts [3]int64
-		for i, q := range []string{
-			`DELETE FROM relay_hosts WHERE customer_id = ?`,
-			`DELETE FROM customer_domains WHERE customer_id = ?`,
-			`DELETE FROM source_ips WHERE customer_id = ?`,
-		} {
-			res, err := tx.ExecContext(ctx, q, c.id)
-			if err != nil {
-				return err
-			}
-			counts[i], _ = res.RowsAffected()
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE api_tokens SET revoked_at = ? WHERE customer_id = ? AND revoked_at IS NULL`,
-			store.Millis(now), c.id); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE customers SET status = ?, removed_at = ?, updated_at = ? WHERE id = ?`,
-			api.StatusRemoved, store.Millis(now), store.Millis(now), c.id); err != nil {
-			return err
-		}
-		moved = true
-		after := fmt.Sprintf(`{"status":%q,"removed":{"relay_hosts":%d,"domains":%d,"source_ips":%d}}`,
-			api.StatusRemoved, counts[0], counts[1], counts[2])
-		return audit.Insert(ctx, tx, audit.Entry{At: now, ActorRole: audit.RoleSystem, Action: "lifecycle remove",
-			Target: "/api/v1/customers/" + c.id, CustomerID: c.id,
-			Before: statusJSON(api.StatusDeactivated, c.deactivateAt), After: api.RawJSON(after)})
-	})
+func (s *Scheduler) remove(ctx context.Context, c customer.Ending, now time.Time) (bool, error) {
+	removed, err := s.o.Customers.Remove(ctx, c.ID, c.DeactivateAt, now)
+	moved := removed != nil
 	if moved {
-		s.transitions.WithLabelValues(api.StatusRemoved).Inc()
-		s.log.Info("lifecycle: customer removed after the grace period", "customer", c.id)
+		s.transitions.WithLabelValues(customer.StatusRemoved).Inc()
+		s.log.Info("lifecycle: customer removed after the grace period", "customer", c.ID)
 	}
 	return moved, err
 }
 
 // send queues one notice of kind to each contact that has not had it for this deactivation date.
-func (s *Scheduler) send(ctx context.Context, c due, kind, subject, body string) error {
-	at := store.Millis(c.deactivateAt)
-	for _, to := range c.contacts {
+func (s *Scheduler) send(ctx context.Context, c customer.Ending, kind, subject, body string) error {
+	at := store.Millis(c.DeactivateAt)
+	for _, to := range c.Contacts {
 		var one int
 		err := s.o.DB.R.QueryRowContext(ctx, `SELECT 1 FROM lifecycle_notices WHERE customer_id = ? AND deactivate_at = ?
-			AND kind = ? AND recipient = ?`, c.id, at, kind, to).Scan(&one)
+			AND kind = ? AND recipient = ?`, c.ID, at, kind, to).Scan(&one)
 		if err == nil {
 			continue
 		}
@@ -314,7 +231,7 @@ func (s *Scheduler) send(ctx context.Context, c due, kind, subject, body string)
 		}
 		id, err := s.o.Mailer.SubmitWith(ctx, s.o.From, to, subject, body, func(tx *sql.Tx, id string) error {
 			_, err := tx.ExecContext(ctx, `INSERT INTO lifecycle_notices (customer_id, deactivate_at, kind, recipient, queue_id, sent_at)
-				VALUES (?, ?, ?, ?, ?, ?)`, c.id, at, kind, to, id, store.Millis(s.o.Now()))
+				VALUES (?, ?, ?, ?, ?, ?)`, c.ID, at, kind, to, id, store.Millis(s.o.Now()))
 			return err
 		})
 		if store.IsUniqueViolation(err) {
@@ -328,14 +245,11 @@ func (s *Scheduler) send(ctx context.Context, c due, kind, subject, body string)
 			label = kindDeactivated
 		}
 		s.notices.WithLabelValues(label).Inc()
-		s.log.Info("lifecycle: notice queued", "customer", c.id, "kind", kind, "to", to, "queue_id", id)
+		s.log.Info("lifecycle: notice queued", "customer", c.ID, "kind", kind, "to", to, "queue_id", id)
 	}
 	return nil
 }
 
-func statusJSON(status string, at time.Time) api.RawJSON {
-	return api.RawJSON(fmt.Sprintf(`{"status":%q,"deactivate_at":%q}`, status, at.UTC().Format(time.RFC3339)))
-}
 
 func dayOf(t time.Time) string { return t.UTC().Format("2 January 2006") }
 func stamp(t time.Time) string { return t.UTC().Format("2 January 2006, 15:04 UTC") }

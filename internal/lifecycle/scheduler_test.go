@@ -91,7 +91,7 @@ func newEnv(t *testing.T) *env {
 }
 
 func (e *env) scheduler() *Scheduler {
-	return New(Options{DB: e.db, Mailer: e.mail, From: "postmaster@relay.example.net", Grace: 30 * 24 * time.Hour,
+	return New(Options{DB: e.db, Customers: e.svc, Mailer: e.mail, From: "postmaster@relay.example.net", Grace: 30 * 24 * time.Hour,
 		Service: "relay.example.net", SPFInclude: "include:_spf.example.net", Now: e.clk.Now, OnChange: func() { e.changes++ }})
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"easymail/internal/access"
 	"easymail/internal/config"
+	"easymail/internal/customer"
 	"easymail/internal/lifecycle"
 	"easymail/internal/queue"
 	"easymail/internal/store"
@@ -52,6 +53,7 @@ func newLifecycle(cfg config.Config, db *store.DB, q *queue.Queue, acc *access.A
 	log *slog.Logger, now func() time.Time) *lifecycle.Scheduler {
 	return lifecycle.New(lifecycle.Options{
 		DB:         db,
+		Customers:  &customer.Service{DB: db, Now: now},
 		Mailer:     q,
 		From:       cfg.NoticeFrom(),
 		Notices:    cfg.Lifecycle.Notices,

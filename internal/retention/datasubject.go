@@ -77,7 +77,7 @@ func find(ctx context.Context, q querier, address string) (map[string]*involveme
 		}
 		return out[id]
 	}
-	if err := each(ctx, q, `SELECT id FROM messages WHERE lower(sender) = lower(?)`, []any{address}, func(r *sql.Rows) error {
+	if err := store.Each(ctx, q, `SELECT id FROM messages WHERE lower(sender) = lower(?)`, []any{address}, func(r *sql.Rows) error {
 		var id string
 		if err := r.Scan(&id); err != nil {
 			return err
@@ -89,7 +89,7 @@ func find(ctx context.Context, q querier, address string) (map[string]*involveme
 	}
 	// The header From holds a display name and possibly several addresses: candidates by substring (a scan of
 	// the log: header From has no index), then a check of the address's bounds.
-	if err := each(ctx, q, `SELECT id, header_from FROM messages WHERE lower(header_from) LIKE ? ESCAPE '\'`,
+	if err := store.Each(ctx, q, `SELECT id, header_from FROM messages WHERE lower(header_from) LIKE ? ESCAPE '\'`,
 		[]any{"%" + likeEscape(asciiLower(address)) + "%"}, func(r *sql.Rows) error {
 			var id, from string
 			if err := r.Scan(&id, &from); err != nil {
@@ -102,7 +102,7 @@ func find(ctx context.Context, q querier, address string) (map[string]*involveme
 		}); err != nil {
 		return nil, err
 	}
-	if err := each(ctx, q, `SELECT message_id, idx FROM recipients WHERE lower(address) = lower(?)`, []any{address}, func(r *sql.Rows) error {
+	if err := store.Each(ctx, q, `SELECT message_id, idx FROM recipients WHERE lower(address) = lower(?)`, []any{address}, func(r *sql.Rows) error {
 		var id string
 		var idx int
 		if err := r.Scan(&id, &idx); err != nil {
@@ -116,19 +116,6 @@ func find(ctx context.Context, q querier, address string) (map[string]*involveme
 	return out, nil
 }
 
-func each(ctx context.Context, q querier, query string, args []any, fn func(*sql.Rows) error) error {
-	rows, err := q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := fn(rows); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
-}
 
 // namesAddress reports whether text contains address as a whole address: not inside a longer one
 // ("bob@example.com" is not in "jimbob@example.com" nor in "bob@example.com.evil").
@@ -185,7 +172,7 @@ func (s *Subjects) WriteExport(ctx context.Context, address, requester string, w
 		return err
 	}
 	var contacts []api.Contact
-	if err := each(ctx, s.DB.R, `SELECT id, name, contact_email FROM customers WHERE lower(contact_email) = lower(?) ORDER BY id`,
+	if err := store.Each(ctx, s.DB.R, `SELECT id, name, contact_email FROM customers WHERE lower(contact_email) = lower(?) ORDER BY id`,
 		[]any{address}, func(r *sql.Rows) error {
 			var c api.Contact
 			if err := r.Scan(&c.CustomerID, &c.Name, &c.ContactEmail); err != nil {
@@ -315,7 +302,7 @@ func (s *Subjects) Erase(ctx context.Context, address, requester string) (*api.E
 		if out.SuppressionsDeleted, err = r.RowsAffected(); err != nil {
 			return err
 		}
-		if err := each(ctx, tx, `SELECT id FROM customers WHERE lower(contact_email) = lower(?) ORDER BY id`, []any{address},
+		if err := store.Each(ctx, tx, `SELECT id FROM customers WHERE lower(contact_email) = lower(?) ORDER BY id`, []any{address},
 			func(r *sql.Rows) error {
 				var id string
 				if err := r.Scan(&id); err != nil {
@@ -359,7 +346,7 @@ func eraseMessage(ctx context.Context, tx *sql.Tx, id string, inv *involvement, 
 		return nil
 	}
 	var own []any
-	if err := each(ctx, tx, `SELECT idx FROM recipients WHERE message_id = ?`, []any{id}, func(r *sql.Rows) error {
+	if err := store.Each(ctx, tx, `SELECT idx FROM recipients WHERE message_id = ?`, []any{id}, func(r *sql.Rows) error {
 		var idx int
 		if err := r.Scan(&idx); err != nil {
 			return err

@@ -3,8 +3,7 @@
 // in which many concurrent callers share one transaction and so one fsync.
 //
 // SQLite (modernc.org/sqlite, pure Go) in WAL mode with synchronous=FULL is the embedded default: a commit
-// is on disk when it returns. Queries are written with "?" placeholders in portable SQL; Rebind adapts them
-// for PostgreSQL's "$n" form.
+// is on disk when it returns. Queries are written with "?" placeholders in portable SQL.
 package store
 
 import (
