@@ -246,7 +246,6 @@ func (s *Service) loadChildren(ctx context.Context, all map[string]*Customer, wh
 		})
 }
 
-
 // Update changes the fields set in in. Status may be set to "pending" or "active" (an operator forcing the
 // activation), and only while the customer is pending or active: a termination is scheduled and cancelled
 // with ScheduleTermination and CancelTermination.

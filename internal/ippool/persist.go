@@ -171,7 +171,6 @@ func (s DBStore) Load(ctx context.Context) ([]Record, error) {
 	return recs, err
 }
 
-
 // Save implements Store.
 func (s DBStore) Save(ctx context.Context, r Record) error {
 	now := store.Now()

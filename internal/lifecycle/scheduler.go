@@ -250,7 +250,6 @@ func (s *Scheduler) send(ctx context.Context, c customer.Ending, kind, subject, 
 	return nil
 }
 
-
 func dayOf(t time.Time) string { return t.UTC().Format("2 January 2006") }
 func stamp(t time.Time) string { return t.UTC().Format("2 January 2006, 15:04 UTC") }
 

@@ -116,7 +116,6 @@ func find(ctx context.Context, q querier, address string) (map[string]*involveme
 	return out, nil
 }
 
-
 // namesAddress reports whether text contains address as a whole address: not inside a longer one
 // ("bob@example.com" is not in "jimbob@example.com" nor in "bob@example.com.evil").
 func namesAddress(text, address string) bool {
