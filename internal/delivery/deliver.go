@@ -149,7 +149,7 @@ func checkJob(j Job) *smtperr.Error {
 		return smtperr.LocalError.Wrap(errors.New("invalid destination domain " + quote(j.Domain)))
 	case !validPath(j.Sender):
 		// RFC 3463 X.1.7: bad sender's mailbox address syntax.
-		return smtperr.New(501, [3]int{5, 1, 7}, "Bad sender address syntax")
+		return smtperr.New(501, smtperr.PermBadSender, "Bad sender address syntax")
 	}
 	return nil
 }

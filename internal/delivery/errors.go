@@ -23,15 +23,15 @@ func remoteError(host string, r reply) *smtperr.Error {
 // no answer in time (RFC 3463 X.4.1) or a broken connection (X.4.2).
 func connectionError(host, stage string, err error) *smtperr.Error {
 	if isTimeout(err) {
-		return smtperr.New(451, [3]int{4, 4, 1}, "No answer from remote host %s to %s", host, stage).Wrap(err)
+		return smtperr.New(451, smtperr.TempNoAnswer, "No answer from remote host %s to %s", host, stage).Wrap(err)
 	}
-	return smtperr.New(451, [3]int{4, 4, 2}, "Connection lost with remote host %s during %s", host, stage).Wrap(err)
+	return smtperr.New(451, smtperr.TempBadConnection, "Connection lost with remote host %s during %s", host, stage).Wrap(err)
 }
 
 // unexpectedReply is the temporary outcome of a reply that has no place at this point of the dialogue, such
 // as a 250 to DATA.
 func unexpectedReply(host, stage string, r reply) *smtperr.Error {
-	return smtperr.New(451, [3]int{4, 5, 0}, "Remote host %s gave an unexpected reply to %s: %s", host, stage, r)
+	return smtperr.New(451, smtperr.TempProtocol, "Remote host %s gave an unexpected reply to %s: %s", host, stage, r)
 }
 
 func isTimeout(err error) bool {
@@ -41,12 +41,12 @@ func isTimeout(err error) bool {
 
 // aborted is the outcome of an attempt stopped by its context (the queue shutting down).
 func aborted(err error) *smtperr.Error {
-	return smtperr.New(451, [3]int{4, 3, 0}, "Delivery attempt aborted, will retry").Wrap(err)
+	return smtperr.New(451, smtperr.TempSystem, "Delivery attempt aborted, will retry").Wrap(err)
 }
 
 // dnsFailed is the outcome of a DNS lookup that got no answer (RFC 3463 X.4.3: directory server failure).
 func dnsFailed(name string, err error) *smtperr.Error {
-	return smtperr.New(451, [3]int{4, 4, 3}, "DNS lookup failed for %s", name).Wrap(err)
+	return smtperr.New(451, smtperr.TempDirectory, "DNS lookup failed for %s", name).Wrap(err)
 }
 
 // nullMX is the outcome for a domain that publishes a null MX (RFC 7505 §4.2: 556 5.1.10).
@@ -57,15 +57,15 @@ func nullMX(domain string) *smtperr.Error {
 // noSuchDomain is the outcome for a domain with neither MX nor address records (RFC 5321 §5.1; RFC 3463
 // X.1.2: bad destination system address).
 func noSuchDomain(domain string, err error) *smtperr.Error {
-	return smtperr.New(550, [3]int{5, 1, 2}, "Domain %s has no MX or address records", domain).Wrap(err)
+	return smtperr.New(550, smtperr.PermBadSystem, "Domain %s has no MX or address records", domain).Wrap(err)
 }
 
 // noHostReached is the outcome when no MX host of the domain could take the message (RFC 3463 X.4.1).
 func noHostReached(cause error) *smtperr.Error {
-	return smtperr.New(451, [3]int{4, 4, 1}, "No MX host could be reached").Wrap(cause)
+	return smtperr.New(451, smtperr.TempNoAnswer, "No MX host could be reached").Wrap(cause)
 }
 
 // noSMTPUTF8 is the outcome when the message needs SMTPUTF8 and the remote host lacks it (RFC 6531 §3.4).
 func noSMTPUTF8(host string) *smtperr.Error {
-	return smtperr.New(553, [3]int{5, 6, 7}, "Remote host %s does not support SMTPUTF8, which this message needs", host)
+	return smtperr.New(553, smtperr.PermNonASCII, "Remote host %s does not support SMTPUTF8, which this message needs", host)
 }

@@ -33,7 +33,7 @@ func allFailed(last *hostFailure) *smtperr.Error {
 	case last == nil:
 		return noHostReached(nil)
 	case last.reply:
-		return smtperr.New(451, [3]int{4, 4, 1}, "No MX host could be reached; last reply: %s", last.err.Message).
+		return smtperr.New(451, smtperr.TempNoAnswer, "No MX host could be reached; last reply: %s", last.err.Message).
 			Wrap(last.err)
 	case last.reached:
 		return last.err
@@ -122,7 +122,7 @@ func (d *Deliverer) connect(ctx context.Context, j Job, t target, tryTLS bool, h
 	raw, err := d.dial(dctx, network, netip.AddrPortFrom(src.IP, 0), netip.AddrPortFrom(t.ip, uint16(d.port)))
 	cancel()
 	if err != nil {
-		return nil, &hostFailure{err: smtperr.New(451, [3]int{4, 4, 1}, "Cannot connect to %s[%s]", t.host, t.ip).
+		return nil, &hostFailure{err: smtperr.New(451, smtperr.TempNoAnswer, "Cannot connect to %s[%s]", t.host, t.ip).
 			Wrap(err)}, false
 	}
 	c = newClient(raw, t.host, d.commandTimeout)
@@ -174,7 +174,7 @@ func (d *Deliverer) connect(ctx context.Context, j Job, t target, tryTLS bool, h
 			d.reportTLS(h, j, t.ip.String(), "validation-failure")
 			return nil, tlsRequired(t.host, h, "validation-failure", err), false
 		}
-		return nil, &hostFailure{err: smtperr.New(451, [3]int{4, 7, 5}, "TLS handshake with %s failed", t.host).
+		return nil, &hostFailure{err: smtperr.New(451, smtperr.TempCrypto, "TLS handshake with %s failed", t.host).
 			Wrap(err)}, true
 	case err != nil:
 		return lost("STARTTLS", err, false)

@@ -25,7 +25,7 @@ func (d *Deliverer) admit(ctx context.Context, j Job, hosts []resolver.MX) (*sha
 		if def.Reason == "aborted" {
 			return nil, aborted(ctx.Err())
 		}
-		return nil, smtperr.New(451, [3]int{4, 7, 0}, "%s", def.Error())
+		return nil, smtperr.New(451, smtperr.TempSecurity, "%s", def.Error())
 	}
 	return adm, nil
 }

@@ -154,7 +154,7 @@ func (d *Deliverer) forHost(ctx context.Context, j Job, p tlsPlan, host string) 
 		case errors.Is(err, resolver.ErrNotFound) || (err == nil && !secure):
 		case err != nil:
 			// RFC 7672 §2.2: the TLSA records of the host cannot be had; it may have some, so it is not used.
-			return h, &hostFailure{err: smtperr.New(451, [3]int{4, 7, 5},
+			return h, &hostFailure{err: smtperr.New(451, smtperr.TempCrypto,
 				"DANE: TLSA lookup for %s failed", host).Wrap(err), tlsResult: "tlsa-invalid", reached: true}
 		default:
 			if usable := dane.Usable(recs); len(usable) > 0 {
@@ -180,7 +180,7 @@ func (d *Deliverer) forHost(ctx context.Context, j Job, p tlsPlan, host string) 
 	h.level, h.source = TLSVerify, PolicyMTASTS
 	if !p.sts.Matches(host) {
 		d.reportTLS(h, j, "", "validation-failure")
-		return h, &hostFailure{err: smtperr.New(451, [3]int{4, 7, 5},
+		return h, &hostFailure{err: smtperr.New(451, smtperr.TempCrypto,
 			"MTA-STS policy of %s does not list MX host %s", j.Domain, host), tlsResult: "validation-failure", reached: true}
 	}
 	return h, nil
@@ -266,7 +266,7 @@ func certResult(err error) string {
 // tlsRequired is the outcome when a policy requires TLS that host does not give (RFC 3463 X.7.10:
 // encryption needed; X.7.5: cryptographic failure). It is temporary: the host may be fixed, another tried.
 func tlsRequired(host string, h hostTLS, result string, cause error) *hostFailure {
-	enh := [3]int{4, 7, 5}
+	enh := smtperr.TempCrypto
 	what := "TLS with a verified certificate"
 	switch {
 	case result == "starttls-not-supported":

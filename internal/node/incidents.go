@@ -178,7 +178,7 @@ func (ld localDeliverer) Deliver(ctx context.Context, j delivery.Job) delivery.R
 	if len(others) > 0 {
 		if !j.Source.IP.IsValid() {
 			for _, r := range others {
-				byRcpt[r] = delivery.RcptResult{Rcpt: r, Err: smtperr.New(451, [3]int{4, 4, 0}, "no usable outbound IP")}
+				byRcpt[r] = delivery.RcptResult{Rcpt: r, Err: smtperr.New(451, smtperr.TempNetwork, "no usable outbound IP")}
 			}
 		} else {
 			oj := j
@@ -201,20 +201,20 @@ func (ld localDeliverer) Deliver(ctx context.Context, j delivery.Job) delivery.R
 func (l *localMail) intake(ctx context.Context, j delivery.Job, rcpt string) delivery.RcptResult {
 	var customerID string
 	if err := l.db.R.QueryRowContext(ctx, `SELECT customer_id FROM messages WHERE id = ?`, j.QueueID).Scan(&customerID); err != nil {
-		return delivery.RcptResult{Rcpt: rcpt, Err: smtperr.New(451, [3]int{4, 3, 0}, "incident mailbox: %v", err)}
+		return delivery.RcptResult{Rcpt: rcpt, Err: smtperr.New(451, smtperr.TempSystem, "incident mailbox: %v", err)}
 	}
 	rc, err := j.Open()
 	if err != nil {
-		return delivery.RcptResult{Rcpt: rcpt, Err: smtperr.New(451, [3]int{4, 3, 0}, "incident mailbox: %v", err)}
+		return delivery.RcptResult{Rcpt: rcpt, Err: smtperr.New(451, smtperr.TempSystem, "incident mailbox: %v", err)}
 	}
 	defer rc.Close()
 	inc, err := l.svc.Intake(ctx, customerID, j.QueueID, rc)
 	switch {
 	case errors.Is(err, incident.ErrRefused):
 		l.log.Warn("incident mailbox: message refused", "queue_id", j.QueueID, "customer", customerID, "err", err)
-		return delivery.RcptResult{Rcpt: rcpt, Err: smtperr.New(550, [3]int{5, 7, 1}, "%v", err)}
+		return delivery.RcptResult{Rcpt: rcpt, Err: smtperr.New(550, smtperr.PermPolicy, "%v", err)}
 	case err != nil:
-		return delivery.RcptResult{Rcpt: rcpt, Err: smtperr.New(451, [3]int{4, 3, 0}, "incident mailbox: %v", err)}
+		return delivery.RcptResult{Rcpt: rcpt, Err: smtperr.New(451, smtperr.TempSystem, "incident mailbox: %v", err)}
 	}
 	return delivery.RcptResult{Rcpt: rcpt, Reply: "250 2.0.0 Ok: " + inc.ID}
 }

@@ -58,7 +58,7 @@ func TestPortalInChromium(t *testing.T) {
 	defer cancelA()
 	ctx, cancel := chromedp.NewContext(actx)
 	defer cancel()
-	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
+	ctx, cancelT := context.WithTimeout(ctx, 3*time.Minute) // under -race with the whole suite on 2 cores
 	defer cancelT()
 
 	// Every console message of the pages is kept: a CSP violation is reported there.

@@ -17,7 +17,7 @@ const lostReply = "Message content missing from the spool; it cannot be delivere
 
 // lostError is the status of the recipients of a lost message in their DSN: a permanent failure of the
 // mail system (RFC 3463 X.3.0), made here, not a refusal by the receiving side.
-var lostError = smtperr.New(554, [3]int{5, 3, 0}, "%s", lostReply)
+var lostError = smtperr.New(554, smtperr.PermMailSystem, "%s", lostReply)
 
 // errFinished aborts closeLost when the message was finished meanwhile.
 var errFinished = errors.New("message finished meanwhile")

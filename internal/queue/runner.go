@@ -232,7 +232,7 @@ func (q *Queue) attempt(ctx context.Context, g *group) delivery.Result {
 	}
 	src, err := q.o.Sources.Pick(ctx, PickRequest{Pool: g.pool, FallbackPool: g.fallbackPool, Domain: g.domain})
 	if err != nil {
-		return failAll(rcpts, smtperr.New(451, [3]int{4, 4, 0}, "%v", err))
+		return failAll(rcpts, smtperr.New(451, smtperr.TempNetwork, "%v", err))
 	}
 	g.src = src
 	job := delivery.Job{
@@ -285,7 +285,7 @@ func (q *Queue) record(ctx context.Context, g *group, res delivery.Result) error
 		if i < len(res.Rcpts) {
 			o.err, o.remote = res.Rcpts[i].Err, res.Rcpts[i].Reply
 		} else {
-			o.err = smtperr.New(451, [3]int{4, 3, 0}, "No result from delivery")
+			o.err = smtperr.New(451, smtperr.TempSystem, "No result from delivery")
 		}
 		switch {
 		case o.err == nil:

@@ -61,7 +61,7 @@ func From(err error) *Error {
 	if errors.As(err, &e) {
 		return e
 	}
-	return &Error{Code: 451, Enhanced: [3]int{4, 3, 0}, Message: "Local error, try again later", Err: err}
+	return &Error{Code: 451, Enhanced: TempSystem, Message: "Local error, try again later", Err: err}
 }
 
 // IsPermanent reports whether err is an SMTP error with a 5xx code. Errors without an SMTP code are temporary.
@@ -73,27 +73,27 @@ func IsPermanent(err error) bool {
 // Replies used on ingress. The texts are completed by the caller where they need detail.
 var (
 	// ClientNotRegistered refuses a client that belongs to no customer.
-	ClientNotRegistered = New(554, [3]int{5, 7, 1}, "Client host is not a registered relay of any customer")
+	ClientNotRegistered = New(554, PermPolicy, "Client host is not a registered relay of any customer")
 	// SenderNotAllowed refuses an envelope sender whose domain is not the customer's.
-	SenderNotAllowed = New(550, [3]int{5, 7, 1}, "Sender domain is not registered for this customer")
+	SenderNotAllowed = New(550, PermPolicy, "Sender domain is not registered for this customer")
 	// HeaderFromNotAllowed refuses a header From whose domain is not the customer's.
-	HeaderFromNotAllowed = New(550, [3]int{5, 7, 1}, "Header From domain is not registered for this customer")
+	HeaderFromNotAllowed = New(550, PermPolicy, "Header From domain is not registered for this customer")
 	// CustomerDeactivated refuses all mail of a deactivated customer.
-	CustomerDeactivated = New(550, [3]int{5, 7, 1}, "Customer account is deactivated")
+	CustomerDeactivated = New(550, PermPolicy, "Customer account is deactivated")
 	// TooLarge refuses a message over the size limit.
-	TooLarge = New(552, [3]int{5, 3, 4}, "Message too large")
+	TooLarge = New(552, PermTooBig, "Message too large")
 	// TooManyRecipients defers recipients over the per-message limit.
-	TooManyRecipients = New(452, [3]int{4, 5, 3}, "Too many recipients")
+	TooManyRecipients = New(452, TempTooManyRecipients, "Too many recipients")
 	// BadAddress refuses a syntactically invalid address.
-	BadAddress = New(501, [3]int{5, 1, 3}, "Bad address syntax")
+	BadAddress = New(501, PermBadSyntax, "Bad address syntax")
 	// BareLineEnding refuses a message with a bare CR or LF, which could smuggle a second message.
-	BareLineEnding = New(554, [3]int{5, 6, 0}, "Message contains a bare CR or LF; use CRLF line endings")
+	BareLineEnding = New(554, PermMedia, "Message contains a bare CR or LF; use CRLF line endings")
 	// NULByte refuses a message with a NUL byte.
-	NULByte = New(554, [3]int{5, 6, 0}, "Message contains a NUL byte")
+	NULByte = New(554, PermMedia, "Message contains a NUL byte")
 	// MailLoop refuses a message with too many Received headers.
-	MailLoop = New(554, [3]int{5, 4, 6}, "Too many Received headers: mail loop")
+	MailLoop = New(554, PermLoop, "Too many Received headers: mail loop")
 	// LocalError is a temporary failure on our side.
-	LocalError = New(451, [3]int{4, 3, 0}, "Local error, try again later")
+	LocalError = New(451, TempSystem, "Local error, try again later")
 	// ShuttingDown is answered while the server stops.
-	ShuttingDown = New(421, [3]int{4, 3, 2}, "Service shutting down, try again later")
+	ShuttingDown = New(421, TempNotAccepting, "Service shutting down, try again later")
 )

@@ -12,10 +12,10 @@ import (
 // Address refusals.
 var (
 	// errNonASCIIAddress: an address with non-ASCII characters needs MAIL FROM ... SMTPUTF8 (RFC 6531 §3.5).
-	errNonASCIIAddress = smtperr.New(553, [3]int{5, 6, 7}, "Non-ASCII address requires SMTPUTF8")
+	errNonASCIIAddress = smtperr.New(553, smtperr.PermNonASCII, "Non-ASCII address requires SMTPUTF8")
 	// errRoutedLocalPart: a recipient local part with '%' or '!' asks the next hop to relay further (the
 	// "percent hack" and UUCP bang paths, RFC 1123 §5.2.16, RFC 5321 Appendix C): an open-relay pattern.
-	errRoutedLocalPart = smtperr.New(550, [3]int{5, 7, 1}, "Relaying through the local part ('%%' or '!') is not allowed")
+	errRoutedLocalPart = smtperr.New(550, smtperr.PermPolicy, "Relaying through the local part ('%%' or '!') is not allowed")
 )
 
 // maxAddressLength bounds an address (RFC 5321 §4.5.3.1.3: a path is at most 256 octets with its brackets).

@@ -28,14 +28,14 @@ const (
 )
 
 var (
-	errHeaderTooLarge = smtperr.New(552, [3]int{5, 3, 4}, "Header section too large")
-	errHeaderFields   = smtperr.New(552, [3]int{5, 3, 4}, "Too many header fields")
-	errBadHeader      = smtperr.New(554, [3]int{5, 6, 0}, "Malformed header section")
-	errNoFrom         = smtperr.New(550, [3]int{5, 7, 1}, "Message has no header From")
-	errBadFrom        = smtperr.New(550, [3]int{5, 7, 1}, "Header From cannot be parsed")
-	errNoRecipients   = smtperr.New(503, [3]int{5, 5, 1}, "Need RCPT before DATA")
-	errClientGone     = smtperr.New(451, [3]int{4, 4, 2}, "Connection lost during DATA")
-	errLineTooLong    = smtperr.New(554, [3]int{5, 6, 0}, "Message has a line over 2000 bytes; RFC 5322 allows 998")
+	errHeaderTooLarge = smtperr.New(552, smtperr.PermTooBig, "Header section too large")
+	errHeaderFields   = smtperr.New(552, smtperr.PermTooBig, "Too many header fields")
+	errBadHeader      = smtperr.New(554, smtperr.PermMedia, "Malformed header section")
+	errNoFrom         = smtperr.New(550, smtperr.PermPolicy, "Message has no header From")
+	errBadFrom        = smtperr.New(550, smtperr.PermPolicy, "Header From cannot be parsed")
+	errNoRecipients   = smtperr.New(503, smtperr.PermBadCommand, "Need RCPT before DATA")
+	errClientGone     = smtperr.New(451, smtperr.TempBadConnection, "Connection lost during DATA")
+	errLineTooLong    = smtperr.New(554, smtperr.PermMedia, "Message has a line over 2000 bytes; RFC 5322 allows 998")
 )
 
 func newQueueID() string { return msgid.New() }

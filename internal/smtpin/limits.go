@@ -44,15 +44,15 @@ type PolicySource interface {
 
 // Replies of the protection.
 var (
-	errTooManySessions   = smtperr.New(421, [3]int{4, 7, 0}, "Too many connections, try again later")
-	errTooManySessionsIP = smtperr.New(421, [3]int{4, 7, 0}, "Too many connections from your address, try again later")
-	errConnectionRate    = smtperr.New(421, [3]int{4, 7, 0}, "Too many new connections from your address, try again later")
-	errEarlyTalker       = smtperr.New(554, [3]int{5, 5, 1}, "Protocol error: client sent data before the greeting")
-	errTooManyErrors     = smtperr.New(421, [3]int{4, 7, 0}, "Too many errors in this session, closing")
-	errDataTimeout       = smtperr.New(421, [3]int{4, 4, 2}, "Timeout during message transfer, closing")
+	errTooManySessions   = smtperr.New(421, smtperr.TempSecurity, "Too many connections, try again later")
+	errTooManySessionsIP = smtperr.New(421, smtperr.TempSecurity, "Too many connections from your address, try again later")
+	errConnectionRate    = smtperr.New(421, smtperr.TempSecurity, "Too many new connections from your address, try again later")
+	errEarlyTalker       = smtperr.New(554, smtperr.PermBadCommand, "Protocol error: client sent data before the greeting")
+	errTooManyErrors     = smtperr.New(421, smtperr.TempSecurity, "Too many errors in this session, closing")
+	errDataTimeout       = smtperr.New(421, smtperr.TempBadConnection, "Timeout during message transfer, closing")
 	// errRateLimited is completed with the kind and the wait: "451 4.7.0 Rate limit ...". 451 is temporary
 	// (RFC 5321 §4.2.1), so the customer's MTA keeps the message and retries.
-	errRateLimited = smtperr.New(451, [3]int{4, 7, 0}, "Rate limit exceeded")
+	errRateLimited = smtperr.New(451, smtperr.TempSecurity, "Rate limit exceeded")
 )
 
 // protectMetrics are the protection's counters.

@@ -26,17 +26,17 @@ var originatorFields = []string{"From", "Sender", "Resent-From", "Resent-Sender"
 
 // errDuplicateField refuses a message with more than one of a field RFC 5322 allows once.
 func errDuplicateField(name string, n int) *smtperr.Error {
-	return smtperr.New(554, [3]int{5, 6, 0}, "Message has %d %s header fields; RFC 5322 §3.6 allows one", n, name)
+	return smtperr.New(554, smtperr.PermMedia, "Message has %d %s header fields; RFC 5322 §3.6 allows one", n, name)
 }
 
 // errOriginatorNotAllowed refuses an originator field (other than From) naming a domain not the customer's.
 func errOriginatorNotAllowed(name string) *smtperr.Error {
-	return smtperr.New(550, [3]int{5, 7, 1}, "Header %s domain is not registered for this customer", name)
+	return smtperr.New(550, smtperr.PermPolicy, "Header %s domain is not registered for this customer", name)
 }
 
 // errBadOriginator refuses an originator field (other than From) that cannot be parsed.
 func errBadOriginator(name string) *smtperr.Error {
-	return smtperr.New(550, [3]int{5, 7, 1}, "Header %s cannot be parsed", name)
+	return smtperr.New(550, smtperr.PermPolicy, "Header %s cannot be parsed", name)
 }
 
 // checkOriginators refuses a message with more than one From or Sender field and, with anti-spoofing, one

@@ -93,7 +93,7 @@ func (s *session) finishScan(sc *scanning, w *spool.Writer, env *queue.Envelope)
 // errTooComplex refuses a message over the content rules' budgets (RFC 3463 §3.4: X.3.4, message too big
 // for system).
 func errTooComplex(reply string) *smtperr.Error {
-	return smtperr.New(552, [3]int{5, 3, 4}, "%s", reply)
+	return smtperr.New(552, smtperr.PermTooBig, "%s", reply)
 }
 
 // scanRefusal returns the reply of an outcome that refuses the message, or nil.
@@ -106,9 +106,9 @@ func scanRefusal(o *scan.Outcome) *smtperr.Error {
 		if o.Budget != "" {
 			return errTooComplex(o.Reply)
 		}
-		return smtperr.New(550, [3]int{5, 7, 1}, "%s", o.Reply)
+		return smtperr.New(550, smtperr.PermPolicy, "%s", o.Reply)
 	case scan.Tempfail:
-		return smtperr.New(451, [3]int{4, 7, 1}, "%s", o.Reply)
+		return smtperr.New(451, smtperr.TempPolicy, "%s", o.Reply)
 	}
 	return nil
 }

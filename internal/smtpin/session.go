@@ -44,7 +44,7 @@ const recipientOvershoot = 1000
 
 // errNestedMail refuses MAIL inside a transaction (RFC 5321 §4.1.4: MAIL starts a transaction when none is in
 // progress). go-smtp leaves the check to the session.
-var errNestedMail = smtperr.New(503, [3]int{5, 5, 1}, "Nested MAIL command: a transaction is already in progress; use RSET")
+var errNestedMail = smtperr.New(503, smtperr.PermBadCommand, "Nested MAIL command: a transaction is already in progress; use RSET")
 
 // current returns the customer as of the last access reload, so that a status change (deactivation) applies
 // to sessions already open.
@@ -113,7 +113,7 @@ func (s *session) mail(from string, opts *smtp.MailOptions) *smtperr.Error {
 // recipient.
 func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if !s.fromSet {
-		return s.fail(stageRcpt, logAddress(to), smtperr.New(503, [3]int{5, 5, 1}, "Need MAIL before RCPT"))
+		return s.fail(stageRcpt, logAddress(to), smtperr.New(503, smtperr.PermBadCommand, "Need MAIL before RCPT"))
 	}
 	if len(s.rcpts) >= s.s.o.MaxRecipients {
 		if s.overshoot++; s.overshoot > recipientOvershoot {
@@ -136,7 +136,7 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	// returns the message itself. Not a session error: a list may hold many of a mailing's recipients.
 	if sp := s.s.o.Suppressions; sp != nil {
 		if reason, ok := sp.Suppressed(context.Background(), s.customer.ID, canon); ok {
-			e := smtperr.New(550, [3]int{5, 1, 1}, "%s", reason)
+			e := smtperr.New(550, smtperr.PermBadMailbox, "%s", reason)
 			s.logRejected(queue.StageRcpt, s.from, []queue.Recipient{{Address: canon}}, e)
 			s.reject(stageRcpt, canon, e)
 			return toSMTP(e)

@@ -28,7 +28,7 @@ const (
 )
 
 var (
-	errStartTLSParams = smtperr.New(501, [3]int{5, 5, 4}, "Syntax error (no parameters allowed)")
+	errStartTLSParams = smtperr.New(501, smtperr.PermBadArguments, "Syntax error (no parameters allowed)")
 	// errStartTLSRefused fails the handshake go-smtp attempts after a refused STARTTLS.
 	errStartTLSRefused = errors.New("smtp: STARTTLS refused")
 )
