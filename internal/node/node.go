@@ -331,14 +331,16 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 	defer ev.shutdown()
 	actx, stopAccess := context.WithCancel(ctx)
 	defer stopAccess()
-	go acc.Run(actx, accessRefresh)
-	go pol.Run(actx)
+	// Every long-lived part is joined (wg) before the store closes.
+	wg.Add(4)
+	go func() { defer wg.Done(); acc.Run(actx, accessRefresh) }()
+	go func() { defer wg.Done(); pol.Run(actx) }()
 	lctx, stopLifecycle := context.WithCancel(ctx)
 	defer stopLifecycle()
 	wg.Add(1)
 	go func() { defer wg.Done(); newLifecycle(cfg, db, q, acc, reg, log, hooks.Now).Run(lctx) }() // lifecycle.go
-	go scn.run(actx, log)
-	go inc.run(actx)
+	go func() { defer wg.Done(); scn.run(actx, log) }()
+	go func() { defer wg.Done(); inc.run(actx) }()
 	dctx, stopDKIM := context.WithCancel(ctx)
 	defer stopDKIM()
 	wg.Add(1)
@@ -383,6 +385,9 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 		log.Error("service failed; shutting down", "err", runErr)
 	}
 
+	// Shutdown, in phases: stop accepting and drain the SMTP sessions; stop the API and the portal; drain
+	// the deliveries; stop the background parts; then the deferred closes (outbound supervision, analysis,
+	// events, the deliverer, the spool and last the store).
 	log.Info("shutting down: closing SMTP listeners, waiting for sessions")
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	if err := smtpSrv.Shutdown(sctx); err != nil {
@@ -403,6 +408,8 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 	cancel()
 	log.Info("shutting down: waiting for deliveries in progress")
 	stopQueue()
+	log.Info("shutting down: stopping the background parts")
+	stopAccess()
 	wg.Wait()
 	stopTLSRPT()
 	<-tlsrptDone
