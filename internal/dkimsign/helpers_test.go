@@ -79,7 +79,6 @@ func newFixture(t testing.TB, configure func(*Options)) *fixture {
 	if f.m, err = New(o); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(f.m.Close)
 	f.customers = &customer.Service{DB: db, Pools: []string{"default"}, AllowPrivate: true, DKIM: f.m, Now: f.clock.Now}
 	return f
 }

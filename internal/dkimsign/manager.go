@@ -75,11 +75,6 @@ type Manager struct {
 	keys atomic.Pointer[keyTable]
 	// loadMu serialises reloads of the key table.
 	loadMu sync.Mutex
-
-	// recMu guards recClosed and the Add side of records, so that Close waits for every write started.
-	recMu     sync.Mutex
-	recClosed bool
-	records   sync.WaitGroup
 }
 
 // signingKey is an active key, ready to sign.
@@ -186,10 +181,3 @@ func (m *Manager) Load(ctx context.Context) error {
 // Domains returns the number of domains that have an active key, for logs.
 func (m *Manager) Domains() int { return len(m.keys.Load().byDomain) }
 
-// Close waits for the message-log writes in progress. Record calls after Close write synchronously.
-func (m *Manager) Close() {
-	m.recMu.Lock()
-	m.recClosed = true
-	m.recMu.Unlock()
-	m.records.Wait()
-}

@@ -51,7 +51,6 @@ func (f *fixture) assertSigns(t *testing.T, mk *MasterKey, id string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(m.Close)
 	if err := m.Load(context.Background()); err != nil {
 		t.Fatal(err)
 	}

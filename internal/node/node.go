@@ -397,7 +397,6 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 	cancel()
 	stopDKIM()
 	stopLifecycle()
-	dk.Close()
 	ev.bus.CloseAll() // the live streams end, so that they do not hold the API server open
 	hctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	httpSrv.Shutdown(hctx)

@@ -187,6 +187,34 @@ type Envelope struct {
 	Scan    string
 	// Stage is, for a refused message, the SMTP stage of the refusal: StageMail, StageRcpt or StageData.
 	Stage string
+	// Auth is the message's authentication result, written with its row; nil when it was not analysed
+	// (refused messages, mail Easymail writes itself).
+	Auth *Authentication
+}
+
+// Authentication is what the message log keeps of a message's DKIM signing and DMARC alignment
+// (dkimsign.Result).
+type Authentication struct {
+	// FromDomain is the header From's domain; DKIMDomain the d= of Easymail's signatures ("" when unsigned)
+	// and DKIMSelectors their s=.
+	FromDomain, DKIMDomain string
+	DKIMSelectors          []string
+	// DKIMAligned, SPFAligned and DMARCAligned are the relaxed alignments with FromDomain (RFC 7489 §3.1).
+	DKIMAligned, SPFAligned, DMARCAligned bool
+	// Bulk, ListUnsubscribe and OneClick are the bulk markers: a bulk message, a List-Unsubscribe field,
+	// and RFC 8058 one-click unsubscription.
+	Bulk, ListUnsubscribe, OneClick bool
+}
+
+// columns returns the authentication's values for the messages columns from_domain, dkim_domain,
+// dkim_selectors, dkim_aligned, spf_aligned, dmarc_aligned, bulk, list_unsubscribe and
+// list_unsubscribe_post: the alignments NULL when a is nil.
+func (a *Authentication) columns() []any {
+	if a == nil {
+		return []any{"", "", "", nil, nil, nil, false, false, false}
+	}
+	return []any{a.FromDomain, a.DKIMDomain, strings.Join(a.DKIMSelectors, ","), a.DKIMAligned, a.SPFAligned,
+		a.DMARCAligned, a.Bulk, a.ListUnsubscribe, a.OneClick}
 }
 
 // Stages of the SMTP session at which a message is refused (Envelope.Stage, the message log's stage).
@@ -230,14 +258,15 @@ func (q *Queue) insert(tx *sql.Tx, env Envelope, status, reason string) error {
 	if held {
 		status = StatusHeld
 	}
-	_, err := tx.Exec(`INSERT INTO messages (id, node_id, customer_id, sender, header_from, message_id, subject, size,
-		client_ip, helo, tls, status, reason, is_dsn, smtputf8, body_type, dsn_ret, dsn_envid, received_at, expires_at, done_at, prefix, held,
-		verdict, scan, stage, dsn_for)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		env.ID, q.o.NodeID, env.CustomerID, env.Sender, env.HeaderFrom, env.MessageID, env.Subject, env.Size,
+	args := append([]any{env.ID, q.o.NodeID, env.CustomerID, env.Sender, env.HeaderFrom, env.MessageID, env.Subject, env.Size,
 		env.ClientIP, env.HELO, env.TLS, status, reason, env.IsDSN, env.SMTPUTF8, body, env.DSNRet, env.EnvID,
 		store.Millis(received), store.Millis(received.Add(q.o.MaxLifetime)), done, env.Prefix, held, env.Verdict, env.Scan,
-		stage(status, env.Stage), env.DSNFor)
+		stage(status, env.Stage), env.DSNFor}, env.Auth.columns()...)
+	_, err := tx.Exec(`INSERT INTO messages (id, node_id, customer_id, sender, header_from, message_id, subject, size,
+		client_ip, helo, tls, status, reason, is_dsn, smtputf8, body_type, dsn_ret, dsn_envid, received_at, expires_at, done_at, prefix, held,
+		verdict, scan, stage, dsn_for,
+		from_domain, dkim_domain, dkim_selectors, dkim_aligned, spf_aligned, dmarc_aligned, bulk, list_unsubscribe, list_unsubscribe_post)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
 	if err != nil {
 		return err
 	}

@@ -151,6 +151,7 @@ func (s *session) receive(r io.Reader) (_ string, err error) {
 		env.Prefix += outcome.Headers
 	}
 	env.Prefix += s.finishSigning(sig)
+	env.Auth = sig.auth()
 	env.Size = w.Size() + int64(len(env.Prefix))
 	commitStart := time.Now()
 	if err := w.Commit(); err != nil {
@@ -164,7 +165,6 @@ func (s *session) receive(r io.Reader) (_ string, err error) {
 		s.s.o.Spool.Remove(env.ID)
 		return "", smtperr.LocalError.Wrap(err)
 	}
-	sig.record(env.ID)
 	s.s.m.commitTime.Observe(time.Since(commitStart).Seconds())
 	s.s.m.bytes.Add(float64(env.Size))
 	s.log.Info("smtp: accepted", "queue_id", env.ID, "from", env.Sender, "rcpts", len(env.Recipients),

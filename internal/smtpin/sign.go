@@ -6,15 +6,15 @@ import (
 	"github.com/emersion/go-message/textproto"
 
 	"easymail/internal/dkimsign"
+	"easymail/internal/queue"
 )
 
-// Authenticator signs accepted messages with DKIM and records their authentication results (DMARC
-// alignment, bulk markers) in the message log. *dkimsign.Manager implements it.
+// Authenticator signs accepted messages with DKIM and gives their authentication results (DMARC
+// alignment, bulk markers), which the message's envelope carries to its row in the message log.
+// *dkimsign.Manager implements it.
 type Authenticator interface {
 	// Begin analyses the header of a message of customerID and prepares its signing.
 	Begin(customerID, sender string, h textproto.Header) *dkimsign.Signing
-	// Record writes the result of an accepted message to the message log, without waiting.
-	Record(queueID string, r dkimsign.Result)
 }
 
 // signing is the DKIM signing of the message being received. A nil *signing (no Authenticator configured)
@@ -61,9 +61,13 @@ func (g *signing) abort() {
 	}
 }
 
-// record logs the authentication result of the accepted message id.
-func (g *signing) record(id string) {
-	if g != nil {
-		g.a.Record(id, g.s.Result)
+// auth returns the authentication result for the message's envelope (after Finish); nil without signing.
+func (g *signing) auth() *queue.Authentication {
+	if g == nil {
+		return nil
 	}
+	r := g.s.Result
+	return &queue.Authentication{FromDomain: r.FromDomain, DKIMDomain: r.DKIMDomain, DKIMSelectors: r.Selectors,
+		DKIMAligned: r.DKIMAligned, SPFAligned: r.SPFAligned, DMARCAligned: r.DMARCAligned,
+		Bulk: r.Bulk, ListUnsubscribe: r.ListUnsubscribe, OneClick: r.OneClick}
 }
