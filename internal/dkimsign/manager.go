@@ -180,4 +180,3 @@ func (m *Manager) Load(ctx context.Context) error {
 
 // Domains returns the number of domains that have an active key, for logs.
 func (m *Manager) Domains() int { return len(m.keys.Load().byDomain) }
-
