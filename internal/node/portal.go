@@ -24,7 +24,7 @@ type webPortal struct {
 }
 
 // newPortal builds the portal. The customer service is configured as the API's (pools, private ranges, SLA
-// types, DKIM keys of new domains).
+// types, DKIM keys of new domains), and so is the onboarding links' signer.
 func newPortal(cfg *config.Config, o portal.Options, dkim customer.DKIM, hooks Hooks, log *slog.Logger) (*webPortal, error) {
 	pools := make([]string, len(cfg.Pools))
 	for i, p := range cfg.Pools {
@@ -38,6 +38,14 @@ func newPortal(cfg *config.Config, o portal.Options, dkim customer.DKIM, hooks H
 	o.Customers = &customer.Service{DB: o.DB, Pools: pools, AllowPrivate: !cfg.Lifecycle.RefusePrivateIPs, Now: o.Now,
 		DKIM: dkim, SLATypes: slaTypes}
 	o.Config, o.Logger = cfg, log
+	if o.Onboarding == nil {
+		// The API's signing key (apiserver.New has created it): the links made in the portal are the API's.
+		onb, err := customer.LoadOnboarding(cfg.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		o.Onboarding = onb
+	}
 	h, err := portal.New(o)
 	if err != nil {
 		return nil, err

@@ -17,7 +17,7 @@ func (s *server) customers(w http.ResponseWriter, r *http.Request, rc *reqCtx) e
 	if err != nil {
 		return err
 	}
-	return s.render(w, r, rc, http.StatusOK, "customers", "customers", "Customers", list)
+	return s.render(w, r, rc, http.StatusOK, "customers", "customers", "Customers", customersView{List: list, Pools: s.o.Customers.Pools})
 }
 
 // customerPortal turns a customer's portal access on or off (operators).

@@ -98,7 +98,8 @@ type Options struct {
 	// and Incidents are optional: without one, its part of the portal is empty.
 	Quarantine Quarantine
 	// ScanPolicies gives the customers' scanning policies, whose customer_release says what a customer's
-	// users may do with its quarantine; without it, only operators release and delete.
+	// users may do with its quarantine; without it, only operators release and delete. When it is also a
+	// ScanPolicyEditor (*scan.Policies is), the customer page shows the policy and operators change it.
 	ScanPolicies scan.PolicySource
 	Pools        Pools
 	Readiness    Readiness
@@ -109,6 +110,9 @@ type Options struct {
 	Secrets account.Sealer
 	// Shaping is the provider shaping (*shaping.Shaper, providers.go); optional.
 	Shaping Shaping
+	// Onboarding makes the customers' onboarding links (the API's signer, same key); optional: without
+	// it, the customer page offers none.
+	Onboarding *customer.Onboarding
 	// OnProvisioningChange is called after a change to a customer; optional.
 	OnProvisioningChange func()
 	// Logger receives errors; nil discards them.
@@ -256,7 +260,21 @@ func (s *server) routes() http.Handler {
 	page("GET /sla", anyUser, s.slaReport)
 	page("GET /sla.csv", anyUser, s.slaCSV)
 	page("GET /customers", staffOnly, s.customers)
+	page("POST /customers", operatorOnly, s.createCustomer) // provision.go
+	page("GET /customers/{id}", staffOnly, s.customerPage)
+	page("POST /customers/{id}", operatorOnly, s.updateCustomer)
 	page("POST /customers/{id}/portal", operatorOnly, s.customerPortal)
+	page("POST /customers/{id}/activate", operatorOnly, s.activateCustomer)
+	page("POST /customers/{id}/domains", operatorOnly, s.addCustomerDomain)
+	page("POST /customers/{id}/domains/{domain}/remove", operatorOnly, s.removeCustomerDomain)
+	page("POST /customers/{id}/relay-hosts", operatorOnly, s.addCustomerRelayHost)
+	page("POST /customers/{id}/relay-hosts/{hostid}/remove", operatorOnly, s.removeCustomerRelayHost)
+	page("POST /customers/{id}/source-ips", operatorOnly, s.addCustomerSourceIP)
+	page("POST /customers/{id}/source-ips/{ipid}/remove", operatorOnly, s.removeCustomerSourceIP)
+	page("POST /customers/{id}/termination", operatorOnly, s.scheduleTermination)
+	page("POST /customers/{id}/termination/cancel", operatorOnly, s.cancelTermination)
+	page("POST /customers/{id}/onboarding", operatorOnly, s.createOnboarding)
+	page("POST /customers/{id}/scan-policy", operatorOnly, s.setScanPolicy)
 	page("GET /domains", anyUser, s.domains)
 	page("GET /users", anyUser, s.users)
 	page("POST /users", anyUser, s.addUser)
