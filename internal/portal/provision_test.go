@@ -158,6 +158,9 @@ func TestProvisioningOverHTTP(t *testing.T) {
 	op.refused(http.StatusUnprocessableEntity, "/customers", []string{"name: is required"}, "name", " ", "contact_email", "it@gamma.test")
 	op.refused(http.StatusUnprocessableEntity, "/customers", []string{"contact_email", "is not an e-mail address"}, "name", "Gamma", "contact_email", "nope")
 	op.refused(http.StatusUnprocessableEntity, "/customers", []string{"pool"}, "name", "Gamma", "contact_email", "it@gamma.test", "pool", "nosuchpool")
+	// An error quoting the input shows it as it is: a "%" in it is no format verb.
+	op.refused(http.StatusUnprocessableEntity, "/customers", []string{"no%dpool&#34; is not a configured pool"}, "name", "Gamma",
+		"contact_email", "it@gamma.test", "pool", "no%dpool")
 	var list []api.Customer
 	w.n.API(t, "GET", "/customers", nil, 200, &list)
 	if len(list) != 1 {

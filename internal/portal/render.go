@@ -129,7 +129,13 @@ func (s *server) write(w http.ResponseWriter, v view, status int, name string) e
 func (s *server) errorPage(w http.ResponseWriter, r *http.Request, lang string, status int, msg string) {
 	secure(w)
 	p := printer(lang)
-	v := view{Lang: lang, Title: p.Sprintf(http.StatusText(status)), Path: r.URL.RequestURI(), D: p.Sprintf(msg)}
+	// A message from the catalogue is translated; any other (a service's error quoting the input) is shown
+	// as it is, never used as a format, where a "%" of the input would garble it.
+	text := msg
+	if _, known := french[msg]; known || !strings.Contains(msg, "%") {
+		text = p.Sprintf(msg)
+	}
+	v := view{Lang: lang, Title: p.Sprintf(http.StatusText(status)), Path: r.URL.RequestURI(), D: text}
 	if err := s.write(w, v, status, "error"); err != nil {
 		s.log.Error("portal: error page", "err", err)
 	}
