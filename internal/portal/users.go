@@ -38,6 +38,11 @@ func (s *server) listUsers(r *http.Request, rc *reqCtx) (usersView, error) {
 }
 
 func (s *server) users(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	// The page lists a customer's user's own customer's users whatever the query says; asking for another
+	// customer's is 404, as on the other pages.
+	if _, ok := rc.scope(r.URL.Query().Get("customer")); !ok {
+		return errNotFound
+	}
 	d, err := s.listUsers(r, rc)
 	if err != nil {
 		return err
