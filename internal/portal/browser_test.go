@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
@@ -61,7 +62,7 @@ func TestPortalInChromium(t *testing.T) {
 	ctx, cancelT := context.WithTimeout(ctx, 3*time.Minute) // under -race with the whole suite on 2 cores
 	defer cancelT()
 
-	// Every console message of the pages is kept: a CSP violation is reported there.
+	// Every console message, exception and log entry of the pages is kept: a CSP violation is a log entry.
 	var console []string
 	chromedp.ListenTarget(ctx, func(ev any) {
 		switch e := ev.(type) {
@@ -71,6 +72,8 @@ func TestPortalInChromium(t *testing.T) {
 			}
 		case *runtime.EventExceptionThrown:
 			console = append(console, e.ExceptionDetails.Text)
+		case *cdplog.EventEntryAdded: // where Chromium reports a CSP violation (source "security")
+			console = append(console, e.Entry.Text)
 		}
 	})
 	shots := os.Getenv("PORTAL_SCREENSHOTS")
