@@ -180,17 +180,38 @@ func (db *DB) BatchLazy(ctx context.Context, fn func(*sql.Tx) error) error {
 }
 
 func (db *DB) submit(ctx context.Context, req *batchReq) error {
+	// A closed database refuses at once: the select below picks at random among ready cases, and the send
+	// into the buffer is ready after Close too.
+	select {
+	case <-db.done:
+		return errClosed
+	default:
+	}
 	select {
 	case db.batches <- req:
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-db.done:
-		return errors.New("store: closed")
+		return errClosed
 	}
 	// Once submitted, the outcome must be waited for: the caller may not report failure for work that
-	// commits.
-	return <-req.done
+	// commits. A request that reached the buffer after the batcher's final drain (Close racing with this
+	// call) is never run: the batcher has stopped without answering it.
+	select {
+	case err := <-req.done:
+		return err
+	case <-db.stopped:
+		select {
+		case err := <-req.done:
+			return err
+		default:
+			return errClosed
+		}
+	}
 }
+
+// errClosed is returned by Batch and BatchLazy on a closed database.
+var errClosed = errors.New("store: closed")
 
 func (db *DB) batchLoop() {
 	defer close(db.stopped)
