@@ -666,6 +666,18 @@ func TestExpiredTemporaryFailureAccepted(t *testing.T) {
 	}
 }
 
+// TestExpiredAsPermanentSaysSo: an expiry reported as 5.4.7 (as the queue reports it) is explained as a
+// temporary problem that lasted until the message expired, not as a permanent error (the text once said "The
+// error is permanent; we will not try again" above advice about a destination that could not be reached).
+func TestExpiredAsPermanentSaysSo(t *testing.T) {
+	r := failedReport()
+	r.Recipients[0].Status = "5.4.7"
+	p := parseMsg(t, build(t, r, testOriginal, 1<<20))
+	if !strings.Contains(p.Text, "expired from our queue") || strings.Contains(p.Text, "The error is permanent") {
+		t.Errorf("text:\n%s", p.Text)
+	}
+}
+
 type failingReader struct{}
 
 func (failingReader) Read([]byte) (int, error) { return 0, errors.New("disk on fire") }

@@ -279,8 +279,11 @@ func humanText(r *Report, rcpts []Recipient, ret returned) string {
 		if rc.ORCPT != "" && rc.ORCPT != rc.Address {
 			t.item("Originally addressed to", rc.ORCPT)
 		}
+		_, sd, _ := strings.Cut(rc.Status, ".")
 		switch {
-		case rc.Action == ActionFailed && rc.Status[0] == '4':
+		// An expiry: a temporary failure that lasted (4.x.x), or X.4.7 "delivery time expired", which the
+		// queue reports as 5.4.7 (RFC 3463).
+		case rc.Action == ActionFailed && (rc.Status[0] == '4' || sd == "4.7"):
 			t.item("Result", "Not delivered. The problem was temporary, but it lasted until your message "+
 				"expired from our queue, so we have stopped trying.")
 		case rc.Action == ActionFailed:
