@@ -7,6 +7,7 @@ import (
 	"easymail/internal/api"
 	"easymail/internal/authz"
 	"easymail/internal/customer"
+	"easymail/internal/fielderr"
 )
 
 func (s *server) createCustomer(w http.ResponseWriter, r *http.Request, _ authz.Principal) error {
@@ -88,8 +89,8 @@ func (s *server) createOnboarding(w http.ResponseWriter, r *http.Request, _ auth
 		return err
 	}
 	if s.customers.ServiceEnded(c) {
-		return &customer.ConflictError{Field: "status", Msg: "the customer's service has ended (" + c.Status +
-			"): an onboarding link would not work"}
+		return &fielderr.Error{Field: "status", Msg: "the customer's service has ended (" + c.Status +
+			"): an onboarding link would not work", Conflict: true}
 	}
 	writeJSON(w, http.StatusOK, s.onboarding.Link(s.cfg.API.PublicURL, c.ID))
 	return nil

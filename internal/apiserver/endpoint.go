@@ -10,6 +10,7 @@ import (
 	"easymail/internal/api"
 	"easymail/internal/authz"
 	"easymail/internal/customer"
+	"easymail/internal/fielderr"
 	"easymail/internal/incident"
 	"easymail/internal/msglog"
 	"easymail/internal/queue"
@@ -80,9 +81,7 @@ var errNotFound = &api.Error{Status: http.StatusNotFound, Message: "not found"}
 func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var (
 		ae *api.Error
-		fe *customer.FieldError
-		ce *customer.ConflictError
-		le *msglog.FilterError
+		fe *fielderr.Error
 		se *queue.StateError
 	)
 	switch {
@@ -90,12 +89,10 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusNotFound, s.notFoundMessage(r.Context(), r), "")
 	case errors.As(err, &ae):
 		writeError(w, ae.Status, ae.Message, ae.Field)
+	case errors.As(err, &fe) && fe.Conflict:
+		writeError(w, http.StatusConflict, fe.Error(), fe.Field)
 	case errors.As(err, &fe):
 		writeError(w, http.StatusUnprocessableEntity, fe.Error(), fe.Field)
-	case errors.As(err, &le):
-		writeError(w, http.StatusUnprocessableEntity, le.Error(), le.Field)
-	case errors.As(err, &ce):
-		writeError(w, http.StatusConflict, ce.Error(), ce.Field)
 	case errors.Is(err, customer.ErrNotFound), errors.Is(err, msglog.ErrNotFound), errors.Is(err, authz.ErrNotFound),
 		errors.Is(err, queue.ErrNotFound):
 		writeError(w, http.StatusNotFound, s.notFoundMessage(r.Context(), r), "")

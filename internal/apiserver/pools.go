@@ -8,11 +8,12 @@ import (
 
 	"easymail/internal/api"
 	"easymail/internal/authz"
+	"easymail/internal/fielderr"
 	"easymail/internal/ippool"
 )
 
 // Pools manages the outbound IP pools for /pools and /ips. *ippool.Pools implements it. Errors are
-// *ippool.InputError (422, or 409 for a conflict) and ippool.ErrNotFound (404).
+// *fielderr.Error (422, or 409 for a conflict) and ippool.ErrNotFound (404).
 type Pools interface {
 	PoolViews() []api.Pool
 	IPViews(pool string) ([]api.IP, error)
@@ -44,17 +45,7 @@ func staff(h apiHandler) apiHandler {
 
 // poolError maps the errors of the pools to API errors.
 func poolError(err error) error {
-	var ie *ippool.InputError
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &ie):
-		status := http.StatusUnprocessableEntity
-		if ie.Conflict {
-			status = http.StatusConflict
-		}
-		return &api.Error{Status: status, Message: ie.Error(), Field: ie.Field}
-	case errors.Is(err, ippool.ErrNotFound):
+	if errors.Is(err, ippool.ErrNotFound) {
 		return &api.Error{Status: http.StatusNotFound, Message: err.Error()}
 	}
 	return err
@@ -72,7 +63,7 @@ func (s *server) poolsReady() error {
 func pathAddr(r *http.Request) (netip.Addr, error) {
 	a, err := ippool.ParseAddr(r.PathValue("address"), "address")
 	if err != nil {
-		var ie *ippool.InputError
+		var ie *fielderr.Error
 		if errors.As(err, &ie) {
 			return netip.Addr{}, &api.Error{Status: http.StatusNotFound, Message: "no such outbound IP: " + ie.Msg, Field: "address"}
 		}

@@ -8,7 +8,6 @@ import (
 	"easymail/internal/api"
 	"easymail/internal/authz"
 	"easymail/internal/quarantine"
-	"easymail/internal/scan"
 )
 
 // Quarantine is the quarantine the API operates. *quarantine.Store implements it.
@@ -143,10 +142,6 @@ func (s *server) setScanPolicy(w http.ResponseWriter, r *http.Request, p authz.P
 		return err
 	}
 	if err := s.scanPolicies.Set(r.Context(), id, in); err != nil {
-		var pe *scan.PolicyError
-		if errors.As(err, &pe) {
-			return &api.Error{Status: http.StatusUnprocessableEntity, Message: pe.Error(), Field: pe.Field}
-		}
 		return err
 	}
 	s.log.Info("api: scan policy changed", "audit", true, "customer", id, "token", p.TokenID)

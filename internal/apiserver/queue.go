@@ -15,6 +15,7 @@ import (
 	"easymail/internal/api"
 	"easymail/internal/authz"
 	"easymail/internal/config"
+	"easymail/internal/fielderr"
 	"easymail/internal/msglog"
 	"easymail/internal/queue"
 )
@@ -148,7 +149,7 @@ func (s *server) bulkQueue(w http.ResponseWriter, r *http.Request, _ authz.Princ
 // fieldPrefix prefixes the field of an API or filter error (filter.status for a bulk request's status).
 func fieldPrefix(err error, prefix string) error {
 	var ae *api.Error
-	var fe *msglog.FilterError
+	var fe *fielderr.Error
 	switch {
 	case errors.As(err, &ae) && ae.Field != "":
 		c := *ae

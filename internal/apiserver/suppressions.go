@@ -17,11 +17,7 @@ func (s *server) suppressions() *bounce.List {
 
 // bounceError maps the errors of package bounce to API errors.
 func bounceError(err error) error {
-	var ie *bounce.InputError
-	switch {
-	case errors.As(err, &ie):
-		return &api.Error{Status: http.StatusUnprocessableEntity, Message: ie.Error(), Field: ie.Field}
-	case errors.Is(err, bounce.ErrNotFound):
+	if errors.Is(err, bounce.ErrNotFound) {
 		return &api.Error{Status: http.StatusNotFound, Message: "this address is not on the customer's suppression list", Field: "address"}
 	}
 	return err

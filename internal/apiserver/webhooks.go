@@ -17,11 +17,7 @@ func (s *server) webhooks() *events.Webhooks { return &events.Webhooks{DB: s.db,
 
 // eventsError maps the errors of package events to API errors.
 func eventsError(err error) error {
-	var ie *events.InputError
-	switch {
-	case errors.As(err, &ie):
-		return &api.Error{Status: http.StatusUnprocessableEntity, Message: ie.Error(), Field: ie.Field}
-	case errors.Is(err, events.ErrNotFound):
+	if errors.Is(err, events.ErrNotFound) {
 		return errNotFound
 	}
 	return err

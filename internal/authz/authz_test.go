@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"easymail/internal/customer"
+	"easymail/internal/fielderr"
 	"easymail/internal/store"
 )
 
@@ -138,7 +138,7 @@ func TestCreateValidation(t *testing.T) {
 		{RoleOperator, "", "a\nb", "name"},
 	} {
 		_, _, err := Create(ctx, db, c.role, c.cust, c.name)
-		var fe *customer.FieldError
+		var fe *fielderr.Error
 		if !errors.As(err, &fe) || fe.Field != c.field {
 			t.Errorf("Create(%q, %q, %q) = %v, want a field error on %s", c.role, c.cust, c.name, err, c.field)
 		}

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"unicode"
 
-	"easymail/internal/customer"
+	"easymail/internal/fielderr"
 	"easymail/internal/msgid"
 	"easymail/internal/store"
 )
@@ -55,20 +55,20 @@ func Create(ctx context.Context, db *store.DB, role Role, customerID, name strin
 	switch role {
 	case RoleOperator, RoleExpert:
 		if customerID != "" {
-			return "", Token{}, &customer.FieldError{Field: "customer_id", Msg: "only customer tokens name a customer"}
+			return "", Token{}, &fielderr.Error{Field: "customer_id", Msg: "only customer tokens name a customer"}
 		}
 	case RoleCustomer:
 		if customerID == "" {
-			return "", Token{}, &customer.FieldError{Field: "customer_id", Msg: "is required for a customer token"}
+			return "", Token{}, &fielderr.Error{Field: "customer_id", Msg: "is required for a customer token"}
 		}
 	case "":
-		return "", Token{}, &customer.FieldError{Field: "role", Msg: "is required (operator, expert or customer)"}
+		return "", Token{}, &fielderr.Error{Field: "role", Msg: "is required (operator, expert or customer)"}
 	default:
-		return "", Token{}, &customer.FieldError{Field: "role", Msg: fmt.Sprintf("%q is not a role (operator, expert or customer)", role)}
+		return "", Token{}, &fielderr.Error{Field: "role", Msg: fmt.Sprintf("%q is not a role (operator, expert or customer)", role)}
 	}
 	name = strings.TrimSpace(name)
 	if len(name) > maxTokenName || strings.IndexFunc(name, unicode.IsControl) >= 0 {
-		return "", Token{}, &customer.FieldError{Field: "name", Msg: fmt.Sprintf("must be at most %d printable characters", maxTokenName)}
+		return "", Token{}, &fielderr.Error{Field: "name", Msg: fmt.Sprintf("must be at most %d printable characters", maxTokenName)}
 	}
 	secret, err := newSecret()
 	if err != nil {
@@ -81,7 +81,7 @@ func Create(ctx context.Context, db *store.DB, role Role, customerID, name strin
 			var one int
 			err := tx.QueryRowContext(ctx, `SELECT 1 FROM customers WHERE id = ?`, customerID).Scan(&one)
 			if errors.Is(err, sql.ErrNoRows) {
-				return &customer.FieldError{Field: "customer_id", Msg: fmt.Sprintf("no customer %q", customerID)}
+				return &fielderr.Error{Field: "customer_id", Msg: fmt.Sprintf("no customer %q", customerID)}
 			}
 			if err != nil {
 				return err

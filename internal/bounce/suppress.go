@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"easymail/internal/api"
+	"easymail/internal/fielderr"
 	"easymail/internal/store"
 )
 
@@ -33,15 +34,6 @@ var never = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
 
 // ErrNotFound is returned by Remove for an address that is not on the list.
 var ErrNotFound = errors.New("no such suppression")
-
-// InputError is a value that cannot be put on the list; Field names it.
-type InputError struct {
-	Field string
-	Msg   string
-}
-
-// Error returns "field: message".
-func (e *InputError) Error() string { return e.Field + ": " + e.Msg }
 
 // Suppress puts address on the suppression list of customerID after a hard bounce of a bad mailbox, in the
 // transaction that records the bounce: queueID is the bounced message, reason its reply. An entry already
@@ -243,14 +235,14 @@ func (l *List) Add(ctx context.Context, customerID, address, reason string, expi
 	}
 	reason = strings.TrimSpace(reason)
 	if len(reason) > maxReason || strings.IndexFunc(reason, unicode.IsControl) >= 0 {
-		return Suppression{}, &InputError{Field: "reason", Msg: fmt.Sprintf("must be at most %d printable characters", maxReason)}
+		return Suppression{}, &fielderr.Error{Field: "reason", Msg: fmt.Sprintf("must be at most %d printable characters", maxReason)}
 	}
 	now := l.now()
 	if expires.IsZero() {
 		expires = now.Add(l.ttl)
 	}
 	if !expires.After(now) {
-		return Suppression{}, &InputError{Field: "expires_at", Msg: "must be in the future"}
+		return Suppression{}, &fielderr.Error{Field: "expires_at", Msg: "must be in the future"}
 	}
 	var r row
 	err := l.db.Tx(ctx, func(tx *sql.Tx) error {
@@ -301,10 +293,10 @@ func (l *List) Purge(ctx context.Context) (int64, error) {
 	return n, err
 }
 
-// CheckAddress returns an *InputError unless address looks like local@domain: at most 254 characters, no
+// CheckAddress returns a *fielderr.Error unless address looks like local@domain: at most 254 characters, no
 // spaces or control characters, a non-empty local part and domain.
 func CheckAddress(address string) error {
-	bad := func(msg string) error { return &InputError{Field: "address", Msg: msg} }
+	bad := func(msg string) error { return &fielderr.Error{Field: "address", Msg: msg} }
 	if address == "" {
 		return bad("is required")
 	}

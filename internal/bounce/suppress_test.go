@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"easymail/internal/fielderr"
 	"easymail/internal/store"
 )
 
@@ -179,7 +180,7 @@ func TestOperatorEntries(t *testing.T) {
 		{"a@example.com", "", clk.now().Add(-time.Hour), "expires_at"},
 	} {
 		_, err := l.Add(ctx, "A", c.addr, c.reason, c.expires)
-		var ie *InputError
+		var ie *fielderr.Error
 		if !errors.As(err, &ie) || ie.Field != c.field {
 			t.Errorf("Add(%q, %q): %v, want an error on %s", c.addr, c.reason, err, c.field)
 		}

@@ -6,6 +6,7 @@ import (
 
 	"easymail/internal/api"
 	"easymail/internal/contentrules"
+	"easymail/internal/fielderr"
 	"easymail/internal/scan"
 )
 
@@ -150,7 +151,7 @@ func (c *Config) validateScan() error {
 		return bad("content_limits.action", "must be reject or quarantine")
 	}
 	if _, err := contentrules.Compile(s.APIRules(), "scan.rules"); err != nil {
-		if e, ok := err.(*contentrules.Error); ok {
+		if e, ok := err.(*fielderr.Error); ok {
 			return &KeyError{Key: e.Field, Msg: e.Msg}
 		}
 		return err

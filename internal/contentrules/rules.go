@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"easymail/internal/api"
+	"easymail/internal/fielderr"
 )
 
 // Rule is a content rule (the wire and configuration form).
@@ -38,14 +39,6 @@ type compiled struct {
 	re     *regexp.Regexp
 }
 
-// Error is an invalid rule: Field names it ("rules[2].pattern").
-type Error struct {
-	Field string
-	Msg   string
-}
-
-func (e *Error) Error() string { return e.Field + ": " + e.Msg }
-
 // Compile checks and compiles rules. prefix names the list in errors ("scan.rules").
 func Compile(rules []Rule, prefix string) (*Set, error) {
 	s := &Set{}
@@ -58,32 +51,32 @@ func Compile(rules []Rule, prefix string) (*Set, error) {
 		switch r.Action {
 		case api.ActionReject, api.ActionQuarantine, api.ActionTag:
 		default:
-			return nil, &Error{field("action"), "must be reject, quarantine or tag"}
+			return nil, fielderr.New(field("action"), "must be reject, quarantine or tag")
 		}
 		if strings.TrimSpace(r.Reason) == "" || strings.ContainsAny(r.Reason, "\r\n") || len(r.Reason) > 200 {
-			return nil, &Error{field("reason"), "must be one line of 1-200 characters"}
+			return nil, fielderr.New(field("reason"), "must be one line of 1-200 characters")
 		}
 		switch r.Type {
 		case api.RuleExtension, api.RuleDoubleExtension:
 			if len(r.Values) == 0 {
-				return nil, &Error{field("values"), "needs at least one extension"}
+				return nil, fielderr.New(field("values"), "needs at least one extension")
 			}
 			for _, v := range r.Values {
 				v = strings.ToLower(strings.TrimPrefix(strings.TrimSpace(v), "."))
 				if v == "" || strings.ContainsAny(v, "./\\ ") {
-					return nil, &Error{field("values"), fmt.Sprintf("%q is not a file extension", v)}
+					return nil, fielderr.Newf(field("values"), "%q is not a file extension", v)
 				}
 				c.values[v] = true
 			}
 			s.needsWalk = true
 		case api.RuleMIMEType:
 			if len(r.Values) == 0 {
-				return nil, &Error{field("values"), "needs at least one MIME type"}
+				return nil, fielderr.New(field("values"), "needs at least one MIME type")
 			}
 			for _, v := range r.Values {
 				v = strings.ToLower(strings.TrimSpace(v))
 				if t, sub, ok := strings.Cut(v, "/"); !ok || t == "" || sub == "" || strings.ContainsAny(v, " ;") {
-					return nil, &Error{field("values"), fmt.Sprintf("%q is not a MIME type", v)}
+					return nil, fielderr.Newf(field("values"), "%q is not a MIME type", v)
 				}
 				c.values[v] = true
 			}
@@ -91,16 +84,16 @@ func Compile(rules []Rule, prefix string) (*Set, error) {
 		case api.RuleHeader, api.RuleBody:
 			re, err := regexp.Compile(r.Pattern)
 			if err != nil || r.Pattern == "" {
-				return nil, &Error{field("pattern"), "must be a regular expression (RE2 syntax)"}
+				return nil, fielderr.New(field("pattern"), "must be a regular expression (RE2 syntax)")
 			}
 			c.re = re
 			s.needsWalk = true
 		case api.RuleSize:
 			if r.MaxBytes <= 0 {
-				return nil, &Error{field("max_bytes"), "must be positive"}
+				return nil, fielderr.New(field("max_bytes"), "must be positive")
 			}
 		default:
-			return nil, &Error{field("type"), "must be extension, double_extension, mime_type, header, body or size"}
+			return nil, fielderr.New(field("type"), "must be extension, double_extension, mime_type, header, body or size")
 		}
 		s.rules = append(s.rules, c)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"easymail/internal/api"
 	"easymail/internal/contentrules/contentrulestest"
+	"easymail/internal/fielderr"
 )
 
 // check runs s on msg with the default limits and returns the hits.
@@ -127,7 +128,7 @@ func TestCompileErrors(t *testing.T) {
 		{Rule{Type: "virus", Action: "reject", Reason: "x"}, "r[0].type"},
 	} {
 		_, err := Compile([]Rule{c.r}, "r")
-		e, ok := err.(*Error)
+		e, ok := err.(*fielderr.Error)
 		if !ok || e.Field != c.field {
 			t.Errorf("%+v: error %v, want field %s", c.r, err, c.field)
 		}

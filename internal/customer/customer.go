@@ -3,7 +3,7 @@
 // address range belongs to one customer only). It also signs and verifies the onboarding links handed to
 // customers.
 //
-// Validation failures are typed: *FieldError (the input is not acceptable), *ConflictError (it collides
+// Validation failures are *fielderr.Error (the input is not acceptable, or with Conflict set it collides
 // with what is registered) and ErrNotFound. Every write is one database transaction.
 package customer
 
@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"easymail/internal/api"
+	"easymail/internal/fielderr"
 	"easymail/internal/msgid"
 	"easymail/internal/store"
 )
@@ -281,7 +282,7 @@ func (s *Service) Update(ctx context.Context, id string, in api.CustomerUpdate) 
 	}
 	if in.Pool != nil {
 		if *in.Pool == "" {
-			return nil, &FieldError{Field: "pool", Msg: "must not be empty"}
+			return nil, &fielderr.Error{Field: "pool", Msg: "must not be empty"}
 		}
 		v, err := checkPool(*in.Pool, s.Pools)
 		if err != nil {
@@ -300,7 +301,7 @@ func (s *Service) Update(ctx context.Context, id string, in api.CustomerUpdate) 
 		switch *in.Status {
 		case StatusPending, StatusActive:
 		default:
-			return nil, &FieldError{Field: "status", Msg: fmt.Sprintf("%q is not a status that can be set (use %q or %q)",
+			return nil, &fielderr.Error{Field: "status", Msg: fmt.Sprintf("%q is not a status that can be set (use %q or %q)",
 				*in.Status, StatusActive, StatusPending)}
 		}
 		sets, args = append(sets, "status = ?"), append(args, *in.Status)
@@ -318,13 +319,13 @@ func (s *Service) Update(ctx context.Context, id string, in api.CustomerUpdate) 
 		switch *in.TLSPolicy {
 		case "", "may", "encrypt", "verify":
 		default:
-			return nil, &FieldError{Field: "tls_policy", Msg: fmt.Sprintf("%q is not a TLS policy (may, encrypt, verify, or \"\" for the configured default)", *in.TLSPolicy)}
+			return nil, &fielderr.Error{Field: "tls_policy", Msg: fmt.Sprintf("%q is not a TLS policy (may, encrypt, verify, or \"\" for the configured default)", *in.TLSPolicy)}
 		}
 		sets, args = append(sets, "tls_policy = ?"), append(args, *in.TLSPolicy)
 	}
 	if in.Unsubscribe != nil {
 		if *in.Unsubscribe != "" && *in.Unsubscribe != UnsubscribeDelegated {
-			return nil, &FieldError{Field: "unsubscribe", Msg: fmt.Sprintf("%q is not an unsubscribe setting (%q, or \"\" for none)", *in.Unsubscribe, UnsubscribeDelegated)}
+			return nil, &fielderr.Error{Field: "unsubscribe", Msg: fmt.Sprintf("%q is not an unsubscribe setting (%q, or \"\" for none)", *in.Unsubscribe, UnsubscribeDelegated)}
 		}
 		sets, args = append(sets, "unsubscribe = ?"), append(args, *in.Unsubscribe)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"easymail/internal/api"
+	"easymail/internal/fielderr"
 	"easymail/internal/store"
 )
 
@@ -34,17 +35,17 @@ func mustCreate(t *testing.T, s *Service, name string) *Customer {
 
 func wantField(t *testing.T, err error, field string) {
 	t.Helper()
-	var fe *FieldError
-	if !errors.As(err, &fe) || fe.Field != field {
-		t.Fatalf("err = %v, want a FieldError on %q", err, field)
+	var fe *fielderr.Error
+	if !errors.As(err, &fe) || fe.Field != field || fe.Conflict {
+		t.Fatalf("err = %v, want an invalid-input error on %q", err, field)
 	}
 }
 
 func wantConflict(t *testing.T, err error, field string) {
 	t.Helper()
-	var ce *ConflictError
-	if !errors.As(err, &ce) || ce.Field != field {
-		t.Fatalf("err = %v, want a ConflictError on %q", err, field)
+	var ce *fielderr.Error
+	if !errors.As(err, &ce) || ce.Field != field || !ce.Conflict {
+		t.Fatalf("err = %v, want a conflict on %q", err, field)
 	}
 }
 
@@ -226,7 +227,7 @@ func TestPublicSuffixRefused(t *testing.T) {
 	for _, d := range []string{"co.uk", "CO.UK.", "com", "lu", "github.io", "pvt.k12.ma.us", "xn--p1ai", "рф"} {
 		_, err := s.AddDomainWith(ctx, a.ID, api.DomainRequest{Domain: d, IncludeSubdomains: true})
 		wantField(t, err, "domain")
-		var fe *FieldError
+		var fe *fielderr.Error
 		if errors.As(err, &fe) && d != "xn--p1ai" && d != "рф" && !strings.Contains(fe.Msg, "public suffix") {
 			t.Errorf("%s: %v", d, err)
 		}

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/net/publicsuffix"
 
 	"easymail/internal/api"
+	"easymail/internal/fielderr"
 	"easymail/internal/store"
 )
 
@@ -32,7 +33,7 @@ func (s *Service) AddDomainWith(ctx context.Context, customerID string, in api.D
 	}
 	d, err := NormalizeDomain(in.Domain)
 	if err != nil {
-		return nil, &FieldError{Field: "domain", Msg: err.Error()}
+		return nil, &fielderr.Error{Field: "domain", Msg: err.Error()}
 	}
 	var saveKey func(context.Context, *sql.Tx) error
 	if s.DKIM != nil {
@@ -51,7 +52,7 @@ func (s *Service) AddDomainWith(ctx context.Context, customerID string, in api.D
 		_, err := tx.ExecContext(ctx, `INSERT INTO customer_domains (domain, customer_id, created_at, include_subdomains) VALUES (?, ?, ?, ?)`,
 			d, customerID, now, boolInt(in.IncludeSubdomains))
 		if store.IsUniqueViolation(err) {
-			return &ConflictError{Field: "domain", Msg: fmt.Sprintf("%s is already registered", d)}
+			return &fielderr.Error{Field: "domain", Msg: fmt.Sprintf("%s is already registered", d), Conflict: true}
 		}
 		if err != nil || saveKey == nil {
 			return err
@@ -69,7 +70,7 @@ func (s *Service) AddDomainWith(ctx context.Context, customerID string, in api.D
 }
 
 // UpdateDomain changes the settings of one of the customer's domains, named in any form NormalizeDomain
-// accepts. Including the subdomains is refused (*ConflictError on include_subdomains) while the domain
+// accepts. Including the subdomains is refused (a conflict on include_subdomains) while the domain
 // nests with another customer's.
 func (s *Service) UpdateDomain(ctx context.Context, customerID, domain string, in api.DomainUpdate) (*Domain, error) {
 	d, err := NormalizeDomain(domain)
@@ -138,16 +139,16 @@ func checkTree(ctx context.Context, tx *sql.Tx, customerID, d string, include bo
 		switch {
 		case have == d && !exactIsConflict:
 		case have == d && owner == customerID:
-			conflict = &ConflictError{Field: field, Msg: fmt.Sprintf("%s is already registered for this customer", d)}
+			conflict = &fielderr.Error{Field: field, Msg: fmt.Sprintf("%s is already registered for this customer", d), Conflict: true}
 		case have == d:
-			conflict = &ConflictError{Field: field, Msg: fmt.Sprintf("%s is registered to another customer", d)}
+			conflict = &fielderr.Error{Field: field, Msg: fmt.Sprintf("%s is registered to another customer", d), Conflict: true}
 		case owner == customerID || conflict != nil:
 		default:
 			// Nesting across customers is refused whatever include_subdomains says: a subdomain aligns with
 			// its organisational domain under DMARC's relaxed mode, so one customer's mail.a.example would
 			// pass as the other's a.example.
-			conflict = &ConflictError{Field: field, Msg: fmt.Sprintf(
-				"%s nests with %s, registered to another customer", d, have)}
+			conflict = &fielderr.Error{Field: field, Msg: fmt.Sprintf(
+				"%s nests with %s, registered to another customer", d, have), Conflict: true}
 		}
 		return nil
 	})
@@ -172,7 +173,7 @@ func checkNotPublicSuffix(domain string) error {
 	if ps != a || !icann && !strings.Contains(a, ".") {
 		return nil
 	}
-	return &FieldError{Field: "domain", Msg: fmt.Sprintf(
+	return &fielderr.Error{Field: "domain", Msg: fmt.Sprintf(
 		"%q is a public suffix (like com, lu or co.uk), shared by unrelated owners: register the customer's own domain under it", domain)}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"easymail/internal/api"
 	"easymail/internal/audit"
+	"easymail/internal/fielderr"
 	"easymail/internal/store"
 )
 
@@ -64,7 +65,7 @@ func checkOptionalContact(field, s string) (string, error) {
 	}
 	v, err := checkContact(s)
 	if err != nil {
-		var fe *FieldError
+		var fe *fielderr.Error
 		if errors.As(err, &fe) {
 			fe.Field = field
 		}
@@ -79,9 +80,9 @@ func checkStatusChange(prior string) error {
 	case StatusPending, StatusActive:
 		return nil
 	case StatusTerminating:
-		return &ConflictError{Field: "status", Msg: "the customer is terminating: cancel the termination (DELETE .../termination) to restore it"}
+		return &fielderr.Error{Field: "status", Msg: "the customer is terminating: cancel the termination (DELETE .../termination) to restore it", Conflict: true}
 	}
-	return &ConflictError{Field: "status", Msg: fmt.Sprintf("the customer is %s: its status can no longer change", prior)}
+	return &fielderr.Error{Field: "status", Msg: fmt.Sprintf("the customer is %s: its status can no longer change", prior), Conflict: true}
 }
 
 // Activate moves a pending customer to active (its first domain verified) and reports whether it did.
@@ -106,11 +107,11 @@ func (s *Service) Activate(ctx context.Context, id string) (bool, error) {
 // notices, deactivates and later removes. Scheduling again moves the date.
 func (s *Service) ScheduleTermination(ctx context.Context, id string, at time.Time) (*Customer, error) {
 	if at.IsZero() {
-		return nil, &FieldError{Field: "deactivate_at", Msg: "is required (RFC 3339 date and time)"}
+		return nil, &fielderr.Error{Field: "deactivate_at", Msg: "is required (RFC 3339 date and time)"}
 	}
 	now := s.now()
 	if store.Millis(at) <= now {
-		return nil, &FieldError{Field: "deactivate_at", Msg: fmt.Sprintf("%s is not in the future", at.UTC().Format(time.RFC3339))}
+		return nil, &fielderr.Error{Field: "deactivate_at", Msg: fmt.Sprintf("%s is not in the future", at.UTC().Format(time.RFC3339))}
 	}
 	err := s.DB.Tx(ctx, func(tx *sql.Tx) error {
 		var status string
@@ -128,7 +129,7 @@ func (s *Service) ScheduleTermination(ctx context.Context, id string, at time.Ti
 		case StatusTerminating:
 			_, err = tx.ExecContext(ctx, `UPDATE customers SET deactivate_at = ?, updated_at = ? WHERE id = ?`, store.Millis(at), now, id)
 		default:
-			return &ConflictError{Field: "deactivate_at", Msg: "the customer is already " + status}
+			return &fielderr.Error{Field: "deactivate_at", Msg: "the customer is already " + status, Conflict: true}
 		}
 		return err
 	})
@@ -153,10 +154,10 @@ func (s *Service) CancelTermination(ctx context.Context, id string) (*Customer, 
 			return err
 		}
 		if status != StatusTerminating {
-			return &ConflictError{Field: "status", Msg: "no termination to cancel: the customer is " + status}
+			return &fielderr.Error{Field: "status", Msg: "no termination to cancel: the customer is " + status, Conflict: true}
 		}
 		if at.Valid && at.Int64 <= now {
-			return &ConflictError{Field: "deactivate_at", Msg: "the deactivation date has passed: the termination can no longer be cancelled"}
+			return &fielderr.Error{Field: "deactivate_at", Msg: "the deactivation date has passed: the termination can no longer be cancelled", Conflict: true}
 		}
 		if prior != StatusPending {
 			prior = StatusActive

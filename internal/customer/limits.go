@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"easymail/internal/api"
+	"easymail/internal/fielderr"
 	"easymail/internal/store"
 )
 
@@ -32,7 +33,7 @@ func (s *Service) limitSets(in api.CustomerUpdate, sets []string, args []any) ([
 			var v any
 			if f.v != nil {
 				if *f.v < 0 || *f.v > maxRateLimit {
-					return nil, nil, &FieldError{Field: f.field, Msg: fmt.Sprintf("must be 0 (unlimited) to %d, or null for the default", maxRateLimit)}
+					return nil, nil, &fielderr.Error{Field: f.field, Msg: fmt.Sprintf("must be 0 (unlimited) to %d, or null for the default", maxRateLimit)}
 				}
 				v = *f.v
 			}

@@ -3,6 +3,7 @@ package customer
 import (
 	"context"
 	"database/sql"
+	"easymail/internal/fielderr"
 	"fmt"
 	"strings"
 )
@@ -19,11 +20,11 @@ func checkFallback(fallback, pool string, pools []string) (string, error) {
 		found = found || p == fallback
 	}
 	if !found {
-		return "", &FieldError{Field: "fallback_pool", Msg: fmt.Sprintf("%q is not a configured pool (have: %s)",
+		return "", &fielderr.Error{Field: "fallback_pool", Msg: fmt.Sprintf("%q is not a configured pool (have: %s)",
 			fallback, strings.Join(pools, ", "))}
 	}
 	if fallback == pool {
-		return "", &FieldError{Field: "fallback_pool", Msg: fmt.Sprintf("must differ from the pool (%q): a fallback is another group of IPs", pool)}
+		return "", &fielderr.Error{Field: "fallback_pool", Msg: fmt.Sprintf("must differ from the pool (%q): a fallback is another group of IPs", pool)}
 	}
 	return fallback, nil
 }
@@ -39,7 +40,7 @@ func checkPoolPair(ctx context.Context, tx *sql.Tx, id string, fallbackChanged b
 		return nil
 	}
 	if fallbackChanged {
-		return &FieldError{Field: "fallback_pool", Msg: fmt.Sprintf("must differ from the pool (%q): a fallback is another group of IPs", pool)}
+		return &fielderr.Error{Field: "fallback_pool", Msg: fmt.Sprintf("must differ from the pool (%q): a fallback is another group of IPs", pool)}
 	}
-	return &FieldError{Field: "pool", Msg: fmt.Sprintf("%q is the customer's fallback pool; change fallback_pool first", pool)}
+	return &fielderr.Error{Field: "pool", Msg: fmt.Sprintf("%q is the customer's fallback pool; change fallback_pool first", pool)}
 }

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 
 	"easymail/internal/api"
+	"easymail/internal/fielderr"
 	"easymail/internal/store"
 )
 
@@ -20,11 +21,11 @@ import (
 func (s *Service) AddRelayHost(ctx context.Context, customerID, host string) (*RelayHost, error) {
 	h, ip, err := NormalizeHost(host)
 	if err != nil {
-		return nil, &FieldError{Field: "host", Msg: err.Error()}
+		return nil, &fielderr.Error{Field: "host", Msg: err.Error()}
 	}
 	if ip.IsValid() {
 		if err := checkRange(netip.PrefixFrom(ip, ip.BitLen()), s.AllowPrivate); err != nil {
-			return nil, &FieldError{Field: "host", Msg: err.Error()}
+			return nil, &fielderr.Error{Field: "host", Msg: err.Error()}
 		}
 	}
 	rh := &RelayHost{ID: newID(), CustomerID: customerID, Host: h,
@@ -38,9 +39,9 @@ func (s *Service) AddRelayHost(ctx context.Context, customerID, host string) (*R
 		err := tx.QueryRowContext(ctx, `SELECT customer_id FROM relay_hosts WHERE host = ?`, h).Scan(&owner)
 		switch {
 		case err == nil && owner == customerID:
-			return &ConflictError{Field: "host", Msg: fmt.Sprintf("%s is already a relay host of this customer", h)}
+			return &fielderr.Error{Field: "host", Msg: fmt.Sprintf("%s is already a relay host of this customer", h), Conflict: true}
 		case err == nil:
-			return &ConflictError{Field: "host", Msg: fmt.Sprintf("%s is a relay host of another customer", h)}
+			return &fielderr.Error{Field: "host", Msg: fmt.Sprintf("%s is a relay host of another customer", h), Conflict: true}
 		case !errors.Is(err, sql.ErrNoRows):
 			return err
 		}
@@ -52,7 +53,7 @@ func (s *Service) AddRelayHost(ctx context.Context, customerID, host string) (*R
 		_, err = tx.ExecContext(ctx, `INSERT INTO relay_hosts (id, customer_id, host, created_at) VALUES (?, ?, ?, ?)`,
 			rh.ID, customerID, h, now)
 		if store.IsUniqueViolation(err) {
-			return &ConflictError{Field: "host", Msg: fmt.Sprintf("%s is already a relay host of this customer", h)}
+			return &fielderr.Error{Field: "host", Msg: fmt.Sprintf("%s is already a relay host of this customer", h), Conflict: true}
 		}
 		return err
 	})

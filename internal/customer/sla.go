@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"easymail/internal/api"
+	"easymail/internal/fielderr"
 	"easymail/internal/store"
 )
 
@@ -19,7 +20,7 @@ func (s *Service) slaSets(in api.CustomerUpdate, sets []string, args []any) ([]s
 	}
 	v := strings.TrimSpace(*in.SLAType)
 	if v != "" && !slices.Contains(s.SLATypes, v) {
-		return nil, nil, &FieldError{Field: "sla_type", Msg: fmt.Sprintf("%q is not an SLA type (configured: %s; \"\" for the default)",
+		return nil, nil, &fielderr.Error{Field: "sla_type", Msg: fmt.Sprintf("%q is not an SLA type (configured: %s; \"\" for the default)",
 			v, strings.Join(s.SLATypes, ", "))}
 	}
 	return append(sets, "sla_type = ?"), append(args, v), nil

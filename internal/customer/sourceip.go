@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"easymail/internal/fielderr"
 	"easymail/internal/store"
 )
 
@@ -16,10 +17,10 @@ import (
 func (s *Service) AddSourceIP(ctx context.Context, customerID, cidr string) (*SourceIP, error) {
 	p, err := ParsePrefix(cidr)
 	if err != nil {
-		return nil, &FieldError{Field: "cidr", Msg: err.Error()}
+		return nil, &fielderr.Error{Field: "cidr", Msg: err.Error()}
 	}
 	if err := checkRange(p, s.AllowPrivate); err != nil {
-		return nil, &FieldError{Field: "cidr", Msg: err.Error()}
+		return nil, &fielderr.Error{Field: "cidr", Msg: err.Error()}
 	}
 	sip := &SourceIP{ID: newID(), CustomerID: customerID, CIDR: p.String()}
 	now := s.now()
@@ -36,7 +37,7 @@ func (s *Service) AddSourceIP(ctx context.Context, customerID, cidr string) (*So
 				return err
 			}
 			if ip, err := netip.ParseAddr(h); err == nil && p.Contains(ip.Unmap()) {
-				return &ConflictError{Field: "cidr", Msg: fmt.Sprintf("%s contains %s, a relay host of another customer", p, h)}
+				return &fielderr.Error{Field: "cidr", Msg: fmt.Sprintf("%s contains %s, a relay host of another customer", p, h), Conflict: true}
 			}
 			return nil
 		})
@@ -46,7 +47,7 @@ func (s *Service) AddSourceIP(ctx context.Context, customerID, cidr string) (*So
 		_, err = tx.ExecContext(ctx, `INSERT INTO source_ips (id, customer_id, cidr, created_at) VALUES (?, ?, ?, ?)`,
 			sip.ID, customerID, sip.CIDR, now)
 		if store.IsUniqueViolation(err) {
-			return &ConflictError{Field: "cidr", Msg: fmt.Sprintf("%s is already registered", p)}
+			return &fielderr.Error{Field: "cidr", Msg: fmt.Sprintf("%s is already registered", p), Conflict: true}
 		}
 		return err
 	})
@@ -89,9 +90,9 @@ func checkPrefixOwners(ctx context.Context, tx *sql.Tx, customerID string, p net
 		case !ok:
 			return nil
 		case owner == customerID && have == p && dupIsConflict:
-			return &ConflictError{Field: field, Msg: fmt.Sprintf("%s is already registered for this customer", p)}
+			return &fielderr.Error{Field: field, Msg: fmt.Sprintf("%s is already registered for this customer", p), Conflict: true}
 		case owner != customerID && have.Overlaps(p):
-			return &ConflictError{Field: field, Msg: fmt.Sprintf("%s overlaps %s of another customer", p, have)}
+			return &fielderr.Error{Field: field, Msg: fmt.Sprintf("%s overlaps %s of another customer", p, have), Conflict: true}
 		}
 		return nil
 	})

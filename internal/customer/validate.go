@@ -1,6 +1,7 @@
 package customer
 
 import (
+	"easymail/internal/fielderr"
 	"fmt"
 	"net/mail"
 	"net/netip"
@@ -17,14 +18,14 @@ const maxNameLen = 200
 func checkName(s string) (string, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
-		return "", &FieldError{Field: "name", Msg: "is required"}
+		return "", &fielderr.Error{Field: "name", Msg: "is required"}
 	}
 	if len(s) > maxNameLen {
-		return "", &FieldError{Field: "name", Msg: fmt.Sprintf("is longer than %d bytes", maxNameLen)}
+		return "", &fielderr.Error{Field: "name", Msg: fmt.Sprintf("is longer than %d bytes", maxNameLen)}
 	}
 	for _, r := range s {
 		if unicode.IsControl(r) {
-			return "", &FieldError{Field: "name", Msg: "must not contain control characters"}
+			return "", &fielderr.Error{Field: "name", Msg: "must not contain control characters"}
 		}
 	}
 	return s, nil
@@ -35,18 +36,18 @@ func checkName(s string) (string, error) {
 func checkContact(s string) (string, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
-		return "", &FieldError{Field: "contact_email", Msg: "is required"}
+		return "", &fielderr.Error{Field: "contact_email", Msg: "is required"}
 	}
 	a, err := mail.ParseAddress(s)
 	if err != nil {
-		return "", &FieldError{Field: "contact_email", Msg: fmt.Sprintf("%q is not an e-mail address", s)}
+		return "", &fielderr.Error{Field: "contact_email", Msg: fmt.Sprintf("%q is not an e-mail address", s)}
 	}
 	at := strings.LastIndexByte(a.Address, '@')
 	if at < 1 {
-		return "", &FieldError{Field: "contact_email", Msg: fmt.Sprintf("%q is not an e-mail address", s)}
+		return "", &fielderr.Error{Field: "contact_email", Msg: fmt.Sprintf("%q is not an e-mail address", s)}
 	}
 	if _, err := NormalizeDomain(a.Address[at+1:]); err != nil {
-		return "", &FieldError{Field: "contact_email", Msg: fmt.Sprintf("%q: the domain is not valid: %v", s, err)}
+		return "", &fielderr.Error{Field: "contact_email", Msg: fmt.Sprintf("%q: the domain is not valid: %v", s, err)}
 	}
 	return a.Address, nil
 }
@@ -56,7 +57,7 @@ func checkPool(pool string, pools []string) (string, error) {
 	pool = strings.TrimSpace(pool)
 	if pool == "" {
 		if len(pools) == 0 {
-			return "", &FieldError{Field: "pool", Msg: "is required (no pool is configured)"}
+			return "", &fielderr.Error{Field: "pool", Msg: "is required (no pool is configured)"}
 		}
 		return pools[0], nil
 	}
@@ -65,7 +66,7 @@ func checkPool(pool string, pools []string) (string, error) {
 			return pool, nil
 		}
 	}
-	return "", &FieldError{Field: "pool", Msg: fmt.Sprintf("%q is not a configured pool (have: %s)", pool, strings.Join(pools, ", "))}
+	return "", &fielderr.Error{Field: "pool", Msg: fmt.Sprintf("%q is not a configured pool (have: %s)", pool, strings.Join(pools, ", "))}
 }
 
 // NormalizeDomain returns a domain name as lower-case A-labels (IDNA 2008, the UTS #46 lookup profile),

@@ -13,21 +13,13 @@ import (
 	"time"
 
 	"easymail/internal/api"
+	"easymail/internal/fielderr"
 	"easymail/internal/msgid"
 	"easymail/internal/store"
 )
 
 // ErrNotFound is returned for a webhook or delivery that does not exist (or is another customer's).
 var ErrNotFound = errors.New("no such webhook")
-
-// InputError is a value that cannot be used; Field names it.
-type InputError struct {
-	Field string
-	Msg   string
-}
-
-// Error returns "field: message".
-func (e *InputError) Error() string { return e.Field + ": " + e.Msg }
 
 // maxWebhooks is the most webhooks one customer may have; maxURL the longest URL.
 const (
@@ -49,10 +41,10 @@ func (w *Webhooks) now() time.Time {
 	return time.Now()
 }
 
-// CheckURL returns an *InputError unless u is an absolute http or https URL with a host, without user
+// CheckURL returns a *fielderr.Error unless u is an absolute http or https URL with a host, without user
 // information, at most 2000 characters.
 func CheckURL(u string) error {
-	bad := func(msg string) error { return &InputError{Field: "url", Msg: msg} }
+	bad := func(msg string) error { return &fielderr.Error{Field: "url", Msg: msg} }
 	if u == "" {
 		return bad("is required")
 	}
@@ -75,12 +67,12 @@ func (w *Webhooks) Create(ctx context.Context, customerID string, in api.Webhook
 		return api.Webhook{}, err
 	}
 	if len(in.Events) == 0 {
-		return api.Webhook{}, &InputError{Field: "events", Msg: "must name at least one of " + strings.Join(api.EventNames, ", ")}
+		return api.Webhook{}, &fielderr.Error{Field: "events", Msg: "must name at least one of " + strings.Join(api.EventNames, ", ")}
 	}
 	var evs []string
 	for _, e := range in.Events {
 		if !Valid(e) {
-			return api.Webhook{}, &InputError{Field: "events", Msg: fmt.Sprintf("%q is not an event (%s)", e, strings.Join(api.EventNames, ", "))}
+			return api.Webhook{}, &fielderr.Error{Field: "events", Msg: fmt.Sprintf("%q is not an event (%s)", e, strings.Join(api.EventNames, ", "))}
 		}
 		if !slices.Contains(evs, e) {
 			evs = append(evs, e)
@@ -96,7 +88,7 @@ func (w *Webhooks) Create(ctx context.Context, customerID string, in api.Webhook
 			return err
 		}
 		if n >= maxWebhooks {
-			return &InputError{Field: "url", Msg: fmt.Sprintf("a customer may have at most %d webhooks", maxWebhooks)}
+			return &fielderr.Error{Field: "url", Msg: fmt.Sprintf("a customer may have at most %d webhooks", maxWebhooks)}
 		}
 		_, err := tx.Exec(`INSERT INTO webhooks (id, customer_id, url, events, secret, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
 			h.ID, customerID, h.URL, ","+strings.Join(evs, ",")+",", h.Secret, store.Millis(h.CreatedAt))

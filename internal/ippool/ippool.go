@@ -48,17 +48,6 @@ func (systemClock) Now() time.Time { return time.Now() }
 // ErrNotFound is returned for an IP or a pool that does not exist.
 var ErrNotFound = errors.New("not found")
 
-// InputError is a request the pools refuse: Field names the input at fault; Conflict is set when the input
-// collides with what exists (an address already in a pool).
-type InputError struct {
-	Field    string
-	Msg      string
-	Conflict bool
-}
-
-// Error returns "field: message".
-func (e *InputError) Error() string { return e.Field + ": " + e.Msg }
-
 // Origins of an IP.
 const (
 	OriginConfig = "config"

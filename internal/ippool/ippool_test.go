@@ -13,6 +13,7 @@ import (
 	"easymail/internal/api"
 	"easymail/internal/config"
 	"easymail/internal/delivery"
+	"easymail/internal/fielderr"
 	"easymail/internal/queue"
 	"easymail/internal/smtperr"
 	"easymail/internal/store"
@@ -381,7 +382,7 @@ func TestOperatorActionsAndInput(t *testing.T) {
 			t.Errorf("add %+v: %v, want an error naming %s", b.in, err, b.field)
 		}
 	}
-	var ie *InputError
+	var ie *fielderr.Error
 	if _, err := p.Add(ctx, "a", api.IPRequest{Address: ipB1.String(), HELO: "x.relay.test"}); !errors.As(err, &ie) || !ie.Conflict {
 		t.Fatalf("duplicate address: %v", err)
 	}
@@ -413,7 +414,7 @@ func TestOperatorActionsAndInput(t *testing.T) {
 }
 
 func isField(err error, field string) bool {
-	var ie *InputError
+	var ie *fielderr.Error
 	return errors.As(err, &ie) && ie.Field == field
 }
 

@@ -10,20 +10,21 @@ import (
 	"time"
 
 	"easymail/internal/api"
+	"easymail/internal/fielderr"
 )
 
 // maxReason bounds an operator's reason.
 const maxReason = 300
 
-// ParseAddr parses an outbound IP address as the API names it; errors are *InputError for field.
+// ParseAddr parses an outbound IP address as the API names it; errors are *fielderr.Error for field.
 func ParseAddr(s, field string) (netip.Addr, error) {
 	a, err := netip.ParseAddr(strings.TrimSpace(s))
 	if err != nil || a.Zone() != "" {
-		return netip.Addr{}, &InputError{Field: field, Msg: fmt.Sprintf("%q is not an IP address", s)}
+		return netip.Addr{}, &fielderr.Error{Field: field, Msg: fmt.Sprintf("%q is not an IP address", s)}
 	}
 	a = a.Unmap()
 	if a.IsUnspecified() || a.IsMulticast() {
-		return netip.Addr{}, &InputError{Field: field, Msg: fmt.Sprintf("%s cannot be a source address", a)}
+		return netip.Addr{}, &fielderr.Error{Field: field, Msg: fmt.Sprintf("%s cannot be a source address", a)}
 	}
 	return a, nil
 }
@@ -40,17 +41,17 @@ func (p *Pools) Add(ctx context.Context, pool string, in api.IPRequest) (api.IP,
 	}
 	helo := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(in.HELO)), ".")
 	if helo == "" {
-		return api.IP{}, &InputError{Field: "helo", Msg: "is required: the name the IP gives in EHLO, matching its PTR"}
+		return api.IP{}, &fielderr.Error{Field: "helo", Msg: "is required: the name the IP gives in EHLO, matching its PTR"}
 	}
 	if !isHostName(helo) {
-		return api.IP{}, &InputError{Field: "helo", Msg: fmt.Sprintf("%q is not a host name", in.HELO)}
+		return api.IP{}, &fielderr.Error{Field: "helo", Msg: fmt.Sprintf("%q is not a host name", in.HELO)}
 	}
 	weight := in.Weight
 	if weight == 0 {
 		weight = 1
 	}
 	if weight < 1 || weight > 1000 {
-		return api.IP{}, &InputError{Field: "weight", Msg: "must be 1-1000"}
+		return api.IP{}, &fielderr.Error{Field: "weight", Msg: "must be 1-1000"}
 	}
 	warmup := in.Warmup
 	if warmup == nil {
@@ -58,11 +59,11 @@ func (p *Pools) Add(ctx context.Context, pool string, in api.IPRequest) (api.IP,
 	}
 	for i, n := range warmup {
 		if n < 1 {
-			return api.IP{}, &InputError{Field: "warmup", Msg: fmt.Sprintf("day %d: must be at least 1 message a day", i)}
+			return api.IP{}, &fielderr.Error{Field: "warmup", Msg: fmt.Sprintf("day %d: must be at least 1 message a day", i)}
 		}
 	}
 	if len(warmup) > 366 {
-		return api.IP{}, &InputError{Field: "warmup", Msg: "is longer than 366 days"}
+		return api.IP{}, &fielderr.Error{Field: "warmup", Msg: "is longer than 366 days"}
 	}
 	now := p.clock.Now()
 	p.saveMu.Lock()
@@ -70,7 +71,7 @@ func (p *Pools) Add(ctx context.Context, pool string, in api.IPRequest) (api.IP,
 	p.mu.Lock()
 	if old := p.ips[addr]; old != nil {
 		p.mu.Unlock()
-		return api.IP{}, &InputError{Field: "address", Msg: fmt.Sprintf("%s is already in pool %q", addr, old.pool), Conflict: true}
+		return api.IP{}, &fielderr.Error{Field: "address", Msg: fmt.Sprintf("%s is already in pool %q", addr, old.pool), Conflict: true}
 	}
 	ip := fromRecord(addr, Record{Address: addr.String(), Pool: pool, HELO: helo, Weight: weight, Warmup: slices.Clone(warmup),
 		Origin: OriginAPI, AddedAt: now, StateSince: now})
@@ -153,10 +154,10 @@ func (p *Pools) Resume(ctx context.Context, addr netip.Addr) (api.IP, error) {
 func (p *Pools) operatorSet(ctx context.Context, addr netip.Addr, state, reason string) (api.IP, error) {
 	reason = strings.TrimSpace(reason)
 	if len(reason) > maxReason {
-		return api.IP{}, &InputError{Field: "reason", Msg: fmt.Sprintf("is longer than %d bytes", maxReason)}
+		return api.IP{}, &fielderr.Error{Field: "reason", Msg: fmt.Sprintf("is longer than %d bytes", maxReason)}
 	}
 	if strings.ContainsFunc(reason, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return api.IP{}, &InputError{Field: "reason", Msg: "must not contain control characters"}
+		return api.IP{}, &fielderr.Error{Field: "reason", Msg: "must not contain control characters"}
 	}
 	now := p.clock.Now()
 	p.mu.Lock()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"easymail/internal/fielderr"
 	"easymail/internal/store"
 )
 
@@ -255,7 +256,7 @@ func TestSearchGeneratedLog(t *testing.T) {
 		{Filter{Since: mid, Until: mid}, "until"},
 	} {
 		_, err := Search(context.Background(), db, bad.f)
-		var fe *FilterError
+		var fe *fielderr.Error
 		if !errors.As(err, &fe) || fe.Field != bad.field {
 			t.Errorf("%+v: %v, want an error on %s", bad.f, err, bad.field)
 		}
@@ -446,7 +447,7 @@ func TestStats(t *testing.T) {
 		{StatsFilter{Since: h.Add(-3000 * time.Hour), Until: h}, "since"},
 	} {
 		_, err := ComputeStats(ctx, db, bad.f, time.Now())
-		var fe *FilterError
+		var fe *fielderr.Error
 		if !errors.As(err, &fe) || fe.Field != bad.field {
 			t.Errorf("%+v: %v, want an error on %s", bad.f, err, bad.field)
 		}

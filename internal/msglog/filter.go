@@ -8,17 +8,9 @@ import (
 	"time"
 
 	"easymail/internal/bounce"
+	"easymail/internal/fielderr"
 	"easymail/internal/store"
 )
-
-// FilterError is a search filter that cannot be applied.
-type FilterError struct {
-	Field string
-	Msg   string
-}
-
-// Error returns "field: message".
-func (e *FilterError) Error() string { return e.Field + ": " + e.Msg }
 
 // Filter selects messages. Empty fields do not filter; the recipient fields (Recipient, Domain, OutboundIP,
 // RemoteMX, BounceClass) must all hold for one same recipient of the message.
@@ -118,7 +110,7 @@ func (f Filter) plan() (*plan, error) {
 	if ip := strings.TrimSpace(f.OutboundIP); ip != "" {
 		a, err := netip.ParseAddr(ip)
 		if err != nil {
-			return nil, &FilterError{Field: "outbound_ip", Msg: fmt.Sprintf("%q is not an IP address", ip)}
+			return nil, &fielderr.Error{Field: "outbound_ip", Msg: fmt.Sprintf("%q is not an IP address", ip)}
 		}
 		p.addR("r.outbound_ip", "= ?", a.Unmap().String())
 	}
@@ -127,7 +119,7 @@ func (f Filter) plan() (*plan, error) {
 	}
 	if c := strings.TrimSpace(f.BounceClass); c != "" {
 		if !bounce.IsClass(c) {
-			return nil, &FilterError{Field: "bounce_class", Msg: fmt.Sprintf("%q is not a bounce class (one of %s)",
+			return nil, &fielderr.Error{Field: "bounce_class", Msg: fmt.Sprintf("%q is not a bounce class (one of %s)",
 				c, strings.Join(bounce.Classes(), ", "))}
 		}
 		// The second term lets the partial index of failures serve the first.
@@ -150,7 +142,7 @@ func (f Filter) plan() (*plan, error) {
 	case StatusQueued, StatusDeferred, StatusDelivered, StatusBounced, StatusRejected, StatusQuarantined, StatusDeleted, StatusLost:
 		p.add("m.status = ? AND m.held = 0", f.Status)
 	default:
-		return nil, &FilterError{Field: "status", Msg: fmt.Sprintf("%q is not a status (one of %s)", f.Status, strings.Join(Statuses(), ", "))}
+		return nil, &fielderr.Error{Field: "status", Msg: fmt.Sprintf("%q is not a status (one of %s)", f.Status, strings.Join(Statuses(), ", "))}
 	}
 	if !f.Since.IsZero() {
 		p.add("m.received_at >= ?", store.Millis(f.Since))
@@ -159,7 +151,7 @@ func (f Filter) plan() (*plan, error) {
 		p.add("m.received_at < ?", store.Millis(f.Until))
 	}
 	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
-		return nil, &FilterError{Field: "until", Msg: "must be after since"}
+		return nil, &fielderr.Error{Field: "until", Msg: "must be after since"}
 	}
 	if f.Before != "" {
 		// The first term bounds the index range; the second breaks ties by id.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"easymail/internal/fielderr"
 	"easymail/internal/store"
 )
 
@@ -141,7 +142,7 @@ func TestSearch(t *testing.T) {
 	}
 
 	_, err := Search(ctx, db, Filter{Status: "vanished"})
-	var fe *FilterError
+	var fe *fielderr.Error
 	if !errors.As(err, &fe) || fe.Field != "status" {
 		t.Fatalf("bad status: %v", err)
 	}

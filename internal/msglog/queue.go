@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"easymail/internal/api"
+	"easymail/internal/fielderr"
 	"easymail/internal/store"
 )
 
@@ -60,7 +61,7 @@ func (f QueueFilter) queueWhere() ([]string, []any, error) {
 		where = append(where, "m.held = 0 AND (m.status || '') = ?")
 		args = append(args, f.Status)
 	default:
-		return nil, nil, &FilterError{Field: "status", Msg: fmt.Sprintf("%q is not a queue status (one of %s)",
+		return nil, nil, &fielderr.Error{Field: "status", Msg: fmt.Sprintf("%q is not a queue status (one of %s)",
 			f.Status, strings.Join(QueueStatuses(), ", "))}
 	}
 	if s := strings.TrimSpace(f.Sender); s != "" {
@@ -101,7 +102,7 @@ func (f QueueFilter) queueWhere() ([]string, []any, error) {
 		args = append(args, store.Millis(f.ReceivedAfter))
 	}
 	if !f.ReceivedBefore.IsZero() && !f.ReceivedAfter.IsZero() && !f.ReceivedAfter.Before(f.ReceivedBefore) {
-		return nil, nil, &FilterError{Field: "younger_than", Msg: "must be longer than older_than: no message is both"}
+		return nil, nil, &fielderr.Error{Field: "younger_than", Msg: "must be longer than older_than: no message is both"}
 	}
 	return where, args, nil
 }
@@ -122,7 +123,7 @@ func QueuePage(ctx context.Context, db *store.DB, f QueueFilter) (*api.QueuePage
 		var at int64
 		err := db.R.QueryRowContext(ctx, `SELECT received_at FROM messages WHERE id = ?`, f.After).Scan(&at)
 		if errors.Is(err, sql.ErrNoRows) {
-			return nil, &FilterError{Field: "after", Msg: fmt.Sprintf("message %q not found: give the next of the previous page", f.After)}
+			return nil, &fielderr.Error{Field: "after", Msg: fmt.Sprintf("message %q not found: give the next of the previous page", f.After)}
 		}
 		if err != nil {
 			return nil, err

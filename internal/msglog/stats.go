@@ -11,6 +11,7 @@ import (
 
 	"easymail/internal/api"
 	"easymail/internal/bounce"
+	"easymail/internal/fielderr"
 	"easymail/internal/store"
 )
 
@@ -58,12 +59,12 @@ func ComputeStats(ctx context.Context, db *store.DB, f StatsFilter, now time.Tim
 	case BucketDay:
 		size = 24 * time.Hour
 	default:
-		return nil, &FilterError{Field: "bucket", Msg: fmt.Sprintf("%q is not a bucket (hour or day)", f.Bucket)}
+		return nil, &fielderr.Error{Field: "bucket", Msg: fmt.Sprintf("%q is not a bucket (hour or day)", f.Bucket)}
 	}
 	switch f.Group {
 	case "", GroupCustomer, GroupDomain, GroupDestination:
 	default:
-		return nil, &FilterError{Field: "group", Msg: fmt.Sprintf("%q is not a grouping (customer, domain or destination)", f.Group)}
+		return nil, &fielderr.Error{Field: "group", Msg: fmt.Sprintf("%q is not a grouping (customer, domain or destination)", f.Group)}
 	}
 	if f.Until.IsZero() {
 		f.Until = now
@@ -81,11 +82,11 @@ func ComputeStats(ctx context.Context, db *store.DB, f StatsFilter, now time.Tim
 		until = until.Add(size)
 	}
 	if !since.Before(until) {
-		return nil, &FilterError{Field: "until", Msg: "must be after since"}
+		return nil, &fielderr.Error{Field: "until", Msg: "must be after since"}
 	}
 	nb := int(until.Sub(since) / size)
 	if nb > MaxBuckets {
-		return nil, &FilterError{Field: "since", Msg: fmt.Sprintf("the range holds %d %s buckets; at most %d", nb, f.Bucket, MaxBuckets)}
+		return nil, &fielderr.Error{Field: "since", Msg: fmt.Sprintf("the range holds %d %s buckets; at most %d", nb, f.Bucket, MaxBuckets)}
 	}
 
 	q := `SELECT m.id, m.received_at, m.customer_id, m.sender, m.from_domain, m.status, r.domain, r.status, r.bounce_class,

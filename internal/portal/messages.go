@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"easymail/internal/api"
+	"easymail/internal/fielderr"
 	"easymail/internal/msglog"
 )
 
@@ -39,7 +40,7 @@ func parseDate(field, v string) (time.Time, error) {
 			return t, nil
 		}
 	}
-	return time.Time{}, &msglog.FilterError{Field: field, Msg: fmt.Sprintf("%q is not a date (2006-01-02 or 2006-01-02T15:04)", v)}
+	return time.Time{}, &fielderr.Error{Field: field, Msg: fmt.Sprintf("%q is not a date (2006-01-02 or 2006-01-02T15:04)", v)}
 }
 
 // search reads the message search of a query or form: the fields as given (Q), and the message log's

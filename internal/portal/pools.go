@@ -7,6 +7,7 @@ import (
 	"net/netip"
 
 	"easymail/internal/api"
+	"easymail/internal/fielderr"
 	"easymail/internal/ippool"
 )
 
@@ -151,7 +152,7 @@ func (s *server) ipView(addr netip.Addr) (api.IP, error) {
 
 // poolErr maps the pools' errors to the portal's.
 func poolErr(err error) error {
-	var ie *ippool.InputError
+	var ie *fielderr.Error
 	switch {
 	case errors.Is(err, ippool.ErrNotFound):
 		return errNotFound

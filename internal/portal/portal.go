@@ -35,6 +35,7 @@ import (
 	"easymail/internal/bounce"
 	"easymail/internal/config"
 	"easymail/internal/customer"
+	"easymail/internal/fielderr"
 	"easymail/internal/incident"
 	"easymail/internal/msglog"
 	"easymail/internal/portal/account"
@@ -403,23 +404,16 @@ var errNotFound = &api.Error{Status: http.StatusNotFound, Message: "Not found"}
 func (s *server) fail(w http.ResponseWriter, r *http.Request, lang string, err error) {
 	var (
 		ae *api.Error
-		fe *customer.FieldError
-		ce *customer.ConflictError
-		le *msglog.FilterError
+		fe *fielderr.Error
 		se *queue.StateError
-		be *bounce.InputError
 	)
 	switch {
 	case errors.As(err, &ae):
 		s.errorPage(w, r, lang, ae.Status, ae.Message)
+	case errors.As(err, &fe) && fe.Conflict:
+		s.errorPage(w, r, lang, http.StatusConflict, fe.Error())
 	case errors.As(err, &fe):
 		s.errorPage(w, r, lang, http.StatusUnprocessableEntity, fe.Error())
-	case errors.As(err, &le):
-		s.errorPage(w, r, lang, http.StatusUnprocessableEntity, le.Error())
-	case errors.As(err, &be):
-		s.errorPage(w, r, lang, http.StatusUnprocessableEntity, be.Error())
-	case errors.As(err, &ce):
-		s.errorPage(w, r, lang, http.StatusConflict, ce.Error())
 	case errors.As(err, &se), errors.Is(err, queue.ErrNotQueued):
 		s.errorPage(w, r, lang, http.StatusConflict, err.Error())
 	case errors.Is(err, customer.ErrNotFound), errors.Is(err, msglog.ErrNotFound), errors.Is(err, queue.ErrNotFound),

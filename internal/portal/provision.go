@@ -19,7 +19,7 @@ import (
 
 	"easymail/internal/api"
 	"easymail/internal/customer"
-	"easymail/internal/scan"
+	"easymail/internal/fielderr"
 )
 
 // ScanPolicyEditor reads and changes the customers' own scanning policies (*scan.Policies). When the
@@ -347,7 +347,7 @@ func (s *server) activateCustomer(w http.ResponseWriter, r *http.Request, rc *re
 		return err
 	}
 	if !changed {
-		return &customer.ConflictError{Field: "status", Msg: "only a pending customer can be activated; this one is " + c.Status}
+		return &fielderr.Error{Field: "status", Msg: "only a pending customer can be activated; this one is " + c.Status, Conflict: true}
 	}
 	s.changed()
 	rc.auditCustomer, rc.auditDetail = id, map[string]string{"status_before": c.Status, "status": customer.StatusActive}
@@ -513,7 +513,7 @@ func (s *server) createOnboarding(w http.ResponseWriter, r *http.Request, rc *re
 		return err
 	}
 	if v.Ended {
-		return &customer.ConflictError{Field: "status", Msg: "the customer's service has ended (" + v.C.Status + "): an onboarding link would not work"}
+		return &fielderr.Error{Field: "status", Msg: "the customer's service has ended (" + v.C.Status + "): an onboarding link would not work", Conflict: true}
 	}
 	link := s.o.Onboarding.Link(s.o.Config.API.PublicURL, v.C.ID)
 	v.Onboarding = &link
@@ -577,7 +577,7 @@ func (s *server) setScanPolicy(w http.ResponseWriter, r *http.Request, rc *reqCt
 		}
 	}
 	if err := e.Set(r.Context(), id, p); err != nil {
-		var pe *scan.PolicyError
+		var pe *fielderr.Error
 		if errors.As(err, &pe) {
 			return &api.Error{Status: http.StatusUnprocessableEntity, Message: pe.Error(), Field: pe.Field}
 		}

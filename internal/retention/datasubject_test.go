@@ -13,6 +13,7 @@ import (
 
 	"easymail/internal/api"
 	"easymail/internal/bounce"
+	"easymail/internal/fielderr"
 )
 
 const subject = "Alice@Example.org"
@@ -128,7 +129,7 @@ func TestExportCoversEveryTable(t *testing.T) {
 		!strings.Contains(buf.String(), `"messages":[`) {
 		t.Fatalf("empty export %s", buf.String())
 	}
-	var ie *bounce.InputError
+	var ie *fielderr.Error
 	if err := s.WriteExport(context.Background(), "not an address", "op", &buf); !errors.As(err, &ie) {
 		t.Fatalf("bad address: %v", err)
 	}

@@ -4,22 +4,14 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sync"
 
 	"easymail/internal/api"
 	"easymail/internal/contentrules"
+	"easymail/internal/fielderr"
 	"easymail/internal/store"
 )
-
-// PolicyError is an invalid policy field.
-type PolicyError struct {
-	Field string
-	Msg   string
-}
-
-func (e *PolicyError) Error() string { return e.Field + ": " + e.Msg }
 
 // Policies are the customers' scanning policies over the configured defaults. The policies are read from
 // the database by Load and kept in memory; Set changes one in both. It is safe for concurrent use.
@@ -140,7 +132,7 @@ func resolve(sp, def api.ScanPolicy) (*Policy, error) {
 			return 0, nil
 		}
 		if *v < 0 || *v > 1000 {
-			return 0, &PolicyError{field, "must be 0 (off) to 1000"}
+			return 0, fielderr.New(field, "must be 0 (off) to 1000")
 		}
 		return *v, nil
 	}
@@ -169,14 +161,14 @@ func resolve(sp, def api.ScanPolicy) (*Policy, error) {
 		pol.VirusAction = api.ActionReject
 	}
 	if pol.VirusAction != api.ActionReject && pol.VirusAction != api.ActionQuarantine {
-		return nil, &PolicyError{"virus_action", "must be reject or quarantine"}
+		return nil, fielderr.New("virus_action", "must be reject or quarantine")
 	}
 	pol.OnFailure = str(sp.OnFailure, def.OnFailure)
 	if pol.OnFailure == "" {
 		pol.OnFailure = api.FailTempfail
 	}
 	if pol.OnFailure != api.FailTempfail && pol.OnFailure != api.FailBypass {
-		return nil, &PolicyError{"on_failure", "must be tempfail or bypass"}
+		return nil, fielderr.New("on_failure", "must be tempfail or bypass")
 	}
 	pol.CustomerRelease = str(sp.CustomerRelease, def.CustomerRelease)
 	if pol.CustomerRelease == "" {
@@ -185,21 +177,17 @@ func resolve(sp, def api.ScanPolicy) (*Policy, error) {
 	switch pol.CustomerRelease {
 	case api.ReleaseNone, api.ReleaseExceptVirus, api.ReleaseAll:
 	default:
-		return nil, &PolicyError{"customer_release", "must be none, except_virus or all"}
+		return nil, fielderr.New("customer_release", "must be none, except_virus or all")
 	}
 	var own []api.ContentRule
 	if sp.Rules != nil {
 		own = *sp.Rules
 	}
 	if len(own) > 200 {
-		return nil, &PolicyError{"rules", "at most 200 rules"}
+		return nil, fielderr.New("rules", "at most 200 rules")
 	}
 	// The customer's rules are checked alone first, so that an error names their index in its list.
 	if _, err := contentrules.Compile(own, "rules"); err != nil {
-		var ce *contentrules.Error
-		if errors.As(err, &ce) {
-			return nil, &PolicyError{ce.Field, ce.Msg}
-		}
 		return nil, err
 	}
 	var list []api.ContentRule

@@ -20,7 +20,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"easymail/internal/api"
-	"easymail/internal/customer"
+	"easymail/internal/fielderr"
 	"easymail/internal/msgid"
 	"easymail/internal/store"
 )
@@ -164,7 +164,7 @@ func normalizeEmail(s string) (string, error) {
 	s = strings.TrimSpace(s)
 	a, err := mail.ParseAddress(s)
 	if err != nil || a.Address != s || len(s) > 254 || !strings.Contains(s, "@") {
-		return "", &customer.FieldError{Field: "email", Msg: fmt.Sprintf("%q is not an e-mail address", s)}
+		return "", &fielderr.Error{Field: "email", Msg: fmt.Sprintf("%q is not an e-mail address", s)}
 	}
 	return strings.ToLower(s), nil
 }
@@ -172,7 +172,7 @@ func normalizeEmail(s string) (string, error) {
 // CheckPassword checks a new password's length.
 func CheckPassword(pw string) error {
 	if utf8.RuneCountInString(pw) < MinPassword || len(pw) > MaxPassword {
-		return &customer.FieldError{Field: "password", Msg: fmt.Sprintf("must be %d to %d bytes long", MinPassword, MaxPassword)}
+		return &fielderr.Error{Field: "password", Msg: fmt.Sprintf("must be %d to %d bytes long", MinPassword, MaxPassword)}
 	}
 	return nil
 }
@@ -197,14 +197,14 @@ func (s *Store) Create(ctx context.Context, in NewUser) (*User, error) {
 	switch role {
 	case RoleOperator, RoleExpert:
 		if in.CustomerID != "" {
-			return nil, &customer.FieldError{Field: "customer_id", Msg: "only customer users name a customer"}
+			return nil, &fielderr.Error{Field: "customer_id", Msg: "only customer users name a customer"}
 		}
 	case RoleCustomer:
 		if in.CustomerID == "" {
-			return nil, &customer.FieldError{Field: "customer_id", Msg: "is required for a customer user"}
+			return nil, &fielderr.Error{Field: "customer_id", Msg: "is required for a customer user"}
 		}
 	default:
-		return nil, &customer.FieldError{Field: "role", Msg: fmt.Sprintf("%q is not a role (operator, expert or customer)", in.Role)}
+		return nil, &fielderr.Error{Field: "role", Msg: fmt.Sprintf("%q is not a role (operator, expert or customer)", in.Role)}
 	}
 	if err := CheckPassword(in.Password); err != nil {
 		return nil, err
@@ -221,7 +221,7 @@ func (s *Store) Create(ctx context.Context, in NewUser) (*User, error) {
 				return err
 			}
 			if n == 0 {
-				return &customer.FieldError{Field: "customer_id", Msg: fmt.Sprintf("no customer %q", in.CustomerID)}
+				return &fielderr.Error{Field: "customer_id", Msg: fmt.Sprintf("no customer %q", in.CustomerID)}
 			}
 		}
 		var n int
@@ -229,7 +229,7 @@ func (s *Store) Create(ctx context.Context, in NewUser) (*User, error) {
 			return err
 		}
 		if n > 0 {
-			return &customer.ConflictError{Field: "email", Msg: fmt.Sprintf("a portal user %s exists already", email)}
+			return &fielderr.Error{Field: "email", Msg: fmt.Sprintf("a portal user %s exists already", email), Conflict: true}
 		}
 		now := store.Millis(u.CreatedAt)
 		_, err := tx.ExecContext(ctx, `INSERT INTO portal_users (id, email, role, customer_id, password_hash, created_at, updated_at)
@@ -397,7 +397,7 @@ func (s *Store) Login(ctx context.Context, email, password, code string) (*User,
 func (s *Store) EnableTOTP(ctx context.Context, id, secret, code string) error {
 	step, ok := verifyTOTP(secret, code, s.now(), 0)
 	if !ok {
-		return &customer.FieldError{Field: "code", Msg: "is not the current code of this secret"}
+		return &fielderr.Error{Field: "code", Msg: "is not the current code of this secret"}
 	}
 	if s.Secrets == nil {
 		return errors.New("portal: no master key to encrypt the TOTP secret")

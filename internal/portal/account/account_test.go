@@ -11,7 +11,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"easymail/internal/customer"
+	"easymail/internal/fielderr"
 	"easymail/internal/store"
 )
 
@@ -73,7 +73,7 @@ func TestUsersAndLogin(t *testing.T) {
 		{NewUser{Email: "a@x.example", Role: "expert", CustomerID: "C1", Password: pw}, "customer_id"},
 		{NewUser{Email: "a@x.example", Role: "operator", Password: "short"}, "password"},
 	} {
-		var fe *customer.FieldError
+		var fe *fielderr.Error
 		if _, err := s.Create(ctx, bad.in); !errors.As(err, &fe) || fe.Field != bad.field {
 			t.Errorf("Create(%+v) = %v, want a field error on %s", bad.in, err, bad.field)
 		}
@@ -82,8 +82,8 @@ func TestUsersAndLogin(t *testing.T) {
 	if err != nil || op.Email != "ops@x.example" {
 		t.Fatalf("create operator: %+v %v", op, err)
 	}
-	var ce *customer.ConflictError
-	if _, err := s.Create(ctx, NewUser{Email: "ops@x.example", Role: "expert", Password: pw}); !errors.As(err, &ce) {
+	var ce *fielderr.Error
+	if _, err := s.Create(ctx, NewUser{Email: "ops@x.example", Role: "expert", Password: pw}); !errors.As(err, &ce) || !ce.Conflict {
 		t.Fatalf("duplicate e-mail: %v", err)
 	}
 	cu, err := s.Create(ctx, NewUser{Email: "u@c1.example", Role: "customer-user", CustomerID: "C1", Password: pw})
