@@ -24,11 +24,13 @@ import (
 	"easymail/internal/store"
 )
 
-// Queue is the part of the queue the quarantine uses. *queue.Queue implements it.
+// Queue is the part of the queue the quarantine uses. *queue.Queue implements it. The queue writes the
+// quarantine table's rows (queue.QuarantineRecord) in the transactions that change the messages; this
+// package only reads them.
 type Queue interface {
-	EnqueueQuarantined(ctx context.Context, env queue.Envelope, reason string, extra func(*sql.Tx) error) error
-	ReleaseQuarantined(ctx context.Context, id string, extra func(*sql.Tx) error) error
-	DeleteQuarantined(ctx context.Context, id, reason string, extra func(*sql.Tx) error) error
+	EnqueueQuarantined(ctx context.Context, env queue.Envelope, rec queue.QuarantineRecord) error
+	ReleaseQuarantined(ctx context.Context, id string) error
+	DeleteQuarantined(ctx context.Context, id, reason string) error
 }
 
 // ErrNotFound is returned for an id that names no quarantined message.
@@ -83,12 +85,8 @@ func (s *Store) Put(ctx context.Context, env queue.Envelope, rep api.ScanReport,
 		env.Verdict = rep.Verdict
 	}
 	header, preview := Extract(msg, size)
-	return s.Queue.EnqueueQuarantined(ctx, env, rep.Reason, func(tx *sql.Tx) error {
-		_, err := tx.Exec(`INSERT INTO quarantine (id, customer_id, reason, verdict, header, preview, created_at, expires_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, env.ID, env.CustomerID, rep.Reason, rep.Verdict, header, preview,
-			store.Millis(now), store.Millis(now.Add(ret)))
-		return err
-	})
+	return s.Queue.EnqueueQuarantined(ctx, env, queue.QuarantineRecord{Reason: rep.Reason, Verdict: rep.Verdict,
+		Header: header, Preview: preview, CreatedAt: now, ExpiresAt: now.Add(ret)})
 }
 
 const entryColumns = `q.id, q.customer_id, m.sender, m.subject, m.header_from, m.size, q.reason, q.verdict, q.created_at, q.expires_at`
@@ -192,19 +190,6 @@ func (s *Store) Customer(ctx context.Context, id string) (string, error) {
 	return c, err
 }
 
-func removeRow(id string) func(*sql.Tx) error {
-	return func(tx *sql.Tx) error {
-		r, err := tx.Exec(`DELETE FROM quarantine WHERE id = ?`, id)
-		if err != nil {
-			return err
-		}
-		if n, _ := r.RowsAffected(); n == 0 {
-			return ErrNotFound
-		}
-		return nil
-	}
-}
-
 // mapErr turns the queue's errors about a message that is not quarantined into ErrNotFound.
 func mapErr(err error) error {
 	if errors.Is(err, queue.ErrNotFound) || errors.Is(err, queue.ErrNotQueued) {
@@ -215,12 +200,12 @@ func mapErr(err error) error {
 
 // Release queues the message for delivery; it is then delivered normally.
 func (s *Store) Release(ctx context.Context, id string) error {
-	return mapErr(s.Queue.ReleaseQuarantined(ctx, id, removeRow(id)))
+	return mapErr(s.Queue.ReleaseQuarantined(ctx, id))
 }
 
 // Delete deletes the message without delivering it; the message log keeps its record (status rejected).
 func (s *Store) Delete(ctx context.Context, id string) error {
-	return mapErr(s.Queue.DeleteQuarantined(ctx, id, DeletedReason, removeRow(id)))
+	return mapErr(s.Queue.DeleteQuarantined(ctx, id, DeletedReason))
 }
 
 // Purge deletes the quarantined messages whose retention has ended and returns how many. The retention
@@ -246,7 +231,7 @@ func (s *Store) Purge(ctx context.Context) (int64, error) {
 	}
 	var n int64
 	for _, id := range ids {
-		err := mapErr(s.Queue.DeleteQuarantined(ctx, id, ExpiredReason, removeRow(id)))
+		err := mapErr(s.Queue.DeleteQuarantined(ctx, id, ExpiredReason))
 		switch {
 		case err == nil:
 			n++

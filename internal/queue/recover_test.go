@@ -59,7 +59,7 @@ func TestRecoverKeepsEveryWaitingMessagesContent(t *testing.T) {
 	if err := other.Enqueue(ctx, env("QUEUED")); err != nil {
 		t.Fatal(err)
 	}
-	if err := other.EnqueueQuarantined(ctx, env("QUARANTINED"), "review", func(*sql.Tx) error { return nil }); err != nil {
+	if err := other.EnqueueQuarantined(ctx, env("QUARANTINED"), QuarantineRecord{Reason: "review"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := other.Enqueue(ctx, env("FINISHED")); err != nil {

@@ -16,6 +16,7 @@ import (
 	"easymail/internal/api"
 	"easymail/internal/bounce"
 	"easymail/internal/msglog"
+	"easymail/internal/queue"
 	"easymail/internal/store"
 )
 
@@ -340,18 +341,18 @@ func eraseMessage(ctx context.Context, tx *sql.Tx, id string, inv *involvement, 
 	if err != nil {
 		return err
 	}
-	if held || pending > 0 || status == msglog.StatusQuarantined {
+	if held || pending > 0 || status == queue.StatusQuarantined {
 		out.MessagesPending = append(out.MessagesPending, id)
 		return nil
 	}
-	var own []any
+	var red queue.Redaction
 	if err := store.Each(ctx, tx, `SELECT idx FROM recipients WHERE message_id = ?`, []any{id}, func(r *sql.Rows) error {
 		var idx int
 		if err := r.Scan(&idx); err != nil {
 			return err
 		}
 		if inv.rcpts[idx] {
-			own = append(own, idx)
+			red.Recipients = append(red.Recipients, idx)
 		} else {
 			others++
 		}
@@ -360,49 +361,23 @@ func eraseMessage(ctx context.Context, tx *sql.Tx, id string, inv *involvement, 
 		return err
 	}
 	if others == 0 {
-		for _, q := range []string{`DELETE FROM attempts WHERE message_id = ?`, `DELETE FROM recipients WHERE message_id = ?`,
-			`DELETE FROM messages WHERE id = ?`} {
-			if _, err := tx.ExecContext(ctx, q, id); err != nil {
-				return err
-			}
-		}
-		out.MessagesDeleted++
-		return nil
-	}
-	if len(own) > 0 {
-		in := "(?" + strings.Repeat(", ?", len(own)-1) + ")"
-		args := append([]any{id}, own...)
-		r, err := tx.ExecContext(ctx, `DELETE FROM attempts WHERE message_id = ? AND rcpt_idx IN `+in, args...)
+		d, err := queue.Redact(ctx, tx, id, queue.Redaction{Whole: true})
 		if err != nil {
 			return err
 		}
-		n, _ := r.RowsAffected()
-		out.AttemptsDeleted += n
-		if r, err = tx.ExecContext(ctx, `DELETE FROM recipients WHERE message_id = ? AND idx IN `+in, args...); err != nil {
-			return err
-		}
-		n, _ = r.RowsAffected()
-		out.RecipientsDeleted += n
-	}
-	if inv.sent {
-		if _, err := tx.ExecContext(ctx, `UPDATE messages SET sender = ?, header_from = ?, subject = ? WHERE id = ?`,
-			Erased, Erased, Erased, id); err != nil {
-			return err
-		}
-		out.MessagesBlanked++
+		out.MessagesDeleted += d.Messages
+		return nil
 	}
 	// What the message keeps may quote the address: replies, the refusal reason, the stored header prefix.
-	lower := asciiLower(address)
-	for _, q := range []string{
-		`UPDATE messages SET reason = replace(replace(reason, ?, '` + Erased + `'), ?, '` + Erased + `'), prefix = '' WHERE id = ?`,
-		`UPDATE recipients SET last_reply = replace(replace(last_reply, ?, '` + Erased + `'), ?, '` + Erased + `') WHERE message_id = ?`,
-		`UPDATE attempts SET reply = replace(replace(reply, ?, '` + Erased + `'), ?, '` + Erased + `') WHERE message_id = ?`,
-		`UPDATE recipients SET last_remote_reply = replace(replace(last_remote_reply, ?, '` + Erased + `'), ?, '` + Erased + `') WHERE message_id = ?`,
-		`UPDATE attempts SET remote_reply = replace(replace(remote_reply, ?, '` + Erased + `'), ?, '` + Erased + `') WHERE message_id = ?`,
-	} {
-		if _, err := tx.ExecContext(ctx, q, address, lower, id); err != nil {
-			return err
-		}
+	red.Sender, red.Quotes, red.Mark = inv.sent, []string{address, asciiLower(address)}, Erased
+	d, err := queue.Redact(ctx, tx, id, red)
+	if err != nil {
+		return err
+	}
+	out.RecipientsDeleted += d.Recipients
+	out.AttemptsDeleted += d.Attempts
+	if inv.sent {
+		out.MessagesBlanked++
 	}
 	return nil
 }

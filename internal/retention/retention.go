@@ -5,18 +5,18 @@
 //
 // Message bodies are not kept after delivery to begin with: the queue removes a message's spool file as soon
 // as no recipient is left to deliver. What this package deletes is the metadata: the messages, recipients and
-// attempts rows.
+// attempts rows, which the queue package owns and writes (queue.DeleteFinished, queue.Redact) as this package
+// decides.
 package retention
 
 import (
 	"context"
-	"database/sql"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"easymail/internal/queue"
 	"easymail/internal/store"
 )
 
@@ -143,7 +143,7 @@ func (j *Job) Once(ctx context.Context) (Result, error) {
 		}
 	}
 	if j.o.Log > 0 {
-		cutoff := store.Millis(start.Add(-j.o.Log))
+		cutoff := start.Add(-j.o.Log)
 		for {
 			n, err := j.batch(ctx, cutoff, &res)
 			if err != nil {
@@ -168,56 +168,17 @@ func (j *Job) Once(ctx context.Context) (Result, error) {
 
 // batch deletes up to Batch finished messages received before cutoff, with their recipients and attempts,
 // in one small transaction, and returns how many messages it selected.
-func (j *Job) batch(ctx context.Context, cutoff int64, res *Result) (int, error) {
-	rows, err := j.o.DB.R.QueryContext(ctx, `SELECT id FROM messages WHERE received_at < ? AND done_at IS NOT NULL
-		ORDER BY received_at LIMIT ?`, cutoff, j.o.Batch)
-	if err != nil {
+func (j *Job) batch(ctx context.Context, cutoff time.Time, res *Result) (int, error) {
+	p, err := queue.DeleteFinished(ctx, j.o.DB, cutoff, j.o.Batch)
+	if err != nil || p.Selected == 0 {
 		return 0, err
 	}
-	var ids []any
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return 0, err
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil || len(ids) == 0 {
-		return 0, err
-	}
-	in := "(?" + strings.Repeat(", ?", len(ids)-1) + ")"
-	var msgs, rcpts, atts int64
-	err = j.o.DB.Tx(ctx, func(tx *sql.Tx) error {
-		// The messages are checked again inside the transaction: one may have been released meanwhile.
-		for _, d := range []struct {
-			q string
-			n *int64
-		}{
-			{`DELETE FROM attempts WHERE message_id IN (SELECT id FROM messages WHERE id IN ` + in + ` AND done_at IS NOT NULL)`, &atts},
-			{`DELETE FROM recipients WHERE message_id IN (SELECT id FROM messages WHERE id IN ` + in + ` AND done_at IS NOT NULL)`, &rcpts},
-			{`DELETE FROM messages WHERE id IN ` + in + ` AND done_at IS NOT NULL`, &msgs},
-		} {
-			r, err := tx.Exec(d.q, ids...)
-			if err != nil {
-				return err
-			}
-			if *d.n, err = r.RowsAffected(); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, err
-	}
-	res.Messages += msgs
-	res.Recipients += rcpts
-	res.Attempts += atts
+	res.Messages += p.Messages
+	res.Recipients += p.Recipients
+	res.Attempts += p.Attempts
 	res.Batches++
-	j.deleted.WithLabelValues("messages").Add(float64(msgs))
-	j.deleted.WithLabelValues("recipients").Add(float64(rcpts))
-	j.deleted.WithLabelValues("attempts").Add(float64(atts))
-	return len(ids), nil
+	j.deleted.WithLabelValues("messages").Add(float64(p.Messages))
+	j.deleted.WithLabelValues("recipients").Add(float64(p.Recipients))
+	j.deleted.WithLabelValues("attempts").Add(float64(p.Attempts))
+	return p.Selected, nil
 }
