@@ -1,15 +1,19 @@
 package apiserver
 
 import (
+	"context"
+	"io"
 	"net/http"
 
+	"easymail/internal/api"
 	"easymail/internal/authz"
-	"easymail/internal/retention"
 )
 
-// subjects returns the data subjects' request service.
-func (s *server) subjects() *retention.Subjects {
-	return &retention.Subjects{DB: s.db, Suppressions: s.suppressions(), Logger: s.log}
+// Subjects answers the data subjects' requests (/data-subjects): the export of every record naming an
+// address, and its erasure. *retention.Subjects implements it.
+type Subjects interface {
+	WriteExport(ctx context.Context, address, requester string, w io.Writer) error
+	Erase(ctx context.Context, address, requester string) (*api.Erasure, error)
 }
 
 // requester names the caller in the audit log.
@@ -22,7 +26,7 @@ func (s *server) exportSubject(w http.ResponseWriter, r *http.Request, p authz.P
 		return err
 	}
 	out := &lazyJSON{w: w}
-	err := s.subjects().WriteExport(r.Context(), r.PathValue("address"), requester(p), out)
+	err := s.subjects.WriteExport(r.Context(), r.PathValue("address"), requester(p), out)
 	if err != nil && !out.started {
 		return bounceError(err)
 	}
@@ -38,7 +42,7 @@ func (s *server) eraseSubject(w http.ResponseWriter, r *http.Request, p authz.Pr
 	if _, err := query(r); err != nil {
 		return err
 	}
-	e, err := s.subjects().Erase(r.Context(), r.PathValue("address"), requester(p))
+	e, err := s.subjects.Erase(r.Context(), r.PathValue("address"), requester(p))
 	if err != nil {
 		return bounceError(err)
 	}

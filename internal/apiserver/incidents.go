@@ -2,7 +2,6 @@ package apiserver
 
 import (
 	"net/http"
-	"slices"
 	"strings"
 
 	"easymail/internal/api"
@@ -14,13 +13,6 @@ import (
 // everything; experts read everything; a customer reads, opens and comments its own incidents and confirms
 // their resolution, and sees another customer's as 404.
 func (s *server) incidentRoutes(route func(string, access, apiHandler)) {
-	slaTypes := make([]string, 0, len(s.cfg.Incidents.SLATypes))
-	for name := range s.cfg.Incidents.SLATypes {
-		slaTypes = append(slaTypes, name)
-	}
-	slices.Sort(slaTypes)
-	s.customers.SLATypes = slaTypes
-
 	route("GET /api/v1/incidents", anyRole, s.listIncidents)
 	route("POST /api/v1/incidents", anyRole, s.openIncident)
 	route("GET /api/v1/incidents/{id}", anyRole, s.getIncident)

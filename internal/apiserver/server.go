@@ -19,11 +19,13 @@ import (
 	"strings"
 	"time"
 
+	"easymail/internal/bounce"
 	"easymail/internal/config"
 	"easymail/internal/customer"
 	"easymail/internal/events"
 	"easymail/internal/incident"
 	"easymail/internal/queue"
+	"easymail/internal/retention"
 	"easymail/internal/spool"
 	"easymail/internal/store"
 )
@@ -86,6 +88,17 @@ type Options struct {
 	// Incidents keeps the incidents and the SLA reports (incidents.go). Optional: without it, those
 	// endpoints answer 404.
 	Incidents *incident.Service
+	// Customers is the provisioning service, the node's one (shared with the portal and the lifecycle, so
+	// that the pools, the SLA types, the private-range rule and the DKIM keys of new domains are the same
+	// everywhere). Optional for tests: without it, one is built over DB with the configuration's pools and
+	// SLA types, RefusePrivateIPs, Now and DKIM.
+	Customers *customer.Service
+	// Suppressions, Subjects and Webhooks serve /customers/{id}/suppressions, /data-subjects and
+	// /customers/{id}/webhooks; the node passes its own. Optional for tests: without them, they are built
+	// over DB (the suppressions with suppression.ttl).
+	Suppressions Suppressions
+	Subjects     Subjects
+	Webhooks     Webhooks
 }
 
 // maxBody bounds a request body.
@@ -114,6 +127,9 @@ type server struct {
 	complaints   Complaints
 	shaping      Shaping
 	incidents    *incident.Service
+	suppressions Suppressions
+	subjects     Subjects
+	webhooks     Webhooks
 	// clock is Options.Now; nil is time.Now.
 	clock       func() time.Time
 	spool       *spool.Spool
@@ -139,13 +155,29 @@ func New(o Options) (http.Handler, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	pools := make([]string, len(o.Config.Pools))
-	for i, p := range o.Config.Pools {
-		pools[i] = p.Name
+	s.customers = o.Customers
+	if s.customers == nil {
+		s.customers = &customer.Service{DB: o.DB, Pools: o.Config.PoolNames(), AllowPrivate: !o.RefusePrivateIPs,
+			Now: o.Now, SLATypes: o.Config.Incidents.SLATypeNames()}
+		if o.DKIM != nil {
+			s.customers.DKIM = o.DKIM
+		}
 	}
-	s.customers = &customer.Service{DB: o.DB, Pools: pools, AllowPrivate: !o.RefusePrivateIPs, Now: o.Now}
 	if o.DKIM != nil {
-		s.dkim, s.customers.DKIM = o.DKIM, o.DKIM
+		s.dkim = o.DKIM
+	}
+	s.suppressions, s.subjects, s.webhooks = o.Suppressions, o.Subjects, o.Webhooks
+	if s.suppressions == nil || s.subjects == nil {
+		list := bounce.NewList(bounce.ListOptions{DB: o.DB, TTL: o.Config.Suppression.TTL, Logger: s.log})
+		if s.suppressions == nil {
+			s.suppressions = list
+		}
+		if s.subjects == nil {
+			s.subjects = &retention.Subjects{DB: o.DB, Suppressions: list, Logger: s.log}
+		}
+	}
+	if s.webhooks == nil {
+		s.webhooks = &events.Webhooks{DB: o.DB, Now: s.customers.Now}
 	}
 	var err error
 	if s.onboarding, err = customer.LoadOnboarding(o.Config.DataDir); err != nil {

@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"time"
@@ -10,9 +11,12 @@ import (
 	"easymail/internal/bounce"
 )
 
-// suppressions returns the suppression lists, with the configured TTL.
-func (s *server) suppressions() *bounce.List {
-	return bounce.NewList(bounce.ListOptions{DB: s.db, TTL: s.cfg.Suppression.TTL, Logger: s.log})
+// Suppressions are the customers' suppression lists (/customers/{id}/suppressions). *bounce.List implements
+// it; errors are *fielderr.Error for a bad address and bounce.ErrNotFound for one not on the list.
+type Suppressions interface {
+	List(ctx context.Context, customerID string) ([]bounce.Suppression, error)
+	Add(ctx context.Context, customerID, address, reason string, expires time.Time) (bounce.Suppression, error)
+	Remove(ctx context.Context, customerID, address string) error
 }
 
 // bounceError maps the errors of package bounce to API errors.
@@ -43,7 +47,7 @@ func (s *server) listSuppressions(w http.ResponseWriter, r *http.Request, p auth
 	if err != nil {
 		return err
 	}
-	list, err := s.suppressions().List(r.Context(), id)
+	list, err := s.suppressions.List(r.Context(), id)
 	if err != nil {
 		return err
 	}
@@ -64,7 +68,7 @@ func (s *server) addSuppression(w http.ResponseWriter, r *http.Request, p authz.
 	if in.ExpiresAt != nil {
 		expires = *in.ExpiresAt
 	}
-	e, err := s.suppressions().Add(r.Context(), id, in.Address, in.Reason, expires)
+	e, err := s.suppressions.Add(r.Context(), id, in.Address, in.Reason, expires)
 	if err != nil {
 		return bounceError(err)
 	}
@@ -78,7 +82,7 @@ func (s *server) removeSuppression(w http.ResponseWriter, r *http.Request, p aut
 	if err != nil {
 		return err
 	}
-	if err := s.suppressions().Remove(r.Context(), id, r.PathValue("address")); err != nil {
+	if err := s.suppressions.Remove(r.Context(), id, r.PathValue("address")); err != nil {
 		return bounceError(err)
 	}
 	s.log.Info("suppression: removed", "customer", id, "token", p.TokenID)

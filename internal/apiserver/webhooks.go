@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -12,8 +13,15 @@ import (
 	"easymail/internal/events"
 )
 
-// webhooks returns the customers' webhooks.
-func (s *server) webhooks() *events.Webhooks { return &events.Webhooks{DB: s.db, Now: s.customers.Now} }
+// Webhooks are the customers' webhooks (/customers/{id}/webhooks). *events.Webhooks implements it; errors are
+// *fielderr.Error for a bad value and events.ErrNotFound for another customer's or an unknown webhook.
+type Webhooks interface {
+	Create(ctx context.Context, customerID string, in api.WebhookRequest) (api.Webhook, error)
+	List(ctx context.Context, customerID string) ([]api.Webhook, error)
+	Delete(ctx context.Context, customerID, id string) error
+	Dead(ctx context.Context, customerID string, limit int) ([]api.WebhookDelivery, error)
+	Redeliver(ctx context.Context, customerID string, id int64) error
+}
 
 // eventsError maps the errors of package events to API errors.
 func eventsError(err error) error {
@@ -49,7 +57,7 @@ func (s *server) createWebhook(w http.ResponseWriter, r *http.Request, p authz.P
 	if err := decode(w, r, &in); err != nil {
 		return err
 	}
-	h, err := s.webhooks().Create(r.Context(), id, in)
+	h, err := s.webhooks.Create(r.Context(), id, in)
 	if err != nil {
 		return eventsError(err)
 	}
@@ -66,7 +74,7 @@ func (s *server) listWebhooks(w http.ResponseWriter, r *http.Request, p authz.Pr
 	if err != nil {
 		return err
 	}
-	list, err := s.webhooks().List(r.Context(), id)
+	list, err := s.webhooks.List(r.Context(), id)
 	if err != nil {
 		return err
 	}
@@ -79,7 +87,7 @@ func (s *server) deleteWebhook(w http.ResponseWriter, r *http.Request, p authz.P
 	if err != nil {
 		return err
 	}
-	if err := s.webhooks().Delete(r.Context(), id, r.PathValue("wid")); err != nil {
+	if err := s.webhooks.Delete(r.Context(), id, r.PathValue("wid")); err != nil {
 		return eventsError(err)
 	}
 	s.log.Info("webhook: removed", "customer", id, "webhook", r.PathValue("wid"), "token", p.TokenID)
@@ -102,7 +110,7 @@ func (s *server) deadWebhookDeliveries(w http.ResponseWriter, r *http.Request, p
 	if err != nil {
 		return err
 	}
-	list, err := s.webhooks().Dead(r.Context(), id, limit)
+	list, err := s.webhooks.Dead(r.Context(), id, limit)
 	if err != nil {
 		return err
 	}
@@ -119,7 +127,7 @@ func (s *server) redeliverWebhook(w http.ResponseWriter, r *http.Request, p auth
 	if err != nil {
 		return errNotFound
 	}
-	if err := s.webhooks().Redeliver(r.Context(), id, did); err != nil {
+	if err := s.webhooks.Redeliver(r.Context(), id, did); err != nil {
 		return eventsError(err)
 	}
 	s.events.Kick()

@@ -782,6 +782,15 @@ func (c *Config) Path(p string) string {
 	return filepath.Join(c.DataDir, p)
 }
 
+// PoolNames returns the names of the configured pools, the default pool first.
+func (c *Config) PoolNames() []string {
+	names := make([]string, len(c.Pools))
+	for i, p := range c.Pools {
+		names[i] = p.Name
+	}
+	return names
+}
+
 // Pool returns the pool named name.
 func (c *Config) Pool(name string) (Pool, bool) {
 	for _, p := range c.Pools {

@@ -23,6 +23,16 @@ type Incidents struct {
 	Monitors Monitors `yaml:"monitors"`
 }
 
+// SLATypeNames returns the names of the configured SLA types, sorted.
+func (i Incidents) SLATypeNames() []string {
+	names := make([]string, 0, len(i.SLATypes))
+	for name := range i.SLATypes {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
 // SLAType is one SLA contract: its service window and its response targets.
 type SLAType struct {
 	// TimeZone is the window's IANA time zone. Default: Europe/Luxembourg.

@@ -1,9 +1,7 @@
 package node
 
 import (
-	"context"
 	"log/slog"
-	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -19,9 +17,6 @@ import (
 type analysis struct {
 	suppressions *bounce.List
 	retention    *retention.Job
-
-	stop context.CancelFunc
-	wg   sync.WaitGroup
 }
 
 // newAnalysis builds the suppression list and the retention job from the configuration, and registers the
@@ -42,19 +37,4 @@ func newAnalysis(cfg config.Config, db *store.DB, reg prometheus.Registerer, log
 	})
 	reg.MustRegister(msglog.NewCollector(db, cfg.NodeID))
 	return a
-}
-
-// run starts the retention job; shutdown stops it and waits for it.
-func (a *analysis) run(ctx context.Context) {
-	ctx, a.stop = context.WithCancel(ctx)
-	a.wg.Add(1)
-	go func() { defer a.wg.Done(); a.retention.Run(ctx) }()
-}
-
-// shutdown stops the retention job (a batch in progress rolls back) and waits for it; safe to call twice.
-func (a *analysis) shutdown() {
-	if a.stop != nil {
-		a.stop()
-	}
-	a.wg.Wait()
 }

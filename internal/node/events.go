@@ -1,9 +1,7 @@
 package node
 
 import (
-	"context"
 	"log/slog"
-	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -17,9 +15,6 @@ import (
 type eventing struct {
 	bus        *events.Bus
 	dispatcher *events.Dispatcher
-
-	stop context.CancelFunc
-	wg   sync.WaitGroup
 }
 
 func newEventing(cfg config.Config, db *store.DB, reg prometheus.Registerer, log *slog.Logger) *eventing {
@@ -30,19 +25,4 @@ func newEventing(cfg config.Config, db *store.DB, reg prometheus.Registerer, log
 		MaxAttempts: e.MaxAttempts, Workers: e.Workers, RefusePrivate: cfg.Lifecycle.RefusePrivateIPs,
 		Logger: log, Registerer: reg,
 	})}
-}
-
-// run starts the dispatcher; shutdown ends the live streams, stops the dispatcher and waits for it.
-func (e *eventing) run(ctx context.Context) {
-	ctx, e.stop = context.WithCancel(context.WithoutCancel(ctx))
-	e.wg.Add(1)
-	go func() { defer e.wg.Done(); e.dispatcher.Run(ctx) }()
-}
-
-func (e *eventing) shutdown() {
-	e.bus.CloseAll()
-	if e.stop != nil {
-		e.stop()
-	}
-	e.wg.Wait()
 }

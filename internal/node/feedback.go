@@ -1,7 +1,6 @@
 package node
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -46,22 +45,14 @@ func newComplaints(cfg config.Config, db *store.DB, bus *events.Bus, reg prometh
 	return c, nil
 }
 
-// serve starts the feedback listener; errors go to errc.
-func (c *complaintIntake) serve(errc chan<- error) {
-	for _, l := range c.listeners {
-		go func() {
-			if err := c.server.Serve(l); err != nil {
-				errc <- fmt.Errorf("feedback listener %s: %w", l.Addr(), err)
-			}
-		}()
+// listener is the feedback listener (nil when complaints.address is not set): it serves until ctx ends, then
+// lets the sessions in progress finish.
+func (c *complaintIntake) listener(log *slog.Logger) Component {
+	if c.server == nil || len(c.listeners) == 0 {
+		return nil
 	}
-}
-
-// shutdown stops the feedback listener, letting sessions finish until ctx ends.
-func (c *complaintIntake) shutdown(ctx context.Context) {
-	if c.server != nil && len(c.listeners) > 0 {
-		c.server.Shutdown(ctx)
-	}
+	return &listenerServer{listeners: c.listeners, serve: c.server.Serve, shutdown: c.server.Shutdown,
+		grace: smtpGrace, log: log, name: "feedback listener"}
 }
 
 func (c *complaintIntake) close() {

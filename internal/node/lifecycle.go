@@ -49,11 +49,11 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready func())
 
 // newLifecycle builds the termination scheduler: notices are queued through q from lifecycle.notice_from,
 // and every deactivation or removal reloads the SMTP access table.
-func newLifecycle(cfg config.Config, db *store.DB, q *queue.Queue, acc *access.Access, reg prometheus.Registerer,
+func newLifecycle(cfg config.Config, db *store.DB, customers *customer.Service, q *queue.Queue, acc *access.Access, reg prometheus.Registerer,
 	log *slog.Logger, now func() time.Time) *lifecycle.Scheduler {
 	return lifecycle.New(lifecycle.Options{
 		DB:         db,
-		Customers:  &customer.Service{DB: db, Now: now},
+		Customers:  customers,
 		Mailer:     q,
 		From:       cfg.NoticeFrom(),
 		Notices:    cfg.Lifecycle.Notices,

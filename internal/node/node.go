@@ -1,7 +1,9 @@
 // Package node is the composition root of `easymail serve`: it opens the store and the spool, builds every
-// service from the configuration, runs them together, and shuts them down in order on cancellation: stop
-// accepting SMTP and let sessions finish, stop the API, let deliveries in progress finish, close the store.
-// The queue survives in the database and the spool for the next start.
+// service from the configuration once and hands each to the parts that use it, and runs the long-lived parts
+// (each a Component: Run(ctx) error) together. On cancellation, or when a part fails, it stops them in named
+// phases (run.go): stop accepting SMTP and drain the sessions; stop key rotation and the lifecycle; stop the
+// API and the portal; drain the deliveries in progress; stop the background parts; stop the supervision; and
+// last close the store. The queue survives in the database and the spool for the next start.
 package node
 
 import (
@@ -13,7 +15,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,11 +25,14 @@ import (
 	"easymail/internal/apiserver"
 	"easymail/internal/authz"
 	"easymail/internal/config"
+	"easymail/internal/customer"
 	"easymail/internal/datadir"
 	"easymail/internal/delivery"
+	"easymail/internal/events"
 	"easymail/internal/portal"
 	"easymail/internal/queue"
 	"easymail/internal/resolver"
+	"easymail/internal/retention"
 	"easymail/internal/shaping"
 	"easymail/internal/smtpin"
 	"easymail/internal/spool"
@@ -36,8 +40,12 @@ import (
 	"easymail/internal/unsubscribe"
 )
 
-// accessRefresh is how often relay host names are re-resolved.
-const accessRefresh = 5 * time.Minute
+const (
+	// accessRefresh is how often relay host names are re-resolved.
+	accessRefresh = 5 * time.Minute
+	// smtpGrace is how long SMTP sessions in progress may go on at shutdown before they are closed.
+	smtpGrace = 30 * time.Second
+)
 
 // RunWith is Run with hooks replacing parts of the outside world (tests).
 func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(), hooks Hooks) error {
@@ -168,6 +176,11 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 	if err != nil {
 		return err
 	}
+	// The one provisioning service of the node: the API, the portal and the lifecycle scheduler share it.
+	customers := &customer.Service{DB: db, Pools: cfg.PoolNames(), AllowPrivate: !cfg.Lifecycle.RefusePrivateIPs,
+		Now: hooks.Now, DKIM: dk, SLATypes: cfg.Incidents.SLATypeNames()}
+	webhooks := &events.Webhooks{DB: db, Now: hooks.Now}
+	subjects := &retention.Subjects{DB: db, Suppressions: an.suppressions, Logger: log}
 	// Complaint intake (feedback.go), fed to compromise detection.
 	fb, err := newComplaints(cfg, db, ev.bus, reg, log, hooks.FeedbackListeners)
 	if err != nil {
@@ -252,6 +265,10 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 		Unsubscribe:          unsub,
 		IPCheck:              out.monitor,
 		Incidents:            inc.svc,
+		Customers:            customers,
+		Suppressions:         an.suppressions,
+		Subjects:             subjects,
+		Webhooks:             webhooks,
 		Spool:                sp,
 		Now:                  hooks.Now,
 		RefusePrivateIPs:     cfg.Lifecycle.RefusePrivateIPs,
@@ -264,8 +281,8 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 		return err
 	}
 	// The web portal (portal.go), on the API's listener or its own.
-	web, err := newPortal(&cfg, portal.Options{DB: db, Queue: q, Quarantine: scn.quarantine, ScanPolicies: scn.policies, Secrets: dk.MasterKey(), Pools: out.pools, Readiness: dk, Shaping: shaper,
-		Scanners: scn.engine.Status, Incidents: inc.svc, OnProvisioningChange: provisioningChanged, Now: hooks.Now}, dk, hooks, log)
+	web, err := newPortal(&cfg, portal.Options{DB: db, Customers: customers, Queue: q, Quarantine: scn.quarantine, ScanPolicies: scn.policies, Secrets: dk.MasterKey(), Pools: out.pools, Readiness: dk, Shaping: shaper,
+		Scanners: scn.engine.Status, Incidents: inc.svc, OnProvisioningChange: provisioningChanged, Now: hooks.Now}, hooks, log)
 	if err != nil {
 		return err
 	}
@@ -315,106 +332,50 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 		metricsSrv = httpServer(cfg.API, apiserver.MetricsHandler(metrics, cfg.Metrics.Token), log)
 	}
 
-	qctx, stopQueue := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopQueue()
-	var wg sync.WaitGroup
-	errc := make(chan error, len(smtpListeners)+len(fb.listeners)+4)
-	wg.Add(1)
-	go func() { defer wg.Done(); q.Run(qctx) }()
-	out.run(ctx)
-	defer out.shutdown()
-	tctx, stopTLSRPT := context.WithCancel(ctx)
-	tlsrptDone := otls.run(tctx)
-	an.run(ctx)
-	defer an.shutdown()
-	ev.run(ctx)
-	defer ev.shutdown()
-	actx, stopAccess := context.WithCancel(ctx)
-	defer stopAccess()
-	// Every long-lived part is joined (wg) before the store closes.
-	wg.Add(4)
-	go func() { defer wg.Done(); acc.Run(actx, accessRefresh) }()
-	go func() { defer wg.Done(); pol.Run(actx) }()
-	lctx, stopLifecycle := context.WithCancel(ctx)
-	defer stopLifecycle()
-	wg.Add(1)
-	go func() { defer wg.Done(); newLifecycle(cfg, db, q, acc, reg, log, hooks.Now).Run(lctx) }() // lifecycle.go
-	go func() { defer wg.Done(); scn.run(actx, log) }()
-	go func() { defer wg.Done(); inc.run(actx) }()
-	dctx, stopDKIM := context.WithCancel(ctx)
-	defer stopDKIM()
-	wg.Add(1)
-	go func() { defer wg.Done(); dk.Run(dctx) }()
-	for _, l := range smtpListeners {
-		go func() {
-			if err := smtpSrv.Serve(l); err != nil {
-				errc <- fmt.Errorf("smtp %s: %w", l.Addr(), err)
-			}
-		}()
-	}
-	fb.serve(errc)
-	go func() {
-		if err := httpSrv.Serve(apiListener); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			errc <- fmt.Errorf("api: %w", err)
-		}
-	}()
-	web.serve(errc)
+	// The parts, in the order they stop: every part of a phase is joined before the next phase stops, and the
+	// deferred closes (the deliverer, the spool and last the store) run after the last phase.
+	smtpPhase := &phase{name: "closing SMTP listeners, waiting for sessions"}
+	smtpPhase.add("smtp", &listenerServer{listeners: smtpListeners, serve: smtpSrv.Serve, shutdown: smtpSrv.Shutdown,
+		grace: smtpGrace, log: log, name: "smtp"})
+	smtpPhase.add("feedback listener", fb.listener(log))
+	schedulers := &phase{name: "stopping key rotation and the customer lifecycle"}
+	schedulers.add("dkim keys", untilDone(dk.Run))
+	schedulers.add("lifecycle", untilDone(newLifecycle(cfg, db, customers, q, acc, reg, log, hooks.Now).Run)) // lifecycle.go
+	httpPhase := &phase{name: "stopping the API and the portal"}
+	httpPhase.add("api", httpComponent("api", httpSrv, apiListener, log))
+	httpPhase.add("metrics", httpComponent("metrics", metricsSrv, metricsListener, log))
+	httpPhase.add("portal", web.server(log))
+	// The live event streams end, so that they do not hold the API server open.
+	httpPhase.add("event streams", untilDone(func(ctx context.Context) { <-ctx.Done(); ev.bus.CloseAll() }))
+	deliveries := &phase{name: "waiting for deliveries in progress"}
+	deliveries.add("queue", q)
+	background := &phase{name: "stopping the background parts"}
+	background.add("access", untilDone(func(ctx context.Context) { acc.Run(ctx, accessRefresh) }))
+	background.add("abuse policies", untilDone(pol.Run))
+	background.add("scan policies", untilDone(func(ctx context.Context) { scn.run(ctx, log) }))
+	background.add("incident monitor", untilDone(inc.run))
+	background.add("tls reports", otls.reports())
+	supervision := &phase{name: "stopping the outbound supervision, the retention job and the event dispatcher"}
+	supervision.add("ip pools", out.clock())
+	supervision.add("dnsbl monitor", untilDone(out.monitor.Run))
+	supervision.add("retention", untilDone(an.retention.Run))
+	supervision.add("event dispatcher", untilDone(ev.dispatcher.Run))
+
 	var metricsAddr string
-	if metricsSrv != nil {
+	if metricsListener != nil {
 		metricsAddr = metricsListener.Addr().String()
-		go func() {
-			if err := metricsSrv.Serve(metricsListener); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				errc <- fmt.Errorf("metrics: %w", err)
-			}
-		}()
 	}
 	addrs := make([]string, len(smtpListeners))
 	for i, l := range smtpListeners {
 		addrs[i] = l.Addr().String()
 	}
-	log.Info("easymail ready", "hostname", cfg.Hostname, "smtp", addrs, "api", apiListener.Addr().String(),
-		"metrics", metricsAddr, "portal", web.addr(), "data_dir", cfg.DataDir, "access", acc.String())
-	if ready != nil {
-		ready()
-	}
-
-	var runErr error
-	select {
-	case <-ctx.Done():
-	case runErr = <-errc:
-		log.Error("service failed; shutting down", "err", runErr)
-	}
-
-	// Shutdown, in phases: stop accepting and drain the SMTP sessions; stop the API and the portal; drain
-	// the deliveries; stop the background parts; then the deferred closes (outbound supervision, analysis,
-	// events, the deliverer, the spool and last the store).
-	log.Info("shutting down: closing SMTP listeners, waiting for sessions")
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	if err := smtpSrv.Shutdown(sctx); err != nil {
-		log.Warn("smtp sessions still open at shutdown were closed", "err", err)
-	}
-	fb.shutdown(sctx)
-	cancel()
-	stopDKIM()
-	stopLifecycle()
-	ev.bus.CloseAll() // the live streams end, so that they do not hold the API server open
-	hctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	httpSrv.Shutdown(hctx)
-	if metricsSrv != nil {
-		metricsSrv.Shutdown(hctx)
-	}
-	web.shutdown(hctx)
-	cancel()
-	log.Info("shutting down: waiting for deliveries in progress")
-	stopQueue()
-	log.Info("shutting down: stopping the background parts")
-	stopAccess()
-	wg.Wait()
-	stopTLSRPT()
-	<-tlsrptDone
-	out.shutdown()
-	log.Info("stopped")
-	return runErr
+	return runPhases(ctx, log, []*phase{smtpPhase, schedulers, httpPhase, deliveries, background, supervision}, func() {
+		log.Info("easymail ready", "hostname", cfg.Hostname, "smtp", addrs, "api", apiListener.Addr().String(),
+			"metrics", metricsAddr, "portal", web.addr(), "data_dir", cfg.DataDir, "access", acc.String())
+		if ready != nil {
+			ready()
+		}
+	})
 }
 
 // RenameNode is `easymail rename-node`: with no node running on cfg.DataDir (it takes the directory's lock),

@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,9 +19,6 @@ type outbound struct {
 	pools   *ippool.Pools
 	monitor *rbl.Monitor
 	tick    time.Duration
-
-	stop context.CancelFunc
-	wg   sync.WaitGroup
 }
 
 // newOutbound builds the pools from the configuration and the database, and the DNSBL monitor. send queues
@@ -56,18 +52,7 @@ func newOutbound(ctx context.Context, cfg config.Config, db *store.DB, res resol
 	return &outbound{pools: pools, monitor: rbl.NewMonitor(checker, pools, cfg.RBL.Interval, nil, log), tick: tick}, nil
 }
 
-// run starts the pools' clock and the DNSBL monitor; shutdown stops them.
-func (o *outbound) run(ctx context.Context) {
-	ctx, o.stop = context.WithCancel(context.WithoutCancel(ctx))
-	o.wg.Add(2)
-	go func() { defer o.wg.Done(); o.pools.Run(ctx, o.tick) }()
-	go func() { defer o.wg.Done(); o.monitor.Run(ctx) }()
-}
-
-// shutdown stops the supervision and waits for its last writes.
-func (o *outbound) shutdown() {
-	if o.stop != nil {
-		o.stop()
-	}
-	o.wg.Wait()
+// clock is the pools' clock: warm-up days, pause expiries, counters.
+func (o *outbound) clock() Component {
+	return untilDone(func(ctx context.Context) { o.pools.Run(ctx, o.tick) })
 }

@@ -1,13 +1,10 @@
 package node
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"slices"
 	"strings"
 
 	"easymail/internal/config"
@@ -23,20 +20,9 @@ type webPortal struct {
 	srv      *http.Server
 }
 
-// newPortal builds the portal. The customer service is configured as the API's (pools, private ranges, SLA
-// types, DKIM keys of new domains), and so is the onboarding links' signer.
-func newPortal(cfg *config.Config, o portal.Options, dkim customer.DKIM, hooks Hooks, log *slog.Logger) (*webPortal, error) {
-	pools := make([]string, len(cfg.Pools))
-	for i, p := range cfg.Pools {
-		pools[i] = p.Name
-	}
-	slaTypes := make([]string, 0, len(cfg.Incidents.SLATypes))
-	for name := range cfg.Incidents.SLATypes {
-		slaTypes = append(slaTypes, name)
-	}
-	slices.Sort(slaTypes)
-	o.Customers = &customer.Service{DB: o.DB, Pools: pools, AllowPrivate: !cfg.Lifecycle.RefusePrivateIPs, Now: o.Now,
-		DKIM: dkim, SLATypes: slaTypes}
+// newPortal builds the portal. Its services (o) are the node's, shared with the API, and so is the
+// onboarding links' signer.
+func newPortal(cfg *config.Config, o portal.Options, hooks Hooks, log *slog.Logger) (*webPortal, error) {
 	o.Config, o.Logger = cfg, log
 	if o.Onboarding == nil {
 		// The API's signing key (apiserver.New has created it): the links made in the portal are the API's.
@@ -81,16 +67,9 @@ func (p *webPortal) mount(api http.Handler) http.Handler {
 	})
 }
 
-// serve runs the portal's own listener, if any; its failure is sent to errc.
-func (p *webPortal) serve(errc chan<- error) {
-	if p.srv == nil {
-		return
-	}
-	go func() {
-		if err := p.srv.Serve(p.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			errc <- fmt.Errorf("portal: %w", err)
-		}
-	}()
+// server is the portal's own listener (nil when the portal is on the API's).
+func (p *webPortal) server(log *slog.Logger) Component {
+	return httpComponent("portal", p.srv, p.listener, log)
 }
 
 // addr is the portal's own address, "" when it is on the API's listener.
@@ -99,12 +78,6 @@ func (p *webPortal) addr() string {
 		return ""
 	}
 	return p.listener.Addr().String()
-}
-
-func (p *webPortal) shutdown(ctx context.Context) {
-	if p.srv != nil {
-		p.srv.Shutdown(ctx)
-	}
 }
 
 // close closes the portal's listener when the node fails to start.

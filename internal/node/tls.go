@@ -76,18 +76,13 @@ func newOutboundTLS(cfg config.Config, db *store.DB, res *resolver.DNS, mailer t
 	return out, nil
 }
 
-// run sends the TLS reports until ctx ends; done is closed once the last counts are flushed.
-func (t *outboundTLS) run(ctx context.Context) (done chan struct{}) {
-	done = make(chan struct{})
+// reports is the TLS-RPT reporter (nil when tls_rpt is off): it sends the daily reports until ctx ends, then
+// flushes the last counts.
+func (t *outboundTLS) reports() Component {
 	if t.reporter == nil {
-		close(done)
-		return done
+		return nil
 	}
-	go func() {
-		defer close(done)
-		t.reporter.Run(ctx)
-	}()
-	return done
+	return untilDone(t.reporter.Run)
 }
 
 // submitRaw is a tlsrpt.Mailer queueing through the queue that get returns (built after the deliverer).

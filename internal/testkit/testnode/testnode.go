@@ -37,20 +37,6 @@ type Node struct {
 	done   chan error
 }
 
-// FreePort returns a TCP port that was free on 127.0.0.1 a moment ago.
-//
-// Deprecated: another test may take the port before it is bound again. Bind port 0 and pass the listener
-// (Start does for the node's own listeners), or hold a port for fake MX hosts with testkit.ReserveMXPort.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // Listen opens a TCP listener on a port of 127.0.0.1 the kernel picks; it is closed when the test ends if the
 // node has not closed it before. Tests that call node.RunWith themselves pass such listeners in node.Hooks.
 func Listen(t testing.TB) net.Listener {
