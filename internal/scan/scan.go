@@ -207,7 +207,6 @@ func (e *Engine) Check(ctx context.Context, env Envelope, msg Message) Outcome {
 	defer cancel()
 	type result struct {
 		v   Verdict
-		raw Answer
 		j   Judgement
 		err error
 	}
@@ -221,7 +220,7 @@ func (e *Engine) Check(ctx context.Context, env Envelope, msg Message) Outcome {
 			v, err := s.Scan(ctx, env, msg)
 			d := time.Since(start)
 			e.m.duration.WithLabelValues(s.Name()).Observe(d.Seconds())
-			results[i] = result{raw: v, err: err, v: Verdict{Scanner: s.Name(), Result: v.Result, Name: v.Name,
+			results[i] = result{err: err, v: Verdict{Scanner: s.Name(), Result: v.Result, Name: v.Name,
 				Score: v.Score, Action: v.Action, Symbols: v.Symbols, Millis: d.Milliseconds()}}
 			if err != nil {
 				results[i].v.Result = ResultError
