@@ -4,7 +4,6 @@ import (
 	"strings"
 	"time"
 
-	"easymail/internal/api"
 	"easymail/internal/contentrules"
 	"easymail/internal/fielderr"
 	"easymail/internal/scan"
@@ -87,23 +86,23 @@ var ExecutableExtensions = []string{"exe", "scr", "com", "pif", "bat", "cmd", "v
 func DefaultScan() Scan {
 	return Scan{
 		Timeout: 30 * time.Second, ConnectTimeout: 5 * time.Second, MaxConnections: 16,
-		OnFailure: api.FailTempfail, VirusAction: api.ActionReject,
+		OnFailure: scan.FailTempfail, VirusAction: contentrules.ActionReject,
 		SpamRejectScore: 15, SpamTagScore: 6,
 		Rules: []ContentRule{
-			{Name: "executable", Type: api.RuleExtension, Values: ExecutableExtensions, Action: api.ActionReject,
+			{Name: "executable", Type: contentrules.TypeExtension, Values: ExecutableExtensions, Action: contentrules.ActionReject,
 				Reason: "Executable attachments are not accepted"},
 		},
 		QuarantineRetention: 720 * time.Hour,
 		ContentLimits: ContentLimits{MaxDepth: 16, MaxParts: 1000, MaxArchiveEntries: 10000, MaxDecompressedBytes: 64 << 20,
-			MaxTime: 5 * time.Second, Action: api.ActionReject},
+			MaxTime: 5 * time.Second, Action: contentrules.ActionReject},
 	}
 }
 
 // APIRules returns the rules in their wire form.
-func (s Scan) APIRules() []api.ContentRule {
-	out := make([]api.ContentRule, len(s.Rules))
+func (s Scan) APIRules() []contentrules.Rule {
+	out := make([]contentrules.Rule, len(s.Rules))
 	for i, r := range s.Rules {
-		out[i] = api.ContentRule(r)
+		out[i] = contentrules.Rule(r)
 	}
 	return out
 }
@@ -126,9 +125,9 @@ func (c *Config) validateScan() error {
 		return bad("connect_timeout", "must be positive")
 	case s.MaxConnections < 1 || s.MaxConnections > 10000:
 		return bad("max_connections", "must be 1-10000")
-	case s.OnFailure != api.FailTempfail && s.OnFailure != api.FailBypass:
+	case s.OnFailure != scan.FailTempfail && s.OnFailure != scan.FailBypass:
 		return bad("on_failure", "must be tempfail or bypass")
-	case s.VirusAction != api.ActionReject && s.VirusAction != api.ActionQuarantine:
+	case s.VirusAction != contentrules.ActionReject && s.VirusAction != contentrules.ActionQuarantine:
 		return bad("virus_action", "must be reject or quarantine")
 	case s.SpamRejectScore < 0 || s.SpamQuarantineScore < 0 || s.SpamTagScore < 0:
 		return bad("spam_reject_score", "scores must not be negative (0 turns a threshold off)")
@@ -147,7 +146,7 @@ func (c *Config) validateScan() error {
 		return bad("content_limits.max_decompressed_bytes", "must be positive")
 	case cl.MaxTime <= 0:
 		return bad("content_limits.max_time", "must be positive")
-	case cl.Action != api.ActionReject && cl.Action != api.ActionQuarantine:
+	case cl.Action != contentrules.ActionReject && cl.Action != contentrules.ActionQuarantine:
 		return bad("content_limits.action", "must be reject or quarantine")
 	}
 	if _, err := contentrules.Compile(s.APIRules(), "scan.rules"); err != nil {

@@ -7,11 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"easymail/internal/api"
 	"easymail/internal/contentrules/contentrulestest"
 )
 
-var exeRule = []Rule{{Name: "exe", Type: api.RuleExtension, Values: []string{"exe"}, Action: "reject", Reason: "Executable"}}
+var exeRule = []Rule{{Name: "exe", Type: TypeExtension, Values: []string{"exe"}, Action: "reject", Reason: "Executable"}}
 
 // checkWith runs the exe rule on msg within lim, reading msg through a counter, and checks that the whole
 // message was read at most once and that the scratch directory is left empty.

@@ -16,15 +16,62 @@ import (
 	"regexp"
 	"strings"
 
-	"easymail/internal/api"
 	"easymail/internal/fielderr"
 )
 
-// Rule is a content rule (the wire and configuration form).
-type Rule = api.ContentRule
+// Content rule types (Rule.Type).
+const (
+	// TypeExtension matches an attachment whose file name ends in one of Values ("exe"), also inside a zip.
+	TypeExtension = "extension"
+	// TypeDoubleExtension matches a file name with two extensions whose last is one of Values
+	// ("invoice.pdf.exe"), also inside a zip.
+	TypeDoubleExtension = "double_extension"
+	// TypeMIMEType matches a part whose Content-Type is one of Values ("application/x-msdownload"; a value
+	// ending in "/*" matches a whole top-level type).
+	TypeMIMEType = "mime_type"
+	// TypeHeader matches Pattern (a Go regexp) against each header field, as "Name: value" (decoded).
+	TypeHeader = "header"
+	// TypeBody matches Pattern against each text part (decoded, at most the first 1 MiB of each).
+	TypeBody = "body"
+	// TypeSize matches a message larger than MaxBytes.
+	TypeSize = "size"
+)
 
-// Hit is a rule that matched.
-type Hit = api.RuleHit
+// Scan actions: what a verdict or a content rule does to a message.
+const (
+	ActionReject     = "reject"
+	ActionQuarantine = "quarantine"
+	ActionTag        = "tag"
+)
+
+// Rule is one content rule: a match and what to do with a matching message (the wire and configuration
+// form).
+type Rule struct {
+	// Name identifies the rule in logs and traces; defaults to its type.
+	Name string `json:"name,omitempty" yaml:"name"`
+	// Type is extension, double_extension, mime_type, header, body or size.
+	Type string `json:"type" yaml:"type"`
+	// Values are the extensions (without the dot, case-insensitive) or MIME types of the rule.
+	Values []string `json:"values,omitempty" yaml:"values"`
+	// Pattern is the regular expression (Go syntax, RE2) of a header or body rule.
+	Pattern string `json:"pattern,omitempty" yaml:"pattern"`
+	// MaxBytes is the size limit of a size rule.
+	MaxBytes int64 `json:"max_bytes,omitempty" yaml:"max_bytes"`
+	// Action is reject, quarantine or tag.
+	Action string `json:"action" yaml:"action"`
+	// Reason is the text given in the SMTP reply and recorded in the message log.
+	Reason string `json:"reason" yaml:"reason"`
+}
+
+// Hit is a content rule that matched a message.
+type Hit struct {
+	Rule   string `json:"rule"`
+	Type   string `json:"type"`
+	Action string `json:"action"`
+	Reason string `json:"reason"`
+	// Where says what matched: a file name (with the archive it is in), a MIME type, a header name.
+	Where string `json:"where,omitempty"`
+}
 
 // Set is a compiled list of rules. The zero value has no rules.
 type Set struct {
@@ -49,7 +96,7 @@ func Compile(rules []Rule, prefix string) (*Set, error) {
 			c.Name = c.Type
 		}
 		switch r.Action {
-		case api.ActionReject, api.ActionQuarantine, api.ActionTag:
+		case ActionReject, ActionQuarantine, ActionTag:
 		default:
 			return nil, fielderr.New(field("action"), "must be reject, quarantine or tag")
 		}
@@ -57,7 +104,7 @@ func Compile(rules []Rule, prefix string) (*Set, error) {
 			return nil, fielderr.New(field("reason"), "must be one line of 1-200 characters")
 		}
 		switch r.Type {
-		case api.RuleExtension, api.RuleDoubleExtension:
+		case TypeExtension, TypeDoubleExtension:
 			if len(r.Values) == 0 {
 				return nil, fielderr.New(field("values"), "needs at least one extension")
 			}
@@ -69,7 +116,7 @@ func Compile(rules []Rule, prefix string) (*Set, error) {
 				c.values[v] = true
 			}
 			s.needsWalk = true
-		case api.RuleMIMEType:
+		case TypeMIMEType:
 			if len(r.Values) == 0 {
 				return nil, fielderr.New(field("values"), "needs at least one MIME type")
 			}
@@ -81,14 +128,14 @@ func Compile(rules []Rule, prefix string) (*Set, error) {
 				c.values[v] = true
 			}
 			s.needsWalk = true
-		case api.RuleHeader, api.RuleBody:
+		case TypeHeader, TypeBody:
 			re, err := regexp.Compile(r.Pattern)
 			if err != nil || r.Pattern == "" {
 				return nil, fielderr.New(field("pattern"), "must be a regular expression (RE2 syntax)")
 			}
 			c.re = re
 			s.needsWalk = true
-		case api.RuleSize:
+		case TypeSize:
 			if r.MaxBytes <= 0 {
 				return nil, fielderr.New(field("max_bytes"), "must be positive")
 			}
@@ -135,7 +182,7 @@ func (s *Set) Check(r io.Reader, size int64, lim Limits) Result {
 		}
 	}
 	for i, r := range s.rules {
-		if r.Type == api.RuleSize && size > r.MaxBytes {
+		if r.Type == TypeSize && size > r.MaxBytes {
 			mark(i, fmt.Sprintf("%d bytes", size))
 		}
 	}
@@ -153,7 +200,7 @@ func (s *Set) Check(r io.Reader, size int64, lim Limits) Result {
 		})
 		res.Budget, res.Stats, res.Err = walked.Budget, walked.Stats, err
 		for i, r := range s.rules {
-			if r.Type != api.RuleHeader || hit[i] != nil {
+			if r.Type != TypeHeader || hit[i] != nil {
 				continue
 			}
 			for _, f := range walked.Fields {
@@ -180,22 +227,22 @@ func (r *compiled) matchPart(p Part) (string, bool) {
 		where = p.Archive + ": " + p.Filename
 	}
 	switch r.Type {
-	case api.RuleExtension:
+	case TypeExtension:
 		if ext := lastExt(p.Filename); ext != "" && r.values[ext] {
 			return where, true
 		}
-	case api.RuleDoubleExtension:
+	case TypeDoubleExtension:
 		if exts := extensions(p.Filename); len(exts) >= 2 && r.values[exts[len(exts)-1]] {
 			return where, true
 		}
-	case api.RuleMIMEType:
+	case TypeMIMEType:
 		if p.ContentType != "" && (r.values[p.ContentType] || r.values[topType(p.ContentType)+"/*"]) {
 			if where == "" {
 				return p.ContentType, true
 			}
 			return where + " (" + p.ContentType + ")", true
 		}
-	case api.RuleBody:
+	case TypeBody:
 		if p.Text != nil && r.re.Match(p.Text) {
 			return p.ContentType, true
 		}

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"easymail/internal/api"
 	"easymail/internal/contentrules/contentrulestest"
 	"easymail/internal/fielderr"
 )
@@ -50,12 +49,12 @@ func zipMessage(t testing.TB, files ...string) []byte {
 }
 
 var testRules = []Rule{
-	{Name: "exe", Type: api.RuleExtension, Values: []string{"exe", ".SCR"}, Action: "reject", Reason: "Executable attachment"},
-	{Name: "double", Type: api.RuleDoubleExtension, Values: []string{"exe"}, Action: "reject", Reason: "Double extension"},
-	{Name: "pdf", Type: api.RuleMIMEType, Values: []string{"application/pdf"}, Action: "tag", Reason: "PDF"},
-	{Name: "subject", Type: api.RuleHeader, Pattern: `(?i)^subject: rechnung für`, Action: "quarantine", Reason: "Invoice scam"},
-	{Name: "body", Type: api.RuleBody, Pattern: `100 EUR`, Action: "tag", Reason: "Money"},
-	{Name: "big", Type: api.RuleSize, MaxBytes: 700, Action: "reject", Reason: "Too big for this customer"},
+	{Name: "exe", Type: TypeExtension, Values: []string{"exe", ".SCR"}, Action: "reject", Reason: "Executable attachment"},
+	{Name: "double", Type: TypeDoubleExtension, Values: []string{"exe"}, Action: "reject", Reason: "Double extension"},
+	{Name: "pdf", Type: TypeMIMEType, Values: []string{"application/pdf"}, Action: "tag", Reason: "PDF"},
+	{Name: "subject", Type: TypeHeader, Pattern: `(?i)^subject: rechnung für`, Action: "quarantine", Reason: "Invoice scam"},
+	{Name: "body", Type: TypeBody, Pattern: `100 EUR`, Action: "tag", Reason: "Money"},
+	{Name: "big", Type: TypeSize, MaxBytes: 700, Action: "reject", Reason: "Too big for this customer"},
 }
 
 func TestCheck(t *testing.T) {

@@ -18,9 +18,9 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"easymail/internal/api"
 	"easymail/internal/contentrules"
 	"easymail/internal/queue"
+	"easymail/internal/scan"
 	"easymail/internal/store"
 )
 
@@ -32,6 +32,15 @@ type Queue interface {
 	ReleaseQuarantined(ctx context.Context, id string) error
 	DeleteQuarantined(ctx context.Context, id, reason string) error
 }
+
+// Entry is a quarantined message, as listed.
+type Entry = scan.QuarantineEntry
+
+// Message is a quarantined message with its header, verdicts and a safe text preview.
+type Message = scan.QuarantineMessage
+
+// Action is the answer to a release or delete.
+type Action = scan.QuarantineAction
 
 // ErrNotFound is returned for an id that names no quarantined message.
 var ErrNotFound = errors.New("no such quarantined message")
@@ -70,7 +79,7 @@ func (s *Store) now() time.Time {
 // Put quarantines a message whose content is committed to the spool: one transaction records the message
 // (status quarantined) and its quarantine row. msg is the message as scanned (size bytes, read at any
 // offset), for the header and preview.
-func (s *Store) Put(ctx context.Context, env queue.Envelope, rep api.ScanReport, msg io.ReaderAt, size int64) error {
+func (s *Store) Put(ctx context.Context, env queue.Envelope, rep scan.Report, msg io.ReaderAt, size int64) error {
 	ret := s.Retention
 	if ret <= 0 {
 		ret = 30 * 24 * time.Hour
@@ -91,7 +100,7 @@ func (s *Store) Put(ctx context.Context, env queue.Envelope, rep api.ScanReport,
 
 const entryColumns = `q.id, q.customer_id, m.sender, m.subject, m.header_from, m.size, q.reason, q.verdict, q.created_at, q.expires_at`
 
-func scanEntry(r interface{ Scan(...any) error }, e *api.QuarantineEntry, extra ...any) error {
+func scanEntry(r interface{ Scan(...any) error }, e *Entry, extra ...any) error {
 	var created, expires int64
 	if err := r.Scan(append([]any{&e.ID, &e.CustomerID, &e.Sender, &e.Subject, &e.HeaderFrom, &e.Size, &e.Reason,
 		&e.Verdict, &created, &expires}, extra...)...); err != nil {
@@ -102,7 +111,7 @@ func scanEntry(r interface{ Scan(...any) error }, e *api.QuarantineEntry, extra 
 }
 
 // List returns the quarantined messages, newest first; customer "" means every customer's.
-func (s *Store) List(ctx context.Context, customer string, limit int) ([]api.QuarantineEntry, error) {
+func (s *Store) List(ctx context.Context, customer string, limit int) ([]Entry, error) {
 	if limit <= 0 || limit > 1000 {
 		limit = 100
 	}
@@ -118,9 +127,9 @@ func (s *Store) List(ctx context.Context, customer string, limit int) ([]api.Qua
 	if err != nil {
 		return nil, err
 	}
-	out := []api.QuarantineEntry{}
+	out := []Entry{}
 	for rows.Next() {
-		var e api.QuarantineEntry
+		var e Entry
 		if err := scanEntry(rows, &e); err != nil {
 			rows.Close()
 			return nil, err
@@ -157,20 +166,20 @@ func (s *Store) recipients(ctx context.Context, id string) ([]string, error) {
 }
 
 // Get returns a quarantined message with its header, verdicts and preview, or ErrNotFound.
-func (s *Store) Get(ctx context.Context, id string) (*api.QuarantineMessage, error) {
-	m := &api.QuarantineMessage{}
-	var scan string
+func (s *Store) Get(ctx context.Context, id string) (*Message, error) {
+	m := &Message{}
+	var report string
 	err := scanEntry(s.DB.R.QueryRowContext(ctx, `SELECT `+entryColumns+`, q.header, q.preview, m.scan
-		FROM quarantine q JOIN messages m ON m.id = q.id WHERE q.id = ?`, id), &m.QuarantineEntry, &m.Header, &m.Preview, &scan)
+		FROM quarantine q JOIN messages m ON m.id = q.id WHERE q.id = ?`, id), &m.QuarantineEntry, &m.Header, &m.Preview, &report)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
 	if err != nil {
 		return nil, err
 	}
-	if scan != "" {
-		m.Scan = &api.ScanReport{}
-		if err := json.Unmarshal([]byte(scan), m.Scan); err != nil {
+	if report != "" {
+		m.Scan = &scan.Report{}
+		if err := json.Unmarshal([]byte(report), m.Scan); err != nil {
 			return nil, fmt.Errorf("quarantine %s: scan report: %w", id, err)
 		}
 	}

@@ -81,20 +81,33 @@ func ParseClamdAddr(s string) (network, addr string, err error) {
 // Name returns "clamd".
 func (c *Clamd) Name() string { return "clamd" }
 
+// Judge turns a virus found into the policy's virus action (reject or quarantine); a clean message calls
+// for nothing. Its summary in X-Easymail-Scan is the result (clean, virus).
+func (c *Clamd) Judge(a Answer, pol *ResolvedPolicy) Judgement {
+	j := Judgement{Summary: a.Result}
+	if a.Result == ResultVirus {
+		j.Action, j.Verdict, j.Reason = Reject, ResultVirus, "Virus found: "+oneLine(a.Name)
+		if pol.VirusAction == Quarantine {
+			j.Action = Quarantine
+		}
+	}
+	return j
+}
+
 // Scan sends msg to clamd with INSTREAM and returns its verdict. The context's deadline bounds the whole
 // exchange, including the wait for a connection slot. A pooled connection that clamd has closed meanwhile is
 // replaced by a new one, once.
-func (c *Clamd) Scan(ctx context.Context, _ Envelope, msg Message) (Verdict, error) {
+func (c *Clamd) Scan(ctx context.Context, _ Envelope, msg Message) (Answer, error) {
 	select {
 	case c.slots <- struct{}{}:
 		defer func() { <-c.slots }()
 	case <-ctx.Done():
-		return Verdict{}, fmt.Errorf("clamd: no connection slot: %w", ctx.Err())
+		return Answer{}, fmt.Errorf("clamd: no connection slot: %w", ctx.Err())
 	}
 	for attempt := 0; ; attempt++ {
 		conn, pooled, err := c.get(ctx)
 		if err != nil {
-			return Verdict{}, fmt.Errorf("clamd: %w", err)
+			return Answer{}, fmt.Errorf("clamd: %w", err)
 		}
 		reply, err := c.exchange(ctx, conn, msg)
 		if err != nil {
@@ -102,7 +115,7 @@ func (c *Clamd) Scan(ctx context.Context, _ Envelope, msg Message) (Verdict, err
 			if pooled && attempt == 0 && ctx.Err() == nil {
 				continue
 			}
-			return Verdict{}, fmt.Errorf("clamd: %w", err)
+			return Answer{}, fmt.Errorf("clamd: %w", err)
 		}
 		v, err := parseClamdReply(reply)
 		if err != nil {
@@ -212,13 +225,13 @@ func instream(conn *clamdConn, msg Message) (string, error) {
 }
 
 // parseClamdReply reads "stream: OK", "stream: NAME FOUND" or "... ERROR".
-func parseClamdReply(r string) (Verdict, error) {
+func parseClamdReply(r string) (Answer, error) {
 	s := strings.TrimPrefix(r, "stream: ")
 	switch {
 	case s == "OK":
-		return Verdict{Result: ResultClean}, nil
+		return Answer{Result: ResultClean}, nil
 	case strings.HasSuffix(s, " FOUND"):
-		return Verdict{Result: ResultVirus, Name: strings.TrimSuffix(s, " FOUND")}, nil
+		return Answer{Result: ResultVirus, Name: strings.TrimSuffix(s, " FOUND")}, nil
 	}
-	return Verdict{}, errors.New("clamd: " + r)
+	return Answer{}, errors.New("clamd: " + r)
 }

@@ -33,7 +33,11 @@ func newRendezvous(n int) *rendezvous { return &rendezvous{n: n, done: make(chan
 
 func (s barrier) Name() string { return s.name }
 
-func (s barrier) Scan(ctx context.Context, _ scan.Envelope, _ scan.Message) (scan.Verdict, error) {
+func (s barrier) Judge(a scan.Answer, _ *scan.ResolvedPolicy) scan.Judgement {
+	return scan.Judgement{Summary: a.Result}
+}
+
+func (s barrier) Scan(ctx context.Context, _ scan.Envelope, _ scan.Message) (scan.Answer, error) {
 	s.b.mu.Lock()
 	s.b.in++
 	if s.b.in == s.b.n {
@@ -42,9 +46,9 @@ func (s barrier) Scan(ctx context.Context, _ scan.Envelope, _ scan.Message) (sca
 	s.b.mu.Unlock()
 	select {
 	case <-s.b.done:
-		return scan.Verdict{Result: scan.ResultClean}, nil
+		return scan.Answer{Result: scan.ResultClean}, nil
 	case <-ctx.Done():
-		return scan.Verdict{}, errors.New("not run concurrently")
+		return scan.Answer{}, errors.New("not run concurrently")
 	}
 }
 
@@ -97,9 +101,44 @@ func TestRulesOverBudgetAndFailing(t *testing.T) {
 		}
 	}
 	big := scan.BytesMessage(contentrulestest.Message("alice@acme.test", "big.zip", contentrulestest.ZipBomb(1, 1, 1<<20)))
-	e := scan.New(scan.Options{Policies: policy(t, func(p *scan.Policy) { p.OnFailure = "bypass" }),
+	e := scan.New(scan.Options{Policies: policy(t, func(p *scan.ResolvedPolicy) { p.OnFailure = "bypass" }),
 		Limits: contentrules.Limits{ScratchDir: "/nonexistent/scratch"}})
 	if o := e.Check(context.Background(), env, big); o.Action != scan.Tempfail || o.Budget != "" {
 		t.Errorf("rules failing: %+v", o)
+	}
+}
+
+// TestJudge: each scanner turns its own answer into an action under the policy: clamd a virus into the
+// virus action, rspamd a score against the thresholds (the highest first), with its header fields.
+func TestJudge(t *testing.T) {
+	pol := &scan.ResolvedPolicy{SpamReject: 15, SpamQuarantine: 10, SpamTag: 6, VirusAction: scan.Reject}
+	clamd, rspamd := &scan.Clamd{}, &scan.Rspamd{}
+	for _, c := range []struct {
+		name string
+		s    scan.Scanner
+		a    scan.Answer
+		pol  *scan.ResolvedPolicy
+		want scan.Judgement
+	}{
+		{"clamd clean", clamd, scan.Answer{Result: scan.ResultClean}, pol, scan.Judgement{Summary: "clean"}},
+		{"clamd virus", clamd, scan.Answer{Result: scan.ResultVirus, Name: "Eicar\r\nX"}, pol, scan.Judgement{Action: scan.Reject,
+			Verdict: scan.ResultVirus, Reason: "Virus found: Eicar  X", Summary: "virus"}},
+		{"clamd virus quarantined", clamd, scan.Answer{Result: scan.ResultVirus, Name: "Eicar"},
+			&scan.ResolvedPolicy{VirusAction: scan.Quarantine}, scan.Judgement{Action: scan.Quarantine, Verdict: scan.ResultVirus,
+				Reason: "Virus found: Eicar", Summary: "virus"}},
+		{"rspamd under", rspamd, scan.Answer{Result: scan.ResultSpam, Score: 5.996}, pol, scan.Judgement{Summary: "6.00"}},
+		{"rspamd tag", rspamd, scan.Answer{Result: scan.ResultClean, Score: 6, Symbols: []string{"A", "B", "C", "D"}}, pol,
+			scan.Judgement{Action: scan.Tag, Verdict: scan.ResultSpam, Reason: "Spam message (score 6.0): A, B, C", Summary: "6.00",
+				Headers: "X-Spam-Flag: YES\r\nX-Spam-Score: 6.00\r\n"}},
+		{"rspamd quarantine", rspamd, scan.Answer{Score: 12.5, Reason: "Go away"}, pol, scan.Judgement{Action: scan.Quarantine,
+			Verdict: scan.ResultSpam, Reason: "Spam message (score 12.5): Go away", Summary: "12.50",
+			Headers: "X-Spam-Flag: YES\r\nX-Spam-Score: 12.50\r\n"}},
+		{"rspamd reject", rspamd, scan.Answer{Score: 20}, pol, scan.Judgement{Action: scan.Reject, Verdict: scan.ResultSpam,
+			Reason: "Spam message (score 20.0)", Summary: "20.00", Headers: "X-Spam-Flag: YES\r\nX-Spam-Score: 20.00\r\n"}},
+		{"rspamd thresholds off", rspamd, scan.Answer{Score: 100}, &scan.ResolvedPolicy{}, scan.Judgement{Summary: "100.00"}},
+	} {
+		if got := c.s.Judge(c.a, c.pol); got != c.want {
+			t.Errorf("%s: %+v, want %+v", c.name, got, c.want)
+		}
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"sync"
 
-	"easymail/internal/api"
 	"easymail/internal/contentrules"
 	"easymail/internal/fielderr"
 	"easymail/internal/store"
@@ -17,28 +16,28 @@ import (
 // the database by Load and kept in memory; Set changes one in both. It is safe for concurrent use.
 type Policies struct {
 	db       *store.DB
-	defaults api.ScanPolicy
-	def      *Policy
+	defaults Policy
+	def      *ResolvedPolicy
 
 	mu  sync.RWMutex
-	raw map[string]api.ScanPolicy
-	pol map[string]*Policy
+	raw map[string]Policy
+	pol map[string]*ResolvedPolicy
 }
 
 // NewPolicies returns the policies with defaults, which must have every field set.
-func NewPolicies(db *store.DB, defaults api.ScanPolicy) (*Policies, error) {
-	def, err := resolve(api.ScanPolicy{}, defaults)
+func NewPolicies(db *store.DB, defaults Policy) (*Policies, error) {
+	def, err := resolve(Policy{}, defaults)
 	if err != nil {
 		return nil, err
 	}
-	return &Policies{db: db, defaults: defaults, def: def, raw: map[string]api.ScanPolicy{}, pol: map[string]*Policy{}}, nil
+	return &Policies{db: db, defaults: defaults, def: def, raw: map[string]Policy{}, pol: map[string]*ResolvedPolicy{}}, nil
 }
 
 // Defaults returns the configured default policy.
-func (p *Policies) Defaults() api.ScanPolicy { return p.defaults }
+func (p *Policies) Defaults() Policy { return p.defaults }
 
 // For returns the resolved policy of a customer.
-func (p *Policies) For(customerID string) *Policy {
+func (p *Policies) For(customerID string) *ResolvedPolicy {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if pol := p.pol[customerID]; pol != nil {
@@ -54,13 +53,13 @@ func (p *Policies) Load(ctx context.Context) error {
 		return err
 	}
 	defer rows.Close()
-	raw, pol := map[string]api.ScanPolicy{}, map[string]*Policy{}
+	raw, pol := map[string]Policy{}, map[string]*ResolvedPolicy{}
 	for rows.Next() {
 		var id, js string
 		if err := rows.Scan(&id, &js); err != nil {
 			return err
 		}
-		var sp api.ScanPolicy
+		var sp Policy
 		if err := json.Unmarshal([]byte(js), &sp); err != nil {
 			return fmt.Errorf("scan policy of %s: %w", id, err)
 		}
@@ -80,19 +79,19 @@ func (p *Policies) Load(ctx context.Context) error {
 }
 
 // Get returns a customer's own policy (null fields take the defaults).
-func (p *Policies) Get(customerID string) api.ScanPolicy {
+func (p *Policies) Get(customerID string) Policy {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	return p.raw[customerID]
 }
 
 // Set checks and stores a customer's policy; a policy with every field null removes it.
-func (p *Policies) Set(ctx context.Context, customerID string, sp api.ScanPolicy) error {
+func (p *Policies) Set(ctx context.Context, customerID string, sp Policy) error {
 	r, err := resolve(sp, p.defaults)
 	if err != nil {
 		return err
 	}
-	empty := sp == (api.ScanPolicy{})
+	empty := sp == (Policy{})
 	js, err := json.Marshal(sp)
 	if err != nil {
 		return err
@@ -123,7 +122,7 @@ func (p *Policies) Set(ctx context.Context, customerID string, sp api.ScanPolicy
 }
 
 // resolve checks sp and fills its null fields from def.
-func resolve(sp, def api.ScanPolicy) (*Policy, error) {
+func resolve(sp, def Policy) (*ResolvedPolicy, error) {
 	pick := func(v, d *float64, field string) (float64, error) {
 		if v == nil {
 			v = d
@@ -136,7 +135,7 @@ func resolve(sp, def api.ScanPolicy) (*Policy, error) {
 		}
 		return *v, nil
 	}
-	var pol Policy
+	var pol ResolvedPolicy
 	var err error
 	if pol.SpamReject, err = pick(sp.SpamRejectScore, def.SpamRejectScore, "spam_reject_score"); err != nil {
 		return nil, err
@@ -158,28 +157,28 @@ func resolve(sp, def api.ScanPolicy) (*Policy, error) {
 	}
 	pol.VirusAction = str(sp.VirusAction, def.VirusAction)
 	if pol.VirusAction == "" {
-		pol.VirusAction = api.ActionReject
+		pol.VirusAction = contentrules.ActionReject
 	}
-	if pol.VirusAction != api.ActionReject && pol.VirusAction != api.ActionQuarantine {
+	if pol.VirusAction != contentrules.ActionReject && pol.VirusAction != contentrules.ActionQuarantine {
 		return nil, fielderr.New("virus_action", "must be reject or quarantine")
 	}
 	pol.OnFailure = str(sp.OnFailure, def.OnFailure)
 	if pol.OnFailure == "" {
-		pol.OnFailure = api.FailTempfail
+		pol.OnFailure = FailTempfail
 	}
-	if pol.OnFailure != api.FailTempfail && pol.OnFailure != api.FailBypass {
+	if pol.OnFailure != FailTempfail && pol.OnFailure != FailBypass {
 		return nil, fielderr.New("on_failure", "must be tempfail or bypass")
 	}
 	pol.CustomerRelease = str(sp.CustomerRelease, def.CustomerRelease)
 	if pol.CustomerRelease == "" {
-		pol.CustomerRelease = api.ReleaseNone
+		pol.CustomerRelease = ReleaseNone
 	}
 	switch pol.CustomerRelease {
-	case api.ReleaseNone, api.ReleaseExceptVirus, api.ReleaseAll:
+	case ReleaseNone, ReleaseExceptVirus, ReleaseAll:
 	default:
 		return nil, fielderr.New("customer_release", "must be none, except_virus or all")
 	}
-	var own []api.ContentRule
+	var own []contentrules.Rule
 	if sp.Rules != nil {
 		own = *sp.Rules
 	}
@@ -190,9 +189,9 @@ func resolve(sp, def api.ScanPolicy) (*Policy, error) {
 	if _, err := contentrules.Compile(own, "rules"); err != nil {
 		return nil, err
 	}
-	var list []api.ContentRule
+	var list []contentrules.Rule
 	for _, r := range effective(sp, def) {
-		list = append(list, r.ContentRule)
+		list = append(list, r.Rule)
 	}
 	if pol.Rules, err = contentrules.Compile(list, "rules"); err != nil {
 		return nil, err
@@ -202,16 +201,16 @@ func resolve(sp, def api.ScanPolicy) (*Policy, error) {
 
 // effective returns the content rules in force under sp over the defaults def: the default rules (unless
 // sp replaces them), then sp's own.
-func effective(sp, def api.ScanPolicy) []api.EffectiveRule {
-	out := []api.EffectiveRule{}
+func effective(sp, def Policy) []EffectiveRule {
+	out := []EffectiveRule{}
 	if !sp.ReplaceDefaults && def.Rules != nil {
 		for _, r := range *def.Rules {
-			out = append(out, api.EffectiveRule{ContentRule: r, Origin: api.OriginDefault})
+			out = append(out, EffectiveRule{Rule: r, Origin: OriginDefault})
 		}
 	}
 	if sp.Rules != nil {
 		for _, r := range *sp.Rules {
-			out = append(out, api.EffectiveRule{ContentRule: r, Origin: api.OriginCustomer})
+			out = append(out, EffectiveRule{Rule: r, Origin: OriginCustomer})
 		}
 	}
 	return out
@@ -219,6 +218,6 @@ func effective(sp, def api.ScanPolicy) []api.EffectiveRule {
 
 // Effective returns the content rules in force for a customer, marked by origin, in the order they are
 // checked.
-func (p *Policies) Effective(customerID string) []api.EffectiveRule {
+func (p *Policies) Effective(customerID string) []EffectiveRule {
 	return effective(p.Get(customerID), p.defaults)
 }

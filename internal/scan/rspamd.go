@@ -53,11 +53,11 @@ type rspamdReply struct {
 
 // Scan posts msg to /checkv2 and returns rspamd's score, action and symbols. Result is spam when rspamd's
 // action is anything but "no action" (the policy decides with the score).
-func (r *Rspamd) Scan(ctx context.Context, env Envelope, msg Message) (Verdict, error) {
+func (r *Rspamd) Scan(ctx context.Context, env Envelope, msg Message) (Answer, error) {
 	// The body is read from the message as it is sent: nothing is copied in memory.
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.url, msg.Open())
 	if err != nil {
-		return Verdict{}, err
+		return Answer{}, err
 	}
 	req.ContentLength = msg.Size()
 	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(msg.Open()), nil }
@@ -80,21 +80,21 @@ func (r *Rspamd) Scan(ctx context.Context, env Envelope, msg Message) (Verdict, 
 	}
 	resp, err := r.client.Do(req)
 	if err != nil {
-		return Verdict{}, fmt.Errorf("rspamd: %w", err)
+		return Answer{}, fmt.Errorf("rspamd: %w", err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	if err != nil {
-		return Verdict{}, fmt.Errorf("rspamd: %w", err)
+		return Answer{}, fmt.Errorf("rspamd: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return Verdict{}, fmt.Errorf("rspamd: HTTP %d: %.200s", resp.StatusCode, body)
+		return Answer{}, fmt.Errorf("rspamd: HTTP %d: %.200s", resp.StatusCode, body)
 	}
 	var rep rspamdReply
 	if err := json.Unmarshal(body, &rep); err != nil {
-		return Verdict{}, fmt.Errorf("rspamd: bad reply: %w", err)
+		return Answer{}, fmt.Errorf("rspamd: bad reply: %w", err)
 	}
-	v := Verdict{Result: ResultClean, Score: rep.Score, Action: rep.Action, Reason: rep.Messages.SMTP}
+	v := Answer{Result: ResultClean, Score: rep.Score, Action: rep.Action, Reason: rep.Messages.SMTP}
 	if rep.Action != "" && rep.Action != "no action" {
 		v.Result = ResultSpam
 	}
@@ -103,6 +103,45 @@ func (r *Rspamd) Scan(ctx context.Context, env Envelope, msg Message) (Verdict, 
 	}
 	sort.Strings(v.Symbols)
 	return v, nil
+}
+
+// Judge weighs rspamd's score against the policy's spam thresholds, the highest first: at least SpamReject
+// rejects, SpamQuarantine quarantines, SpamTag tags (and adds X-Spam-Flag and X-Spam-Score); 0 turns one
+// off. Its summary in X-Easymail-Scan is the score.
+func (r *Rspamd) Judge(a Answer, pol *ResolvedPolicy) Judgement {
+	j := Judgement{Summary: fmt.Sprintf("%.2f", a.Score)}
+	if pol.SpamTag > 0 && a.Score >= pol.SpamTag {
+		j.Headers = fmt.Sprintf("X-Spam-Flag: YES\r\nX-Spam-Score: %.2f\r\n", a.Score)
+	}
+	switch {
+	case pol.SpamReject > 0 && a.Score >= pol.SpamReject:
+		j.Action = Reject
+	case pol.SpamQuarantine > 0 && a.Score >= pol.SpamQuarantine:
+		j.Action = Quarantine
+	case pol.SpamTag > 0 && a.Score >= pol.SpamTag:
+		j.Action = Tag
+	default:
+		return j
+	}
+	j.Verdict, j.Reason = ResultSpam, spamReason(a)
+	return j
+}
+
+// spamReason names an rspamd verdict for the reply: rspamd's own SMTP message, or its strongest symbols.
+func spamReason(v Answer) string {
+	what := v.Reason
+	if what == "" {
+		syms := v.Symbols
+		if len(syms) > 3 {
+			syms = syms[:3]
+		}
+		what = strings.Join(syms, ", ")
+	}
+	s := fmt.Sprintf("Spam message (score %.1f)", v.Score)
+	if what != "" {
+		s += ": " + oneLine(what)
+	}
+	return s
 }
 
 // headerSafe keeps client-supplied text from breaking an HTTP header.

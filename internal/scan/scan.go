@@ -23,11 +23,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"easymail/internal/api"
 	"easymail/internal/contentrules"
 )
 
-// Scanner results (Verdict.Result).
+// Scanner results (Answer.Result, Verdict.Result).
 const (
 	ResultClean = "clean"
 	ResultVirus = "virus"
@@ -38,9 +37,9 @@ const (
 // Decisions (Outcome.Action).
 const (
 	Accept     = "accept"
-	Tag        = api.ActionTag
-	Quarantine = api.ActionQuarantine
-	Reject     = api.ActionReject
+	Tag        = contentrules.ActionTag
+	Quarantine = contentrules.ActionQuarantine
+	Reject     = contentrules.ActionReject
 	Tempfail   = "tempfail"
 )
 
@@ -57,8 +56,8 @@ type Envelope struct {
 	User string
 }
 
-// Verdict is one scanner's answer.
-type Verdict struct {
+// Answer is one scanner's answer, before the policy judges it (Scanner.Judge).
+type Answer struct {
 	Result  string
 	Name    string // virus name
 	Score   float64
@@ -92,56 +91,27 @@ func (m Message) Size() int64 { return m.size }
 // Scanner scans one message. *Clamd and *Rspamd implement it.
 type Scanner interface {
 	Name() string
-	// Scan reads msg through its own reader (msg.Open) and returns the verdict.
-	Scan(ctx context.Context, env Envelope, msg Message) (Verdict, error)
+	// Scan reads msg through its own reader (msg.Open) and returns the answer.
+	Scan(ctx context.Context, env Envelope, msg Message) (Answer, error)
+	// Judge says what pol makes of an answer this scanner gave (without an error).
+	Judge(a Answer, pol *ResolvedPolicy) Judgement
 }
 
-// Policy is a customer's resolved scanning policy.
-type Policy struct {
-	// SpamReject, SpamQuarantine and SpamTag are score thresholds; 0 turns one off.
-	SpamReject, SpamQuarantine, SpamTag float64
-	// VirusAction is reject or quarantine.
-	VirusAction string
-	// OnFailure is tempfail or bypass.
-	OnFailure string
-	// CustomerRelease is what the customer's portal users may do with its quarantine (api.ReleaseNone,
-	// api.ReleaseExceptVirus, api.ReleaseAll).
-	CustomerRelease string
-	// Rules are the content rules.
-	Rules *contentrules.Set
-}
-
-// CustomerMay reports whether the customer's own users may release, and delete, a message of its quarantine;
-// virus says whether a scanner found a virus in it (Infected).
-func (p *Policy) CustomerMay(virus bool) (release, del bool) {
-	switch p.CustomerRelease {
-	case api.ReleaseAll:
-		return true, true
-	case api.ReleaseExceptVirus:
-		return !virus, true
-	}
-	return false, false
-}
-
-// Infected reports whether a quarantined message was found to carry a virus: its verdict, or any scanner's
-// (a message quarantined first for a content rule may carry a virus too).
-func Infected(m *api.QuarantineMessage) bool {
-	if m.Verdict == ResultVirus {
-		return true
-	}
-	if m.Scan != nil {
-		for _, v := range m.Scan.Verdicts {
-			if v.Result == ResultVirus {
-				return true
-			}
-		}
-	}
-	return false
+// Judgement is what a policy makes of one scanner's answer.
+type Judgement struct {
+	// Action is Reject, Quarantine or Tag; "" when the answer calls for nothing.
+	Action string
+	// Verdict (ResultVirus, ResultSpam) and Reason (the reply text) name the finding; set with Action.
+	Verdict, Reason string
+	// Summary is the scanner's value in the X-Easymail-Scan field: "clean", "virus", a spam score.
+	Summary string
+	// Headers are header fields of this scanner's to add to an accepted message (CRLF-ended), or "".
+	Headers string
 }
 
 // PolicySource gives the policy of a customer. *Policies implements it.
 type PolicySource interface {
-	For(customerID string) *Policy
+	For(customerID string) *ResolvedPolicy
 }
 
 // Outcome is the decision about one message.
@@ -156,7 +126,7 @@ type Outcome struct {
 	Budget string
 	// Headers are header fields to add to the message (CRLF-ended), for every accepted outcome.
 	Headers string
-	Report  api.ScanReport
+	Report  Report
 }
 
 // Options configure an Engine.
@@ -236,8 +206,8 @@ func (e *Engine) Check(ctx context.Context, env Envelope, msg Message) Outcome {
 	ctx, cancel := context.WithTimeout(ctx, e.o.Timeout)
 	defer cancel()
 	type result struct {
-		v   api.ScanVerdict
-		raw Verdict
+		v   Verdict
+		j   Judgement
 		err error
 	}
 	results := make([]result, len(e.o.Scanners))
@@ -250,11 +220,13 @@ func (e *Engine) Check(ctx context.Context, env Envelope, msg Message) Outcome {
 			v, err := s.Scan(ctx, env, msg)
 			d := time.Since(start)
 			e.m.duration.WithLabelValues(s.Name()).Observe(d.Seconds())
-			results[i] = result{raw: v, err: err, v: api.ScanVerdict{Scanner: s.Name(), Result: v.Result, Name: v.Name,
+			results[i] = result{err: err, v: Verdict{Scanner: s.Name(), Result: v.Result, Name: v.Name,
 				Score: v.Score, Action: v.Action, Symbols: v.Symbols, Millis: d.Milliseconds()}}
 			if err != nil {
 				results[i].v.Result = ResultError
 				results[i].v.Error = err.Error()
+			} else {
+				results[i].j = s.Judge(v, pol)
 			}
 			e.observe(s.Name(), env, err)
 		}()
@@ -267,47 +239,37 @@ func (e *Engine) Check(ctx context.Context, env Envelope, msg Message) Outcome {
 	if res.Budget != "" {
 		e.rm.Exceeded(res.Budget)
 		budgetWhy = "Message too complex to scan: " + e.o.Limits.Describe(res.Budget)
-		hits = append(hits, api.RuleHit{Rule: "limits", Type: "budget", Action: e.o.OverLimits, Reason: budgetWhy,
+		hits = append(hits, contentrules.Hit{Rule: "limits", Type: "budget", Action: e.o.OverLimits, Reason: budgetWhy,
 			Where: res.Budget})
 		e.log.Info("scan: content rules over budget", "queue_id", env.QueueID, "budget", res.Budget,
 			"parts", res.Stats.Parts, "archive_entries", res.Stats.Entries, "decompressed", res.Stats.Decompressed,
 			"depth", res.Stats.Depth)
 	}
-	rep := api.ScanReport{Verdict: ResultClean, Action: Accept, Verdicts: []api.ScanVerdict{}, Rules: hits}
+	rep := Report{Verdict: ResultClean, Action: Accept, Verdicts: []Verdict{}, Rules: hits}
 	var rejects, quarantines, tags, failures []string
 	verdictOf := map[string]string{}
 	if res.Err != nil {
 		// The relay's own check could not run (the spool or a scratch file failed): never bypassed.
 		e.log.Error("scan: content rules failed", "queue_id", env.QueueID, "err", res.Err)
-		rep.Verdicts = append(rep.Verdicts, api.ScanVerdict{Scanner: "contentrules", Result: ResultError, Error: res.Err.Error()})
+		rep.Verdicts = append(rep.Verdicts, Verdict{Scanner: "contentrules", Result: ResultError, Error: res.Err.Error()})
 	}
 	for _, r := range results {
 		rep.Verdicts = append(rep.Verdicts, r.v)
-		switch {
-		case r.err != nil:
+		if r.err != nil {
 			failures = append(failures, r.v.Scanner)
-		case r.raw.Result == ResultVirus:
-			why := "Virus found: " + oneLine(r.raw.Name)
-			verdictOf[why] = ResultVirus
-			if pol.VirusAction == Quarantine {
-				quarantines = append(quarantines, why)
-			} else {
-				rejects = append(rejects, why)
-			}
-		case r.v.Scanner == "rspamd":
-			why := spamReason(r.raw)
-			switch {
-			case pol.SpamReject > 0 && r.raw.Score >= pol.SpamReject:
-				rejects = append(rejects, why)
-			case pol.SpamQuarantine > 0 && r.raw.Score >= pol.SpamQuarantine:
-				quarantines = append(quarantines, why)
-			case pol.SpamTag > 0 && r.raw.Score >= pol.SpamTag:
-				tags = append(tags, why)
-			default:
-				continue
-			}
-			verdictOf[why] = ResultSpam
+			continue
 		}
+		switch r.j.Action {
+		case Reject:
+			rejects = append(rejects, r.j.Reason)
+		case Quarantine:
+			quarantines = append(quarantines, r.j.Reason)
+		case Tag:
+			tags = append(tags, r.j.Reason)
+		default:
+			continue
+		}
+		verdictOf[r.j.Reason] = r.j.Verdict
 	}
 	for _, h := range hits {
 		why := "Content refused: " + h.Reason
@@ -332,7 +294,7 @@ func (e *Engine) Check(ctx context.Context, env Envelope, msg Message) Outcome {
 	case res.Err != nil:
 		rep.Action, rep.Verdict = Tempfail, "error"
 		rep.Reason = "Content rules could not be applied; try again later"
-	case len(failures) > 0 && pol.OnFailure != api.FailBypass:
+	case len(failures) > 0 && pol.OnFailure != FailBypass:
 		rep.Action, rep.Verdict = Tempfail, "error"
 		rep.Reason = "Content scanner unavailable (" + strings.Join(failures, ", ") + "); try again later"
 	case len(quarantines) > 0:
@@ -350,19 +312,16 @@ func (e *Engine) Check(ctx context.Context, env Envelope, msg Message) Outcome {
 		}
 		fmt.Fprintf(&hdr, "X-Easymail-Scan: %s", status)
 		for _, r := range results {
-			switch {
-			case r.err != nil:
+			if r.err != nil {
 				fmt.Fprintf(&hdr, "; %s=unavailable", r.v.Scanner)
-			case r.v.Scanner == "rspamd":
-				fmt.Fprintf(&hdr, "; %s=%.2f", r.v.Scanner, r.raw.Score)
-			default:
-				fmt.Fprintf(&hdr, "; %s=%s", r.v.Scanner, r.raw.Result)
+			} else {
+				fmt.Fprintf(&hdr, "; %s=%s", r.v.Scanner, r.j.Summary)
 			}
 		}
 		hdr.WriteString("\r\n")
 		for _, r := range results {
-			if r.err == nil && r.v.Scanner == "rspamd" && pol.SpamTag > 0 && r.raw.Score >= pol.SpamTag {
-				fmt.Fprintf(&hdr, "X-Spam-Flag: YES\r\nX-Spam-Score: %.2f\r\n", r.raw.Score)
+			if r.err == nil {
+				hdr.WriteString(r.j.Headers)
 			}
 		}
 		for _, h := range hits {
@@ -377,23 +336,6 @@ func (e *Engine) Check(ctx context.Context, env Envelope, msg Message) Outcome {
 		out.Budget = res.Budget
 	}
 	return out
-}
-
-// spamReason names an rspamd verdict for the reply: rspamd's own SMTP message, or its strongest symbols.
-func spamReason(v Verdict) string {
-	what := v.Reason
-	if what == "" {
-		syms := v.Symbols
-		if len(syms) > 3 {
-			syms = syms[:3]
-		}
-		what = strings.Join(syms, ", ")
-	}
-	s := fmt.Sprintf("Spam message (score %.1f)", v.Score)
-	if what != "" {
-		s += ": " + oneLine(what)
-	}
-	return s
 }
 
 // oneLine keeps a reply or header text on one line of printable characters, at most 200 of them.

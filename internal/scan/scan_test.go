@@ -14,7 +14,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"easymail/internal/api"
 	"easymail/internal/contentrules"
 	"easymail/internal/scan"
 	"easymail/internal/testkit"
@@ -107,17 +106,17 @@ func TestRealScanners(t *testing.T) {
 }
 
 // policies is a fixed policy for every customer.
-type policies struct{ p *scan.Policy }
+type policies struct{ p *scan.ResolvedPolicy }
 
-func (p policies) For(string) *scan.Policy { return p.p }
+func (p policies) For(string) *scan.ResolvedPolicy { return p.p }
 
-func policy(t *testing.T, mod func(*scan.Policy)) policies {
-	rules, err := contentrules.Compile([]api.ContentRule{{Type: "extension", Values: []string{"exe"}, Action: "reject",
+func policy(t *testing.T, mod func(*scan.ResolvedPolicy)) policies {
+	rules, err := contentrules.Compile([]contentrules.Rule{{Type: "extension", Values: []string{"exe"}, Action: "reject",
 		Reason: "Executables refused"}, {Type: "body", Pattern: "(?i)unsubscribe", Action: "tag", Reason: "Newsletter"}}, "rules")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &scan.Policy{SpamReject: 15, SpamTag: 6, VirusAction: "reject", OnFailure: "tempfail", Rules: rules}
+	p := &scan.ResolvedPolicy{SpamReject: 15, SpamTag: 6, VirusAction: "reject", OnFailure: "tempfail", Rules: rules}
 	if mod != nil {
 		mod(p)
 	}
@@ -158,7 +157,7 @@ func TestEngineDecisions(t *testing.T) {
 
 	// Quarantine per policy: GTUBE (15) over a quarantine threshold with reject off; EICAR with virus_action
 	// quarantine.
-	e, _ = newEngine(policy(t, func(p *scan.Policy) { p.SpamReject, p.SpamQuarantine, p.VirusAction = 0, 10, "quarantine" }), clamd, rspamd)
+	e, _ = newEngine(policy(t, func(p *scan.ResolvedPolicy) { p.SpamReject, p.SpamQuarantine, p.VirusAction = 0, 10, "quarantine" }), clamd, rspamd)
 	if o := e.Check(ctx, env, msg(scanners.GTUBE())); o.Action != scan.Quarantine || o.Report.Verdict != "spam" {
 		t.Errorf("GTUBE with quarantine policy: %+v", o)
 	}
@@ -185,7 +184,7 @@ func TestEngineDecisions(t *testing.T) {
 		t.Errorf("GTUBE with clamd down: %+v", o)
 	}
 	// Bypass: accepted and tagged.
-	e, _ = newEngine(policy(t, func(p *scan.Policy) { p.OnFailure = "bypass" }), dead, rspamd)
+	e, _ = newEngine(policy(t, func(p *scan.ResolvedPolicy) { p.OnFailure = "bypass" }), dead, rspamd)
 	o := e.Check(ctx, env, msg(clean))
 	if o.Action != scan.Accept || o.Report.Verdict != "bypassed" || !strings.HasPrefix(o.Headers, "X-Easymail-Scan: bypassed; clamd=unavailable") {
 		t.Errorf("bypass: %+v", o)

@@ -8,7 +8,6 @@ import (
 
 	"github.com/emersion/go-message/textproto"
 
-	"easymail/internal/api"
 	"easymail/internal/queue"
 	"easymail/internal/scan"
 	"easymail/internal/smtperr"
@@ -26,7 +25,7 @@ type Scanner interface {
 // Quarantine keeps a quarantined message whose content is committed to the spool. *quarantine.Store
 // implements it.
 type Quarantine interface {
-	Put(ctx context.Context, env queue.Envelope, rep api.ScanReport, msg io.ReaderAt, size int64) error
+	Put(ctx context.Context, env queue.Envelope, rep scan.Report, msg io.ReaderAt, size int64) error
 }
 
 // scanHeaders are the fields the relay's scan sets; the customer's own copies are removed, so that a

@@ -20,9 +20,9 @@ import (
 )
 
 // fixedPolicy is one scanning policy for every customer.
-type fixedPolicy struct{ p *scan.Policy }
+type fixedPolicy struct{ p *scan.ResolvedPolicy }
 
-func (f fixedPolicy) For(string) *scan.Policy { return f.p }
+func (f fixedPolicy) For(string) *scan.ResolvedPolicy { return f.p }
 
 // defaultScanPolicy is the configured default: executables refused, also in archives.
 func defaultScanPolicy(tb testing.TB) fixedPolicy {
@@ -32,7 +32,7 @@ func defaultScanPolicy(tb testing.TB) fixedPolicy {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return fixedPolicy{&scan.Policy{SpamReject: 15, SpamTag: 6, VirusAction: api.ActionReject, OnFailure: api.FailTempfail, Rules: rules}}
+	return fixedPolicy{&scan.ResolvedPolicy{SpamReject: 15, SpamTag: 6, VirusAction: api.ActionReject, OnFailure: api.FailTempfail, Rules: rules}}
 }
 
 // bigMessage streams a message of about size bytes: a text part and two base64 attachments, a PDF-like
