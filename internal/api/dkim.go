@@ -1,148 +1,13 @@
 package api
 
 import (
+	"easymail/internal/readiness"
+
+	"easymail/internal/dkimsign"
+
 	"context"
 	"net/http"
-	"time"
 )
-
-// DKIM key algorithms.
-const (
-	DKIMAlgorithmRSA     = "rsa"
-	DKIMAlgorithmEd25519 = "ed25519"
-)
-
-// DKIM key states. A domain signs with its active keys; a pending key is the next one of a rotation, waiting
-// for its DNS record; a retiring key was replaced and stays published until RetireAt, for the messages it
-// signed that are still on their way; a retired key is no longer used at all and its record may be removed.
-const (
-	DKIMStatePending  = "pending"
-	DKIMStateActive   = "active"
-	DKIMStateRetiring = "retiring"
-	DKIMStateRetired  = "retired"
-)
-
-// DKIMKey is one DKIM key of a domain, with the DNS record that publishes its public key. The private key
-// never leaves the server.
-type DKIMKey struct {
-	Selector    string     `json:"selector"`
-	Algorithm   string     `json:"algorithm"`
-	State       string     `json:"state"`
-	Record      DKIMRecord `json:"record"`
-	CreatedAt   time.Time  `json:"created_at"`
-	ActivatedAt *time.Time `json:"activated_at,omitempty"`
-	RetireAt    *time.Time `json:"retire_at,omitempty"`
-	RetiredAt   *time.Time `json:"retired_at,omitempty"`
-	// VerifiedAt is the last time the published record was seen to match the key.
-	VerifiedAt *time.Time `json:"verified_at,omitempty"`
-}
-
-// DomainDKIM is a domain's DKIM keys, newest first, retired ones included.
-type DomainDKIM struct {
-	Domain string    `json:"domain"`
-	Keys   []DKIMKey `json:"keys"`
-}
-
-// Readiness check statuses.
-const (
-	ReadinessPass  = "pass"
-	ReadinessWarn  = "warn"
-	ReadinessFail  = "fail"
-	ReadinessError = "error" // the check could not be made (DNS failure); try again later
-)
-
-// Readiness is the bulk-sender readiness report of one domain: what large mailbox providers require of
-// senders of bulk mail (SPF and DKIM passing, DMARC published, one-click unsubscribe, low bounce and
-// complaint rates), checked live in DNS and over the domain's recent traffic.
-type Readiness struct {
-	Domain    string    `json:"domain"`
-	CheckedAt time.Time `json:"checked_at"`
-	// Ready is set when SPF and DKIM pass and neither DMARC nor unsubscription fails.
-	Ready       bool             `json:"ready"`
-	SPF         SPFCheck         `json:"spf"`
-	DKIM        DKIMCheck        `json:"dkim"`
-	DMARC       DMARCCheck       `json:"dmarc"`
-	Unsubscribe UnsubscribeCheck `json:"unsubscribe"`
-	Rates       Rates            `json:"rates"`
-}
-
-// SPFCheck is the domain's SPF record evaluated (RFC 7208) for each of the operator's outbound IPs.
-type SPFCheck struct {
-	Status string `json:"status"`
-	// Record is the domain's SPF record, "" when it has none.
-	Record string `json:"record"`
-	// Include is the mechanism the record should contain to authorise the operator's IPs.
-	Include string      `json:"include"`
-	Results []SPFResult `json:"results"`
-	Detail  string      `json:"detail"`
-}
-
-// SPFResult is the SPF result for one outbound IP: pass, fail, softfail, neutral, none, temperror or
-// permerror.
-type SPFResult struct {
-	IP     string `json:"ip"`
-	Result string `json:"result"`
-	Error  string `json:"error,omitempty"`
-}
-
-// DKIMCheck compares the domain's published DKIM records with its keys.
-type DKIMCheck struct {
-	Status string         `json:"status"`
-	Keys   []DKIMKeyCheck `json:"keys"`
-	Detail string         `json:"detail"`
-}
-
-// DKIMKeyCheck is the DNS check of one key's record.
-type DKIMKeyCheck struct {
-	Selector  string `json:"selector"`
-	Algorithm string `json:"algorithm"`
-	State     string `json:"state"`
-	Name      string `json:"name"`
-	// Published is set when the record at Name holds this key.
-	Published bool   `json:"published"`
-	Detail    string `json:"detail"`
-}
-
-// DMARCCheck is the domain's DMARC policy (RFC 7489 §6.3), found at _dmarc.<domain> or at its
-// organizational domain.
-type DMARCCheck struct {
-	Status string `json:"status"`
-	Record string `json:"record"`
-	// Policy is none, quarantine or reject; "" without a record. Strength says what it protects:
-	// "monitoring" (p=none), "partial" (quarantine, or a pct below 100), "full" (reject).
-	Policy          string `json:"policy"`
-	SubdomainPolicy string `json:"subdomain_policy,omitempty"`
-	Percent         int    `json:"percent"`
-	Strength        string `json:"strength"`
-	Detail          string `json:"detail"`
-}
-
-// UnsubscribeCheck is the share of the domain's recent bulk messages that offer one-click unsubscription
-// (List-Unsubscribe with List-Unsubscribe-Post, RFC 8058).
-type UnsubscribeCheck struct {
-	Status string    `json:"status"`
-	Since  time.Time `json:"since"`
-	// Messages counts the messages from the domain accepted since Since, Bulk those that look like bulk mail.
-	Messages        int `json:"messages"`
-	Bulk            int `json:"bulk"`
-	ListUnsubscribe int `json:"list_unsubscribe"`
-	OneClick        int `json:"one_click"`
-	// OneClickShare is OneClick / Bulk; null without bulk messages.
-	OneClickShare *float64 `json:"one_click_share"`
-	Detail        string   `json:"detail"`
-}
-
-// Rates are the domain's bounce and complaint rates over its recent messages.
-type Rates struct {
-	Since time.Time `json:"since"`
-	// FinalRecipients counts the recipients delivered or bounced; Bounced those bounced.
-	FinalRecipients int `json:"final_recipients"`
-	Bounced         int `json:"bounced"`
-	// BounceRate is Bounced / FinalRecipients; null without final recipients.
-	BounceRate *float64 `json:"bounce_rate"`
-	// ComplaintRate is null: complaints (feedback loops) are not collected yet.
-	ComplaintRate *float64 `json:"complaint_rate"`
-}
 
 // DomainDKIM returns a domain's DKIM keys.
 func (c *Client) DomainDKIM(ctx context.Context, id, domain string) (*DomainDKIM, error) {
@@ -174,3 +39,63 @@ func (c *Client) Readiness(ctx context.Context, id, domain string) (*Readiness, 
 	var out Readiness
 	return &out, c.do(ctx, http.MethodGet, "/customers/"+esc(id)+"/domains/"+esc(domain)+"/readiness", nil, nil, &out)
 }
+
+// DKIMAlgorithmRSA is dkimsign.RSA.
+const DKIMAlgorithmRSA = dkimsign.RSA
+
+// DKIMAlgorithmEd25519 is dkimsign.Ed25519.
+const DKIMAlgorithmEd25519 = dkimsign.Ed25519
+
+// DKIMStatePending is dkimsign.StatePending.
+const DKIMStatePending = dkimsign.StatePending
+
+// DKIMStateActive is dkimsign.StateActive.
+const DKIMStateActive = dkimsign.StateActive
+
+// DKIMStateRetiring is dkimsign.StateRetiring.
+const DKIMStateRetiring = dkimsign.StateRetiring
+
+// DKIMStateRetired is dkimsign.StateRetired.
+const DKIMStateRetired = dkimsign.StateRetired
+
+// DKIMKey is dkimsign.Key.
+type DKIMKey = dkimsign.Key
+
+// DomainDKIM is dkimsign.DomainDKIM.
+type DomainDKIM = dkimsign.DomainDKIM
+
+// ReadinessPass is readiness.Pass.
+const ReadinessPass = readiness.Pass
+
+// ReadinessWarn is readiness.Warn.
+const ReadinessWarn = readiness.Warn
+
+// ReadinessFail is readiness.Fail.
+const ReadinessFail = readiness.Fail
+
+// ReadinessError is readiness.Error.
+const ReadinessError = readiness.Error
+
+// Readiness is readiness.Report.
+type Readiness = readiness.Report
+
+// SPFCheck is readiness.SPFCheck.
+type SPFCheck = readiness.SPFCheck
+
+// SPFResult is readiness.SPFResult.
+type SPFResult = readiness.SPFResult
+
+// DKIMCheck is readiness.DKIMCheck.
+type DKIMCheck = readiness.DKIMCheck
+
+// DKIMKeyCheck is readiness.DKIMKeyCheck.
+type DKIMKeyCheck = readiness.DKIMKeyCheck
+
+// DMARCCheck is readiness.DMARCCheck.
+type DMARCCheck = readiness.DMARCCheck
+
+// UnsubscribeCheck is readiness.UnsubscribeCheck.
+type UnsubscribeCheck = readiness.UnsubscribeCheck
+
+// Rates is readiness.Rates.
+type Rates = readiness.Rates

@@ -11,16 +11,12 @@ import (
 	"strings"
 	"time"
 
-	"easymail/internal/api"
 	"easymail/internal/msgid"
 	"easymail/internal/store"
 )
 
 // RoleSystem is the actor role of changes made by Easymail itself (the lifecycle scheduler).
 const RoleSystem = "system"
-
-// Entry is one audit record; it is the API's wire form.
-type Entry = api.AuditEntry
 
 // maxSnapshot bounds a before or after snapshot; a longer one is replaced by a note.
 const maxSnapshot = 256 << 10
@@ -55,9 +51,6 @@ func snapshot(b []byte) string {
 	}
 	return string(b)
 }
-
-// Query selects entries; it is the API's wire form.
-type Query = api.AuditQuery
 
 // MaxLimit is the most entries List returns.
 const MaxLimit = 1000
@@ -111,10 +104,10 @@ func List(ctx context.Context, db *store.DB, q Query) ([]Entry, error) {
 		}
 		e.At = store.Time(at)
 		if before != "" {
-			e.Before = api.RawJSON(before)
+			e.Before = RawJSON(before)
 		}
 		if after != "" {
-			e.After = api.RawJSON(after)
+			e.After = RawJSON(after)
 		}
 		out = append(out, e)
 	}

@@ -12,13 +12,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"easymail/internal/api"
 	"easymail/internal/fielderr"
 	"easymail/internal/store"
 )
-
-// Suppression is one entry of a customer's suppression list.
-type Suppression = api.Suppression
 
 // Sources of suppression entries.
 const (

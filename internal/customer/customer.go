@@ -14,29 +14,11 @@ import (
 	"fmt"
 	"time"
 
-	"easymail/internal/api"
 	"easymail/internal/fielderr"
 	"easymail/internal/msgid"
 	"easymail/internal/store"
 )
 
-// Customer is a customer with everything registered for it; it is the API's wire form.
-type Customer = api.Customer
-
-// Domain is a customer's sending domain.
-type Domain = api.Domain
-
-// RelayHost is a customer's relay host.
-type RelayHost = api.RelayHost
-
-// SourceIP is a customer's source IP prefix.
-type SourceIP = api.SourceIP
-
-// Customer statuses.
-const (
-	StatusPending = api.StatusPending
-	StatusActive  = api.StatusActive
-)
 
 // UnsubscribeDelegated is the unsubscribe setting of a customer whose one-click unsubscriptions the relay
 // adds and honours (docs/events.md).
@@ -69,7 +51,7 @@ func (s *Service) now() int64 {
 func newID() string { return msgid.Random(10) }
 
 // Create registers a customer in status "pending". Topology hiding and anti-spoofing default to on.
-func (s *Service) Create(ctx context.Context, in api.CustomerCreate) (*Customer, error) {
+func (s *Service) Create(ctx context.Context, in Create) (*Customer, error) {
 	name, err := checkName(in.Name)
 	if err != nil {
 		return nil, err
@@ -250,7 +232,7 @@ func (s *Service) loadChildren(ctx context.Context, all map[string]*Customer, wh
 // Update changes the fields set in in. Status may be set to "pending" or "active" (an operator forcing the
 // activation), and only while the customer is pending or active: a termination is scheduled and cancelled
 // with ScheduleTermination and CancelTermination.
-func (s *Service) Update(ctx context.Context, id string, in api.CustomerUpdate) (*Customer, error) {
+func (s *Service) Update(ctx context.Context, id string, in Update) (*Customer, error) {
 	var sets []string
 	var args []any
 	if in.Name != nil {

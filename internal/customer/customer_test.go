@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"easymail/internal/api"
 	"easymail/internal/fielderr"
 	"easymail/internal/store"
 )
@@ -26,7 +25,7 @@ func newService(t *testing.T, allowPrivate bool) *Service {
 
 func mustCreate(t *testing.T, s *Service, name string) *Customer {
 	t.Helper()
-	c, err := s.Create(context.Background(), api.CustomerCreate{Name: name, ContactEmail: "it@" + name + ".example"})
+	c, err := s.Create(context.Background(), Create{Name: name, ContactEmail: "it@" + name + ".example"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +52,7 @@ func TestCreateGetUpdateDelete(t *testing.T) {
 	ctx := context.Background()
 	s := newService(t, true)
 	off := false
-	c, err := s.Create(ctx, api.CustomerCreate{Name: " Acme ", ContactEmail: "Jane <jane@acme.example>", AntiSpoofing: &off})
+	c, err := s.Create(ctx, Create{Name: " Acme ", ContactEmail: "Jane <jane@acme.example>", AntiSpoofing: &off})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,14 +69,14 @@ func TestCreateGetUpdateDelete(t *testing.T) {
 	}
 
 	name, status, pool, on := "Acme SA", StatusActive, "premium", true
-	up, err := s.Update(ctx, c.ID, api.CustomerUpdate{Name: &name, Status: &status, Pool: &pool, AntiSpoofing: &on})
+	up, err := s.Update(ctx, c.ID, Update{Name: &name, Status: &status, Pool: &pool, AntiSpoofing: &on})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if up.Name != name || up.Status != StatusActive || up.Pool != "premium" || !up.AntiSpoofing || up.ContactEmail != "jane@acme.example" {
 		t.Fatalf("updated %+v", up)
 	}
-	if _, err := s.Update(ctx, "nope", api.CustomerUpdate{Name: &name}); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Update(ctx, "nope", Update{Name: &name}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("update of unknown: %v", err)
 	}
 
@@ -137,26 +136,26 @@ func TestCreateValidation(t *testing.T) {
 	s := newService(t, true)
 	ctx := context.Background()
 	for _, c := range []struct {
-		in    api.CustomerCreate
+		in    Create
 		field string
 	}{
-		{api.CustomerCreate{ContactEmail: "a@b.example"}, "name"},
-		{api.CustomerCreate{Name: "  ", ContactEmail: "a@b.example"}, "name"},
-		{api.CustomerCreate{Name: "a\x00b", ContactEmail: "a@b.example"}, "name"},
-		{api.CustomerCreate{Name: "A"}, "contact_email"},
-		{api.CustomerCreate{Name: "A", ContactEmail: "not an address"}, "contact_email"},
-		{api.CustomerCreate{Name: "A", ContactEmail: "a@b..example"}, "contact_email"},
-		{api.CustomerCreate{Name: "A", ContactEmail: "a@b.example", Pool: "nope"}, "pool"},
+		{Create{ContactEmail: "a@b.example"}, "name"},
+		{Create{Name: "  ", ContactEmail: "a@b.example"}, "name"},
+		{Create{Name: "a\x00b", ContactEmail: "a@b.example"}, "name"},
+		{Create{Name: "A"}, "contact_email"},
+		{Create{Name: "A", ContactEmail: "not an address"}, "contact_email"},
+		{Create{Name: "A", ContactEmail: "a@b..example"}, "contact_email"},
+		{Create{Name: "A", ContactEmail: "a@b.example", Pool: "nope"}, "pool"},
 	} {
 		_, err := s.Create(ctx, c.in)
 		wantField(t, err, c.field)
 	}
 	bad := "deactivated"
 	c := mustCreate(t, s, "acme")
-	_, err := s.Update(ctx, c.ID, api.CustomerUpdate{Status: &bad})
+	_, err := s.Update(ctx, c.ID, Update{Status: &bad})
 	wantField(t, err, "status")
 	empty := ""
-	_, err = s.Update(ctx, c.ID, api.CustomerUpdate{Pool: &empty})
+	_, err = s.Update(ctx, c.ID, Update{Pool: &empty})
 	wantField(t, err, "pool")
 }
 
@@ -164,7 +163,7 @@ func TestDomainRules(t *testing.T) {
 	s := newService(t, true)
 	ctx := context.Background()
 	a, b := mustCreate(t, s, "a"), mustCreate(t, s, "b")
-	d, err := s.AddDomainWith(ctx, a.ID, api.DomainRequest{Domain: "Bücher.Example.", IncludeSubdomains: true})
+	d, err := s.AddDomainWith(ctx, a.ID, DomainRequest{Domain: "Bücher.Example.", IncludeSubdomains: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +186,7 @@ func TestDomainRules(t *testing.T) {
 	wantField(t, err, "domain")
 	// Under another customer's domain: never, whether or not either side includes its subdomains (DMARC's
 	// relaxed alignment would let one customer pass as the other).
-	_, err = s.AddDomainWith(ctx, a.ID, api.DomainRequest{Domain: "x.shop.example", IncludeSubdomains: true})
+	_, err = s.AddDomainWith(ctx, a.ID, DomainRequest{Domain: "x.shop.example", IncludeSubdomains: true})
 	wantConflict(t, err, "domain")
 	_, err = s.AddDomain(ctx, a.ID, "x.shop.example")
 	wantConflict(t, err, "domain")
@@ -195,12 +194,12 @@ func TestDomainRules(t *testing.T) {
 		t.Fatalf("unknown customer: %v", err)
 	}
 	// A parent of another customer's domain: likewise.
-	if _, err := s.AddDomainWith(ctx, a.ID, api.DomainRequest{Domain: "big.example", IncludeSubdomains: true}); err != nil {
+	if _, err := s.AddDomainWith(ctx, a.ID, DomainRequest{Domain: "big.example", IncludeSubdomains: true}); err != nil {
 		t.Fatal(err)
 	}
 	_, err = s.AddDomain(ctx, b.ID, "sub.big.example")
 	wantConflict(t, err, "domain")
-	_, err = s.AddDomainWith(ctx, b.ID, api.DomainRequest{Domain: "example.example", IncludeSubdomains: false})
+	_, err = s.AddDomainWith(ctx, b.ID, DomainRequest{Domain: "example.example", IncludeSubdomains: false})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +224,7 @@ func TestPublicSuffixRefused(t *testing.T) {
 	ctx := context.Background()
 	a := mustCreate(t, s, "a")
 	for _, d := range []string{"co.uk", "CO.UK.", "com", "lu", "github.io", "pvt.k12.ma.us", "xn--p1ai", "рф"} {
-		_, err := s.AddDomainWith(ctx, a.ID, api.DomainRequest{Domain: d, IncludeSubdomains: true})
+		_, err := s.AddDomainWith(ctx, a.ID, DomainRequest{Domain: d, IncludeSubdomains: true})
 		wantField(t, err, "domain")
 		var fe *fielderr.Error
 		if errors.As(err, &fe) && d != "xn--p1ai" && d != "рф" && !strings.Contains(fe.Msg, "public suffix") {
@@ -264,11 +263,11 @@ func TestUpdateDomain(t *testing.T) {
 	_, err := s.AddDomain(ctx, b.ID, "x.a.example")
 	wantConflict(t, err, "domain")
 	on, off := true, false
-	_, err = s.UpdateDomain(ctx, a.ID, "a.example", api.DomainUpdate{IncludeSubdomains: &on}) // would cover b's
+	_, err = s.UpdateDomain(ctx, a.ID, "a.example", DomainUpdate{IncludeSubdomains: &on}) // would cover b's
 	wantConflict(t, err, "include_subdomains")
-	_, err = s.UpdateDomain(ctx, b.ID, "mail.a.example", api.DomainUpdate{IncludeSubdomains: &on}) // under a's
+	_, err = s.UpdateDomain(ctx, b.ID, "mail.a.example", DomainUpdate{IncludeSubdomains: &on}) // under a's
 	wantConflict(t, err, "include_subdomains")
-	d, err := s.UpdateDomain(ctx, a.ID, "SOLO.example.", api.DomainUpdate{IncludeSubdomains: &on})
+	d, err := s.UpdateDomain(ctx, a.ID, "SOLO.example.", DomainUpdate{IncludeSubdomains: &on})
 	if err != nil || !d.IncludeSubdomains || d.Domain != "solo.example" || d.CustomerID != a.ID {
 		t.Fatalf("update: %+v %v", d, err)
 	}
@@ -281,16 +280,16 @@ func TestUpdateDomain(t *testing.T) {
 			t.Errorf("stored %+v", gd)
 		}
 	}
-	if _, err := s.UpdateDomain(ctx, b.ID, "solo.example", api.DomainUpdate{IncludeSubdomains: &off}); !errors.Is(err, ErrNotFound) {
+	if _, err := s.UpdateDomain(ctx, b.ID, "solo.example", DomainUpdate{IncludeSubdomains: &off}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("another customer's domain: %v", err)
 	}
-	if _, err := s.UpdateDomain(ctx, a.ID, "nope.example", api.DomainUpdate{IncludeSubdomains: &off}); !errors.Is(err, ErrNotFound) {
+	if _, err := s.UpdateDomain(ctx, a.ID, "nope.example", DomainUpdate{IncludeSubdomains: &off}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("unknown domain: %v", err)
 	}
 	// Nobody else may register under solo.example, with or without its subdomains included.
 	_, err = s.AddDomain(ctx, b.ID, "x.solo.example")
 	wantConflict(t, err, "domain")
-	if d, err := s.UpdateDomain(ctx, a.ID, "solo.example", api.DomainUpdate{IncludeSubdomains: &off}); err != nil || d.IncludeSubdomains {
+	if d, err := s.UpdateDomain(ctx, a.ID, "solo.example", DomainUpdate{IncludeSubdomains: &off}); err != nil || d.IncludeSubdomains {
 		t.Fatalf("off: %+v %v", d, err)
 	}
 	_, err = s.AddDomain(ctx, b.ID, "x.solo.example")
@@ -397,17 +396,17 @@ func TestTLSPolicy(t *testing.T) {
 		t.Fatalf("new customer's TLS policy = %q, want the configured default", c.TLSPolicy)
 	}
 	verify := "verify"
-	if up, err := s.Update(ctx, c.ID, api.CustomerUpdate{TLSPolicy: &verify}); err != nil || up.TLSPolicy != "verify" {
+	if up, err := s.Update(ctx, c.ID, Update{TLSPolicy: &verify}); err != nil || up.TLSPolicy != "verify" {
 		t.Fatalf("Update: %+v, %v", up, err)
 	}
 	if got, _ := s.Get(ctx, c.ID); got.TLSPolicy != "verify" {
 		t.Fatalf("Get: TLS policy %q", got.TLSPolicy)
 	}
 	bad := "always"
-	_, err := s.Update(ctx, c.ID, api.CustomerUpdate{TLSPolicy: &bad})
+	_, err := s.Update(ctx, c.ID, Update{TLSPolicy: &bad})
 	wantField(t, err, "tls_policy")
 	none := ""
-	if up, err := s.Update(ctx, c.ID, api.CustomerUpdate{TLSPolicy: &none}); err != nil || up.TLSPolicy != "" {
+	if up, err := s.Update(ctx, c.ID, Update{TLSPolicy: &none}); err != nil || up.TLSPolicy != "" {
 		t.Fatalf("clearing: %+v, %v", up, err)
 	}
 }
@@ -420,7 +419,7 @@ func TestPortalEnabled(t *testing.T) {
 		t.Fatal("a new customer's portal is enabled")
 	}
 	on := true
-	got, err := s.Update(ctx, c.ID, api.CustomerUpdate{PortalEnabled: &on})
+	got, err := s.Update(ctx, c.ID, Update{PortalEnabled: &on})
 	if err != nil || !got.PortalEnabled {
 		t.Fatalf("enable: %+v %v", got, err)
 	}
@@ -429,7 +428,7 @@ func TestPortalEnabled(t *testing.T) {
 		t.Fatalf("list: %+v", list)
 	}
 	off := false
-	if got, err := s.Update(ctx, c.ID, api.CustomerUpdate{PortalEnabled: &off}); err != nil || got.PortalEnabled {
+	if got, err := s.Update(ctx, c.ID, Update{PortalEnabled: &off}); err != nil || got.PortalEnabled {
 		t.Fatalf("disable: %+v %v", got, err)
 	}
 }

@@ -3,8 +3,7 @@ package customer
 import (
 	"context"
 	"database/sql"
-
-	"easymail/internal/api"
+	"easymail/internal/dkimsign"
 )
 
 // DKIM provisions the DKIM keys of the customers' domains and reports the records to publish.
@@ -15,7 +14,7 @@ type DKIM interface {
 	Prepare(domain string) (func(ctx context.Context, tx *sql.Tx) error, error)
 	// Keys returns the keys of the given domains whose records are to be published, by domain, active keys
 	// first and RSA before Ed25519.
-	Keys(ctx context.Context, domains []string) (map[string][]api.DKIMKey, error)
+	Keys(ctx context.Context, domains []string) (map[string][]dkimsign.Key, error)
 }
 
 // fillDKIM sets the DKIM records of the domains: DKIMKeys are all the keys to publish, DKIM is the record
@@ -40,7 +39,7 @@ func (s *Service) fillDKIM(ctx context.Context, domains []*Domain) error {
 	for _, d := range domains {
 		d.DKIM, d.DKIMKeys = nil, keys[d.Domain]
 		for _, k := range d.DKIMKeys {
-			if k.State == api.DKIMStateActive {
+			if k.State == dkimsign.StateActive {
 				r := k.Record
 				d.DKIM = &r
 				break

@@ -3,10 +3,9 @@ package customer
 import (
 	"context"
 	"database/sql"
+	"easymail/internal/dkimsign"
 	"errors"
 	"testing"
-
-	"easymail/internal/api"
 )
 
 // fakeDKIM records the domains it made keys for; a domain in failSave makes the key's save fail.
@@ -25,12 +24,12 @@ func (f *fakeDKIM) Prepare(domain string) (func(context.Context, *sql.Tx) error,
 	}, nil
 }
 
-func (f *fakeDKIM) Keys(ctx context.Context, domains []string) (map[string][]api.DKIMKey, error) {
-	out := map[string][]api.DKIMKey{}
+func (f *fakeDKIM) Keys(ctx context.Context, domains []string) (map[string][]dkimsign.Key, error) {
+	out := map[string][]dkimsign.Key{}
 	for _, d := range domains {
-		out[d] = []api.DKIMKey{
-			{Selector: "next", State: api.DKIMStatePending, Record: api.DKIMRecord{Selector: "next", Name: "next._domainkey." + d}},
-			{Selector: "cur", State: api.DKIMStateActive, Record: api.DKIMRecord{Selector: "cur", Name: "cur._domainkey." + d}},
+		out[d] = []dkimsign.Key{
+			{Selector: "next", State: dkimsign.StatePending, Record: dkimsign.Record{Selector: "next", Name: "next._domainkey." + d}},
+			{Selector: "cur", State: dkimsign.StateActive, Record: dkimsign.Record{Selector: "cur", Name: "cur._domainkey." + d}},
 		}
 	}
 	return out, nil
@@ -41,7 +40,7 @@ func TestDomainsGetDKIMKeys(t *testing.T) {
 	s := newService(t, true)
 	fk := &fakeDKIM{failSave: "broken.example"}
 	s.DKIM = fk
-	c, err := s.Create(ctx, api.CustomerCreate{Name: "Acme", ContactEmail: "it@acme.example"})
+	c, err := s.Create(ctx, Create{Name: "Acme", ContactEmail: "it@acme.example"})
 	if err != nil {
 		t.Fatal(err)
 	}

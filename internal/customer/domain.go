@@ -10,14 +10,13 @@ import (
 	"golang.org/x/net/idna"
 	"golang.org/x/net/publicsuffix"
 
-	"easymail/internal/api"
 	"easymail/internal/fielderr"
 	"easymail/internal/store"
 )
 
 // AddDomain registers a sending domain for the customer without its subdomains; see AddDomainWith.
 func (s *Service) AddDomain(ctx context.Context, customerID, domain string) (*Domain, error) {
-	return s.AddDomainWith(ctx, customerID, api.DomainRequest{Domain: domain})
+	return s.AddDomainWith(ctx, customerID, DomainRequest{Domain: domain})
 }
 
 // AddDomainWith registers a sending domain for the customer. The name is stored as lower-case A-labels; a
@@ -27,7 +26,7 @@ func (s *Service) AddDomain(ctx context.Context, customerID, domain string) (*Do
 // A domain belongs to one customer only, and two customers' domains never nest (a.example for one,
 // mail.a.example for another): under DMARC's relaxed alignment one could send as the other (see checkTree). With Service.DKIM set, the domain's first DKIM key is created in the
 // same transaction, and its record returned.
-func (s *Service) AddDomainWith(ctx context.Context, customerID string, in api.DomainRequest) (*Domain, error) {
+func (s *Service) AddDomainWith(ctx context.Context, customerID string, in DomainRequest) (*Domain, error) {
 	if err := checkNotPublicSuffix(in.Domain); err != nil {
 		return nil, err
 	}
@@ -72,7 +71,7 @@ func (s *Service) AddDomainWith(ctx context.Context, customerID string, in api.D
 // UpdateDomain changes the settings of one of the customer's domains, named in any form NormalizeDomain
 // accepts. Including the subdomains is refused (a conflict on include_subdomains) while the domain
 // nests with another customer's.
-func (s *Service) UpdateDomain(ctx context.Context, customerID, domain string, in api.DomainUpdate) (*Domain, error) {
+func (s *Service) UpdateDomain(ctx context.Context, customerID, domain string, in DomainUpdate) (*Domain, error) {
 	d, err := NormalizeDomain(domain)
 	if err != nil {
 		return nil, ErrNotFound

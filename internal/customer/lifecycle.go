@@ -9,18 +9,11 @@ import (
 	"strings"
 	"time"
 
-	"easymail/internal/api"
 	"easymail/internal/audit"
 	"easymail/internal/fielderr"
 	"easymail/internal/store"
 )
 
-// The statuses of a customer's termination (docs/lifecycle.md).
-const (
-	StatusTerminating = api.StatusTerminating
-	StatusDeactivated = api.StatusDeactivated
-	StatusRemoved     = api.StatusRemoved
-)
 
 // lifecycleColumns are the customers columns of the lifecycle, read by scanCustomer after the others.
 const lifecycleColumns = `technical_email, admin_email, deactivate_at, activated_at, deactivated_at, removed_at`
@@ -288,12 +281,12 @@ func (s *Service) Remove(ctx context.Context, id string, deactivateAt, now time.
 			StatusRemoved, r.RelayHosts, r.Domains, r.SourceIPs)
 		return audit.Insert(ctx, tx, audit.Entry{At: now, ActorRole: audit.RoleSystem, Action: "lifecycle remove",
 			Target: "/api/v1/customers/" + id, CustomerID: id,
-			Before: statusJSON(StatusDeactivated, deactivateAt), After: api.RawJSON(after)})
+			Before: statusJSON(StatusDeactivated, deactivateAt), After: audit.RawJSON(after)})
 	})
 	return out, err
 }
 
 // statusJSON is the audit log's before or after of a lifecycle step.
-func statusJSON(status string, at time.Time) api.RawJSON {
-	return api.RawJSON(fmt.Sprintf(`{"status":%q,"deactivate_at":%q}`, status, at.UTC().Format(time.RFC3339)))
+func statusJSON(status string, at time.Time) audit.RawJSON {
+	return audit.RawJSON(fmt.Sprintf(`{"status":%q,"deactivate_at":%q}`, status, at.UTC().Format(time.RFC3339)))
 }

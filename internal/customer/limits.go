@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 
-	"easymail/internal/api"
 	"easymail/internal/fielderr"
 	"easymail/internal/store"
 )
@@ -18,7 +17,7 @@ const operatorHoldReason = "Held by an operator"
 
 // limitSets adds to an update the columns of in.RateLimits (replaced as a whole: a null field is the
 // configured default) and in.Held.
-func (s *Service) limitSets(in api.CustomerUpdate, sets []string, args []any) ([]string, []any, error) {
+func (s *Service) limitSets(in Update, sets []string, args []any) ([]string, []any, error) {
 	if rl := in.RateLimits; rl != nil {
 		for _, f := range []struct {
 			col, field string
@@ -90,7 +89,7 @@ func (s *Service) fillLimits(ctx context.Context, list ...*Customer) error {
 			i := int(n.Int64)
 			return &i
 		}
-		c.RateLimits = api.RateLimits{MessagesPerMinute: ptr(v[0]), MessagesPerHour: ptr(v[1]),
+		c.RateLimits = RateLimits{MessagesPerMinute: ptr(v[0]), MessagesPerHour: ptr(v[1]),
 			RecipientsPerMinute: ptr(v[2]), RecipientsPerHour: ptr(v[3]), Burst: ptr(v[4])}
 		c.Held, c.HeldReason = held, reason
 		if at.Valid {

@@ -15,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"easymail/internal/api"
 	"easymail/internal/secretfile"
 )
 
@@ -106,9 +105,9 @@ func (o *Onboarding) Token(customerID string) (string, time.Time) {
 
 // Link returns a fresh onboarding link: publicURL (scheme and authority, e.g. "https://relay.example.net")
 // followed by /onboard/ and a token.
-func (o *Onboarding) Link(publicURL, customerID string) api.Onboarding {
+func (o *Onboarding) Link(publicURL, customerID string) OnboardingLink {
 	tok, exp := o.Token(customerID)
-	return api.Onboarding{URL: strings.TrimRight(publicURL, "/") + "/onboard/" + tok, ExpiresAt: exp}
+	return OnboardingLink{URL: strings.TrimRight(publicURL, "/") + "/onboard/" + tok, ExpiresAt: exp}
 }
 
 // Verify checks a token's signature and expiry and returns the customer id it was made for.

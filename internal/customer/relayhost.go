@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/netip"
 
-	"easymail/internal/api"
 	"easymail/internal/fielderr"
 	"easymail/internal/store"
 )
@@ -29,7 +28,7 @@ func (s *Service) AddRelayHost(ctx context.Context, customerID, host string) (*R
 		}
 	}
 	rh := &RelayHost{ID: newID(), CustomerID: customerID, Host: h,
-		RelayHostResolution: api.RelayHostResolution{Addresses: []api.RelayHostAddress{}}}
+		RelayHostResolution: RelayHostResolution{Addresses: []RelayHostAddress{}}}
 	now := s.now()
 	err = s.DB.Tx(ctx, func(tx *sql.Tx) error {
 		if err := customerExists(ctx, tx, customerID); err != nil {
@@ -96,7 +95,7 @@ func scanRelayHost(r scanner) (*RelayHost, error) {
 		}
 	}
 	if h.Addresses == nil {
-		h.Addresses = []api.RelayHostAddress{}
+		h.Addresses = []RelayHostAddress{}
 	}
 	return &h, nil
 }

@@ -7,14 +7,13 @@ import (
 	"slices"
 	"strings"
 
-	"easymail/internal/api"
 	"easymail/internal/fielderr"
 	"easymail/internal/store"
 )
 
 // slaSets adds in.SLAType to an update: the name of an SLA type of incidents.sla_types, or "" for the
 // default type. Without SLATypes configured, any name is refused but "".
-func (s *Service) slaSets(in api.CustomerUpdate, sets []string, args []any) ([]string, []any, error) {
+func (s *Service) slaSets(in Update, sets []string, args []any) ([]string, []any, error) {
 	if in.SLAType == nil {
 		return sets, args, nil
 	}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -14,10 +15,9 @@ import (
 
 	"github.com/emersion/go-message/textproto"
 	"github.com/emersion/go-msgauth/dkim"
+	"golang.org/x/net/idna"
 
-	"easymail/internal/api"
 	"easymail/internal/config"
-	"easymail/internal/customer"
 	"easymail/internal/resolver"
 	"easymail/internal/store"
 	"easymail/internal/testkit"
@@ -48,7 +48,7 @@ type fixture struct {
 	res       *resolver.DNS
 	clock     *clock
 	m         *Manager
-	customers *customer.Service
+	customers int
 }
 
 // newFixture opens a database and a fake DNS; configure may change the Options before the Manager is
@@ -79,35 +79,49 @@ func newFixture(t testing.TB, configure func(*Options)) *fixture {
 	if f.m, err = New(o); err != nil {
 		t.Fatal(err)
 	}
-	f.customers = &customer.Service{DB: db, Pools: []string{"default"}, AllowPrivate: true, DKIM: f.m, Now: f.clock.Now}
 	return f
 }
 
-// customer registers a customer with domains and returns its id.
+// customer registers a customer with domains, each with its first DKIM key as provisioning makes it
+// (Prepare before the domain's transaction, the key stored inside it), and returns its id.
 func (f *fixture) customer(t testing.TB, name string, domains ...string) string {
 	t.Helper()
 	ctx := context.Background()
-	c, err := f.customers.Create(ctx, api.CustomerCreate{Name: name, ContactEmail: "it@" + domains[0]})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f.customers++
+	id := fmt.Sprintf("cus_%d", f.customers)
+	now := f.clock.Now().UnixMilli()
+	f.exec(t, `INSERT INTO customers (id, name, contact_email, pool, status, created_at, updated_at)
+		VALUES (?, ?, ?, 'default', 'active', ?, ?)`, id, name, "it@"+domains[0], now, now)
 	for _, d := range domains {
-		dom, err := f.customers.AddDomain(ctx, c.ID, d)
+		d, err := idna.Lookup.ToASCII(d) // as provisioning stores it
 		if err != nil {
 			t.Fatal(err)
 		}
-		if dom.DKIM == nil || len(dom.DKIMKeys) != 1 {
-			t.Fatalf("AddDomain(%s) gave DKIM %+v, keys %+v", d, dom.DKIM, dom.DKIMKeys)
+		store, err := f.m.Prepare(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = f.db.Tx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO customer_domains (domain, customer_id, created_at) VALUES (?, ?, ?)`, d, id, now); err != nil {
+				return err
+			}
+			return store(ctx, tx)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if keys, err := f.m.Keys(ctx, []string{d}); err != nil || len(keys[d]) != 1 {
+			t.Fatalf("domain %s has keys %+v (%v), want one", d, keys[d], err)
 		}
 	}
 	if err := f.m.Load(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return c.ID
+	return id
 }
 
 // keys returns the domain's keys.
-func (f *fixture) keys(t testing.TB, domain string) []api.DKIMKey {
+func (f *fixture) keys(t testing.TB, domain string) []Key {
 	t.Helper()
 	d, err := f.m.DomainKeys(context.Background(), domain)
 	if err != nil {
@@ -117,9 +131,9 @@ func (f *fixture) keys(t testing.TB, domain string) []api.DKIMKey {
 }
 
 // key returns the domain's key in state, failing when there is not exactly one.
-func (f *fixture) key(t testing.TB, domain, state, algorithm string) api.DKIMKey {
+func (f *fixture) key(t testing.TB, domain, state, algorithm string) Key {
 	t.Helper()
-	var out []api.DKIMKey
+	var out []Key
 	for _, k := range f.keys(t, domain) {
 		if k.State == state && k.Algorithm == algorithm {
 			out = append(out, k)
@@ -132,7 +146,7 @@ func (f *fixture) key(t testing.TB, domain, state, algorithm string) api.DKIMKey
 }
 
 // publish puts a key's record in the fake DNS.
-func (f *fixture) publish(k api.DKIMKey) {
+func (f *fixture) publish(k Key) {
 	f.dns.Remove(k.Record.Name, 16)
 	f.dns.AddTXT(k.Record.Name, k.Record.Value)
 }

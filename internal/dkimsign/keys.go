@@ -12,22 +12,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"easymail/internal/api"
-)
-
-// Key algorithms.
-const (
-	RSA     = api.DKIMAlgorithmRSA
-	Ed25519 = api.DKIMAlgorithmEd25519
-)
-
-// Key states; see api.DKIMStatePending and the others.
-const (
-	StatePending  = api.DKIMStatePending
-	StateActive   = api.DKIMStateActive
-	StateRetiring = api.DKIMStateRetiring
-	StateRetired  = api.DKIMStateRetired
 )
 
 // DefaultRSABits is the RSA key size: RFC 8301 §3.2 wants at least 1024 bits and recommends 2048.
@@ -122,8 +106,8 @@ func RecordValue(algorithm, public string) string {
 }
 
 // record is the api form of a key's TXT record.
-func record(selector, domain, algorithm, public string) api.DKIMRecord {
-	return api.DKIMRecord{Selector: selector, Name: RecordName(selector, domain), Type: "TXT",
+func record(selector, domain, algorithm, public string) Record {
+	return Record{Selector: selector, Name: RecordName(selector, domain), Type: "TXT",
 		Value: RecordValue(algorithm, public)}
 }
 

@@ -14,7 +14,7 @@ import (
 	"blitiri.com.ar/go/spf"
 	"github.com/emersion/go-msgauth/dmarc"
 
-	"easymail/internal/api"
+	"easymail/internal/readiness"
 	"easymail/internal/resolver"
 	"easymail/internal/store"
 )
@@ -39,7 +39,7 @@ func (m *Manager) SPFInclude() string {
 // Readiness checks whether a domain of the customer meets what large mailbox providers require of bulk
 // senders: SPF authorising every outbound IP of the operator, DKIM records matching the keys, a DMARC
 // policy, one-click unsubscription in bulk mail, and it reports the bounce rate. DNS is queried live.
-func (m *Manager) Readiness(ctx context.Context, customerID, domain string) (*api.Readiness, error) {
+func (m *Manager) Readiness(ctx context.Context, customerID, domain string) (*readiness.Report, error) {
 	var owner string
 	err := m.db.R.QueryRowContext(ctx, `SELECT customer_id FROM customer_domains WHERE domain = ?`, domain).Scan(&owner)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && owner != customerID) {
@@ -49,7 +49,7 @@ func (m *Manager) Readiness(ctx context.Context, customerID, domain string) (*ap
 		return nil, err
 	}
 	now := m.now()
-	rep := &api.Readiness{Domain: domain, CheckedAt: now.UTC()}
+	rep := &readiness.Report{Domain: domain, CheckedAt: now.UTC()}
 	var wg sync.WaitGroup
 	wg.Add(3)
 	go func() { defer wg.Done(); rep.SPF = m.checkSPF(ctx, domain) }()
@@ -63,18 +63,18 @@ func (m *Manager) Readiness(ctx context.Context, customerID, domain string) (*ap
 	if rep.Unsubscribe, rep.Rates, err = m.traffic(ctx, customerID, domain, now.Add(-StatsWindow)); err != nil {
 		return nil, err
 	}
-	ok := func(s string) bool { return s == api.ReadinessPass || s == api.ReadinessWarn }
-	rep.Ready = rep.SPF.Status == api.ReadinessPass && ok(rep.DKIM.Status) && ok(rep.DMARC.Status) && ok(rep.Unsubscribe.Status)
+	ok := func(s string) bool { return s == readiness.Pass || s == readiness.Warn }
+	rep.Ready = rep.SPF.Status == readiness.Pass && ok(rep.DKIM.Status) && ok(rep.DMARC.Status) && ok(rep.Unsubscribe.Status)
 	return rep, nil
 }
 
 // checkSPF evaluates the domain's SPF record (RFC 7208 §4) for each outbound IP, as a receiver would for
 // mail from postmaster@domain sent by that IP with its HELO name.
-func (m *Manager) checkSPF(ctx context.Context, domain string) api.SPFCheck {
-	c := api.SPFCheck{Include: m.SPFInclude(), Results: []api.SPFResult{}}
+func (m *Manager) checkSPF(ctx context.Context, domain string) readiness.SPFCheck {
+	c := readiness.SPFCheck{Include: m.SPFInclude(), Results: []readiness.SPFResult{}}
 	txts, err := m.res.LookupTXT(ctx, domain)
 	if err != nil && !errors.Is(err, resolver.ErrNotFound) {
-		c.Status, c.Detail = api.ReadinessError, "DNS lookup of "+domain+" failed: "+err.Error()
+		c.Status, c.Detail = readiness.Error, "DNS lookup of "+domain+" failed: "+err.Error()
 		return c
 	}
 	var records []string
@@ -85,13 +85,13 @@ func (m *Manager) checkSPF(ctx context.Context, domain string) api.SPFCheck {
 	}
 	switch len(records) {
 	case 0:
-		c.Status = api.ReadinessFail
+		c.Status = readiness.Fail
 		c.Detail = fmt.Sprintf("%s has no SPF record: publish a TXT record such as \"v=spf1 mx %s ~all\"", domain, c.Include)
 		return c
 	case 1:
 		c.Record = records[0]
 	default:
-		c.Status = api.ReadinessFail
+		c.Status = readiness.Fail
 		c.Record = strings.Join(records, " | ")
 		c.Detail = domain + " has several SPF records, which is a permanent error (RFC 7208 §4.5): merge them into one"
 		return c
@@ -108,7 +108,7 @@ func (m *Manager) checkSPF(ctx context.Context, domain string) api.SPFCheck {
 			seen[ip.String()] = true
 			res, err := spf.CheckHostWithSender(ip, a.HELO, "postmaster@"+domain,
 				spf.WithResolver(spfDNS{m.res}), spf.WithContext(ctx))
-			r := api.SPFResult{IP: ip.String(), Result: string(res)}
+			r := readiness.SPFResult{IP: ip.String(), Result: string(res)}
 			if res != spf.Pass {
 				if err != nil {
 					r.Error = err.Error()
@@ -121,11 +121,11 @@ func (m *Manager) checkSPF(ctx context.Context, domain string) api.SPFCheck {
 	}
 	switch {
 	case len(failing) == 0:
-		c.Status, c.Detail = api.ReadinessPass, "the record authorises every outbound IP"
+		c.Status, c.Detail = readiness.Pass, "the record authorises every outbound IP"
 	case tempErr:
-		c.Status, c.Detail = api.ReadinessError, "DNS failed during the evaluation: "+strings.Join(failing, ", ")
+		c.Status, c.Detail = readiness.Error, "DNS failed during the evaluation: "+strings.Join(failing, ", ")
 	default:
-		c.Status = api.ReadinessFail
+		c.Status = readiness.Fail
 		c.Detail = "the record does not authorise every outbound IP (" + strings.Join(failing, ", ") + ")"
 		if !slices.ContainsFunc(strings.Fields(strings.ToLower(c.Record)), func(f string) bool {
 			return strings.TrimLeft(f, "+") == strings.ToLower(c.Include)
@@ -137,8 +137,8 @@ func (m *Manager) checkSPF(ctx context.Context, domain string) api.SPFCheck {
 }
 
 // checkDKIM looks up the record of each active, pending and retiring key.
-func (m *Manager) checkDKIM(ctx context.Context, domain string) (api.DKIMCheck, error) {
-	c := api.DKIMCheck{Keys: []api.DKIMKeyCheck{}}
+func (m *Manager) checkDKIM(ctx context.Context, domain string) (readiness.DKIMCheck, error) {
+	c := readiness.DKIMCheck{Keys: []readiness.DKIMKeyCheck{}}
 	keys, err := selectKeys(ctx, m.db.R, `WHERE domain = ? AND state IN (?, ?, ?) ORDER BY `+stateOrder+`, algorithm DESC`,
 		domain, StateActive, StatePending, StateRetiring)
 	if err != nil {
@@ -148,7 +148,7 @@ func (m *Manager) checkDKIM(ctx context.Context, domain string) (api.DKIMCheck, 
 	active := 0
 	for _, k := range keys {
 		pub, why := m.lookupKey(ctx, k.selector, domain, k.algorithm, k.public)
-		kc := api.DKIMKeyCheck{Selector: k.selector, Algorithm: k.algorithm, State: k.state,
+		kc := readiness.DKIMKeyCheck{Selector: k.selector, Algorithm: k.algorithm, State: k.state,
 			Name: RecordName(k.selector, domain), Published: pub == published, Detail: why}
 		c.Keys = append(c.Keys, kc)
 		if k.state == StateActive {
@@ -165,26 +165,26 @@ func (m *Manager) checkDKIM(ctx context.Context, domain string) (api.DKIMCheck, 
 	}
 	switch {
 	case active == 0:
-		c.Status, c.Detail = api.ReadinessFail, "the domain has no active DKIM key"
+		c.Status, c.Detail = readiness.Fail, "the domain has no active DKIM key"
 	case len(activeBad) > 0:
-		c.Status = api.ReadinessFail
+		c.Status = readiness.Fail
 		c.Detail = "the record of the signing key does not verify: " + strings.Join(activeBad, "; ") +
 			"; publish the record shown for it"
 	case len(failed) > 0:
-		c.Status, c.Detail = api.ReadinessError, "DNS lookup failed for "+strings.Join(failed, ", ")
+		c.Status, c.Detail = readiness.Error, "DNS lookup failed for "+strings.Join(failed, ", ")
 	case len(otherBad) > 0:
-		c.Status = api.ReadinessWarn
+		c.Status = readiness.Warn
 		c.Detail = "signatures verify, but publish the record of " + strings.Join(otherBad, "; ")
 	default:
-		c.Status, c.Detail = api.ReadinessPass, "the published records match the keys"
+		c.Status, c.Detail = readiness.Pass, "the published records match the keys"
 	}
 	return c, nil
 }
 
 // checkDMARC finds the DMARC policy of the domain: at _dmarc.<domain>, else at its organizational domain
 // (RFC 7489 §6.6.3).
-func (m *Manager) checkDMARC(ctx context.Context, domain string) api.DMARCCheck {
-	c := api.DMARCCheck{}
+func (m *Manager) checkDMARC(ctx context.Context, domain string) readiness.DMARCCheck {
+	c := readiness.DMARCCheck{}
 	names := []string{domain}
 	if od := OrgDomain(domain); od != domain {
 		names = append(names, od)
@@ -193,7 +193,7 @@ func (m *Manager) checkDMARC(ctx context.Context, domain string) api.DMARCCheck 
 	for _, n := range names {
 		txts, err := m.res.LookupTXT(ctx, "_dmarc."+n)
 		if err != nil && !errors.Is(err, resolver.ErrNotFound) {
-			c.Status, c.Detail = api.ReadinessError, "DNS lookup of _dmarc."+n+" failed: "+err.Error()
+			c.Status, c.Detail = readiness.Error, "DNS lookup of _dmarc."+n+" failed: "+err.Error()
 			return c
 		}
 		var recs []string
@@ -204,7 +204,7 @@ func (m *Manager) checkDMARC(ctx context.Context, domain string) api.DMARCCheck 
 		}
 		if len(recs) > 1 {
 			// RFC 7489 §6.6.3: several records mean no policy.
-			c.Status, c.Record = api.ReadinessFail, strings.Join(recs, " | ")
+			c.Status, c.Record = readiness.Fail, strings.Join(recs, " | ")
 			c.Detail = "_dmarc." + n + " has several DMARC records, so none applies: keep one"
 			return c
 		}
@@ -214,14 +214,14 @@ func (m *Manager) checkDMARC(ctx context.Context, domain string) api.DMARCCheck 
 		}
 	}
 	if txt == "" {
-		c.Status = api.ReadinessFail
+		c.Status = readiness.Fail
 		c.Detail = "no DMARC record: publish at _dmarc." + domain + " at least \"v=DMARC1; p=none; rua=mailto:<address>\""
 		return c
 	}
 	c.Record = txt
 	rec, err := dmarc.Parse(txt)
 	if err != nil {
-		c.Status, c.Detail = api.ReadinessFail, "the DMARC record does not parse: "+err.Error()
+		c.Status, c.Detail = readiness.Fail, "the DMARC record does not parse: "+err.Error()
 		return c
 	}
 	c.Policy, c.SubdomainPolicy, c.Percent = string(rec.Policy), string(rec.SubdomainPolicy), 100
@@ -230,12 +230,12 @@ func (m *Manager) checkDMARC(ctx context.Context, domain string) api.DMARCCheck 
 	}
 	switch rec.Policy {
 	case dmarc.PolicyNone:
-		c.Status, c.Strength = api.ReadinessWarn, "monitoring"
+		c.Status, c.Strength = readiness.Warn, "monitoring"
 		c.Detail = "p=none only monitors: it meets the bulk-sender rules but protects nothing; move to quarantine, then reject"
 	case dmarc.PolicyQuarantine:
-		c.Status, c.Strength, c.Detail = api.ReadinessPass, "partial", "failing mail goes to spam (p=quarantine)"
+		c.Status, c.Strength, c.Detail = readiness.Pass, "partial", "failing mail goes to spam (p=quarantine)"
 	case dmarc.PolicyReject:
-		c.Status, c.Strength, c.Detail = api.ReadinessPass, "full", "failing mail is refused (p=reject)"
+		c.Status, c.Strength, c.Detail = readiness.Pass, "full", "failing mail is refused (p=reject)"
 	}
 	if c.Percent < 100 && rec.Policy != dmarc.PolicyNone {
 		c.Strength = "partial"
@@ -246,9 +246,9 @@ func (m *Manager) checkDMARC(ctx context.Context, domain string) api.DMARCCheck 
 
 // traffic counts the domain's messages (From the domain or its subdomains) accepted since since: their bulk
 // markers, and the final outcomes of their recipients.
-func (m *Manager) traffic(ctx context.Context, customerID, domain string, since time.Time) (api.UnsubscribeCheck, api.Rates, error) {
-	u := api.UnsubscribeCheck{Since: since.UTC()}
-	r := api.Rates{Since: since.UTC()}
+func (m *Manager) traffic(ctx context.Context, customerID, domain string, since time.Time) (readiness.UnsubscribeCheck, readiness.Rates, error) {
+	u := readiness.UnsubscribeCheck{Since: since.UTC()}
+	r := readiness.Rates{Since: since.UTC()}
 	// A normalised domain holds only letters, digits, hyphens and dots: no LIKE wildcard.
 	sub := "%." + domain
 	err := m.db.R.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(bulk), 0),
@@ -262,15 +262,15 @@ func (m *Manager) traffic(ctx context.Context, customerID, domain string, since 
 	}
 	switch {
 	case u.Bulk == 0:
-		u.Status, u.Detail = api.ReadinessPass, "no bulk mail from this domain in the period"
+		u.Status, u.Detail = readiness.Pass, "no bulk mail from this domain in the period"
 	case u.OneClick == u.Bulk:
-		u.Status, u.Detail = api.ReadinessPass, "every bulk message offers one-click unsubscription"
+		u.Status, u.Detail = readiness.Pass, "every bulk message offers one-click unsubscription"
 	case u.OneClick > 0:
-		u.Status = api.ReadinessWarn
+		u.Status = readiness.Warn
 		u.Detail = fmt.Sprintf("%d of %d bulk messages lack one-click unsubscription (List-Unsubscribe with an https URI and List-Unsubscribe-Post: List-Unsubscribe=One-Click, RFC 8058)",
 			u.Bulk-u.OneClick, u.Bulk)
 	default:
-		u.Status = api.ReadinessFail
+		u.Status = readiness.Fail
 		u.Detail = "no bulk message offers one-click unsubscription (List-Unsubscribe with an https URI and List-Unsubscribe-Post: List-Unsubscribe=One-Click, RFC 8058)"
 	}
 	if u.Bulk > 0 {

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"easymail/internal/api"
+	"easymail/internal/readiness"
 	"easymail/internal/store"
 )
 
@@ -24,21 +24,21 @@ func TestReadiness(t *testing.T) {
 		detail  string // a substring of the failing check's detail
 	}{
 		{name: "good", spf: "v=spf1 mx include:_spf.example.net -all", dkim: good, dmarc: "v=DMARC1; p=reject; rua=mailto:d@acme.test",
-			ready: true, spfWant: api.ReadinessPass, dkim_: api.ReadinessPass, dmarc_: api.ReadinessPass},
+			ready: true, spfWant: readiness.Pass, dkim_: readiness.Pass, dmarc_: readiness.Pass},
 		{name: "missing include", spf: "v=spf1 mx ~all", dkim: good, dmarc: "v=DMARC1; p=quarantine",
-			spfWant: api.ReadinessFail, dkim_: api.ReadinessPass, dmarc_: api.ReadinessPass, detail: "add include:_spf.example.net"},
+			spfWant: readiness.Fail, dkim_: readiness.Pass, dmarc_: readiness.Pass, detail: "add include:_spf.example.net"},
 		{name: "no SPF", dkim: good, dmarc: "v=DMARC1; p=reject",
-			spfWant: api.ReadinessFail, dkim_: api.ReadinessPass, dmarc_: api.ReadinessPass, detail: "has no SPF record"},
+			spfWant: readiness.Fail, dkim_: readiness.Pass, dmarc_: readiness.Pass, detail: "has no SPF record"},
 		{name: "SPF by address, no include", spf: "v=spf1 ip4:192.0.2.0/28 -all", dkim: good, dmarc: "v=DMARC1; p=reject",
-			ready: true, spfWant: api.ReadinessPass, dkim_: api.ReadinessPass, dmarc_: api.ReadinessPass},
+			ready: true, spfWant: readiness.Pass, dkim_: readiness.Pass, dmarc_: readiness.Pass},
 		{name: "broken DKIM", spf: "v=spf1 include:_spf.example.net -all", dkim: "broken", dmarc: "v=DMARC1; p=reject",
-			spfWant: api.ReadinessPass, dkim_: api.ReadinessFail, dmarc_: api.ReadinessPass, detail: "different public key"},
+			spfWant: readiness.Pass, dkim_: readiness.Fail, dmarc_: readiness.Pass, detail: "different public key"},
 		{name: "missing DKIM", spf: "v=spf1 include:_spf.example.net -all", dkim: "missing", dmarc: "v=DMARC1; p=reject",
-			spfWant: api.ReadinessPass, dkim_: api.ReadinessFail, dmarc_: api.ReadinessPass, detail: "no record at"},
+			spfWant: readiness.Pass, dkim_: readiness.Fail, dmarc_: readiness.Pass, detail: "no record at"},
 		{name: "no DMARC", spf: "v=spf1 include:_spf.example.net -all", dkim: good,
-			spfWant: api.ReadinessPass, dkim_: api.ReadinessPass, dmarc_: api.ReadinessFail, detail: "no DMARC record"},
+			spfWant: readiness.Pass, dkim_: readiness.Pass, dmarc_: readiness.Fail, detail: "no DMARC record"},
 		{name: "p=none", spf: "v=spf1 include:_spf.example.net -all", dkim: good, dmarc: "v=DMARC1; p=none; rua=mailto:d@acme.test",
-			ready: true, spfWant: api.ReadinessPass, dkim_: api.ReadinessPass, dmarc_: api.ReadinessWarn, detail: "only monitors"},
+			ready: true, spfWant: readiness.Pass, dkim_: readiness.Pass, dmarc_: readiness.Warn, detail: "only monitors"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, nil)
@@ -111,7 +111,7 @@ func TestReadinessDMARCAtOrganizationalDomain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.DMARC.Status != api.ReadinessPass || rep.DMARC.Percent != 50 || rep.DMARC.Strength != "partial" {
+	if rep.DMARC.Status != readiness.Pass || rep.DMARC.Percent != 50 || rep.DMARC.Strength != "partial" {
 		t.Fatalf("DMARC %+v", rep.DMARC)
 	}
 	// Another customer's domain is not found, whoever asks.
@@ -153,7 +153,7 @@ func TestReadinessTraffic(t *testing.T) {
 		t.Fatal(err)
 	}
 	u := rep.Unsubscribe
-	if u.Messages != 4 || u.Bulk != 3 || u.ListUnsubscribe != 2 || u.OneClick != 1 || u.Status != api.ReadinessWarn ||
+	if u.Messages != 4 || u.Bulk != 3 || u.ListUnsubscribe != 2 || u.OneClick != 1 || u.Status != readiness.Warn ||
 		u.OneClickShare == nil || *u.OneClickShare < 0.33 || *u.OneClickShare > 0.34 {
 		t.Fatalf("unsubscribe %+v", u)
 	}

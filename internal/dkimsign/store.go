@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"easymail/internal/api"
 	"easymail/internal/msgid"
 	"easymail/internal/store"
 )
@@ -29,8 +28,8 @@ func scanKey(r interface{ Scan(...any) error }) (keyRow, error) {
 }
 
 // apiKey is the wire form of the key.
-func (k keyRow) apiKey() api.DKIMKey {
-	return api.DKIMKey{
+func (k keyRow) apiKey() Key {
+	return Key{
 		Selector:    k.selector,
 		Algorithm:   k.algorithm,
 		State:       k.state,
@@ -126,12 +125,12 @@ func (m *Manager) Prepare(domain string) (func(ctx context.Context, tx *sql.Tx) 
 
 // Keys returns the keys of the given domains, retired ones excepted, by domain, active ones first, RSA before
 // Ed25519. A nil list means every domain.
-func (m *Manager) Keys(ctx context.Context, domains []string) (map[string][]api.DKIMKey, error) {
+func (m *Manager) Keys(ctx context.Context, domains []string) (map[string][]Key, error) {
 	where := `WHERE state <> ?`
 	args := []any{StateRetired}
 	if domains != nil {
 		if len(domains) == 0 {
-			return map[string][]api.DKIMKey{}, nil
+			return map[string][]Key{}, nil
 		}
 		where += ` AND domain IN (?` + strings.Repeat(", ?", len(domains)-1) + `)`
 		for _, d := range domains {
@@ -142,7 +141,7 @@ func (m *Manager) Keys(ctx context.Context, domains []string) (map[string][]api.
 	if err != nil {
 		return nil, err
 	}
-	out := map[string][]api.DKIMKey{}
+	out := map[string][]Key{}
 	for _, k := range rows {
 		out[k.domain] = append(out[k.domain], k.apiKey())
 	}
@@ -153,7 +152,7 @@ func (m *Manager) Keys(ctx context.Context, domains []string) (map[string][]api.
 const stateOrder = `CASE state WHEN 'active' THEN 0 WHEN 'pending' THEN 1 WHEN 'retiring' THEN 2 ELSE 3 END`
 
 // DomainKeys returns every key of a domain, retired ones included, in the order of Keys, then newest first.
-func (m *Manager) DomainKeys(ctx context.Context, domain string) (*api.DomainDKIM, error) {
+func (m *Manager) DomainKeys(ctx context.Context, domain string) (*DomainDKIM, error) {
 	if err := m.domainExists(ctx, domain); err != nil {
 		return nil, err
 	}
@@ -161,7 +160,7 @@ func (m *Manager) DomainKeys(ctx context.Context, domain string) (*api.DomainDKI
 	if err != nil {
 		return nil, err
 	}
-	out := &api.DomainDKIM{Domain: domain, Keys: []api.DKIMKey{}}
+	out := &DomainDKIM{Domain: domain, Keys: []Key{}}
 	for _, k := range rows {
 		out.Keys = append(out.Keys, k.apiKey())
 	}

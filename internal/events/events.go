@@ -18,13 +18,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"easymail/internal/api"
 	"easymail/internal/msgid"
 	"easymail/internal/store"
 )
-
-// Event is one delivery event.
-type Event = api.Event
 
 // Bus records events in the outbox and tells the live stream and the dispatcher about them. It is safe for
 // concurrent use; a nil *Bus records nothing.
@@ -173,4 +169,4 @@ func (b *Bus) CloseAll() {
 }
 
 // Valid reports whether name is an event a webhook may subscribe to.
-func Valid(name string) bool { return slices.Contains(api.EventNames, name) }
+func Valid(name string) bool { return slices.Contains(Names, name) }

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"easymail/internal/api"
 	"easymail/internal/fielderr"
 	"easymail/internal/msgid"
 	"easymail/internal/store"
@@ -62,17 +61,17 @@ func CheckURL(u string) error {
 }
 
 // Create adds a webhook for customerID and returns it with its new secret.
-func (w *Webhooks) Create(ctx context.Context, customerID string, in api.WebhookRequest) (api.Webhook, error) {
+func (w *Webhooks) Create(ctx context.Context, customerID string, in WebhookRequest) (Webhook, error) {
 	if err := CheckURL(in.URL); err != nil {
-		return api.Webhook{}, err
+		return Webhook{}, err
 	}
 	if len(in.Events) == 0 {
-		return api.Webhook{}, &fielderr.Error{Field: "events", Msg: "must name at least one of " + strings.Join(api.EventNames, ", ")}
+		return Webhook{}, &fielderr.Error{Field: "events", Msg: "must name at least one of " + strings.Join(Names, ", ")}
 	}
 	var evs []string
 	for _, e := range in.Events {
 		if !Valid(e) {
-			return api.Webhook{}, &fielderr.Error{Field: "events", Msg: fmt.Sprintf("%q is not an event (%s)", e, strings.Join(api.EventNames, ", "))}
+			return Webhook{}, &fielderr.Error{Field: "events", Msg: fmt.Sprintf("%q is not an event (%s)", e, strings.Join(Names, ", "))}
 		}
 		if !slices.Contains(evs, e) {
 			evs = append(evs, e)
@@ -80,7 +79,7 @@ func (w *Webhooks) Create(ctx context.Context, customerID string, in api.Webhook
 	}
 	secret := make([]byte, 32)
 	rand.Read(secret)
-	h := api.Webhook{ID: "wh_" + msgid.Random(8), CustomerID: customerID, URL: in.URL, Events: evs,
+	h := Webhook{ID: "wh_" + msgid.Random(8), CustomerID: customerID, URL: in.URL, Events: evs,
 		Secret: "whsec_" + hex.EncodeToString(secret), CreatedAt: w.now().UTC().Truncate(time.Millisecond)}
 	err := w.DB.Tx(ctx, func(tx *sql.Tx) error {
 		var n int
@@ -95,22 +94,22 @@ func (w *Webhooks) Create(ctx context.Context, customerID string, in api.Webhook
 		return err
 	})
 	if err != nil {
-		return api.Webhook{}, err
+		return Webhook{}, err
 	}
 	return h, nil
 }
 
 // List returns customerID's webhooks, oldest first, without their secrets.
-func (w *Webhooks) List(ctx context.Context, customerID string) ([]api.Webhook, error) {
+func (w *Webhooks) List(ctx context.Context, customerID string) ([]Webhook, error) {
 	rows, err := w.DB.R.QueryContext(ctx, `SELECT id, customer_id, url, events, created_at FROM webhooks WHERE customer_id = ?
 		ORDER BY created_at, id`, customerID)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := []api.Webhook{}
+	out := []Webhook{}
 	for rows.Next() {
-		var h api.Webhook
+		var h Webhook
 		var evs string
 		var created int64
 		if err := rows.Scan(&h.ID, &h.CustomerID, &h.URL, &evs, &created); err != nil {
@@ -139,7 +138,7 @@ func (w *Webhooks) Delete(ctx context.Context, customerID, id string) error {
 }
 
 // Dead returns customerID's dead-lettered deliveries, newest first, at most limit (0: 100).
-func (w *Webhooks) Dead(ctx context.Context, customerID string, limit int) ([]api.WebhookDelivery, error) {
+func (w *Webhooks) Dead(ctx context.Context, customerID string, limit int) ([]WebhookDelivery, error) {
 	if limit <= 0 {
 		limit = 100
 	}
@@ -149,9 +148,9 @@ func (w *Webhooks) Dead(ctx context.Context, customerID string, limit int) ([]ap
 		return nil, err
 	}
 	defer rows.Close()
-	out := []api.WebhookDelivery{}
+	out := []WebhookDelivery{}
 	for rows.Next() {
-		var d api.WebhookDelivery
+		var d WebhookDelivery
 		var created int64
 		var payload string
 		if err := rows.Scan(&d.ID, &d.WebhookID, &d.CustomerID, &d.Event, &d.EventID, &d.Status, &d.Attempts, &d.LastError,

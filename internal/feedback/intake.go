@@ -14,7 +14,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"easymail/internal/abuse"
-	"easymail/internal/api"
 	"easymail/internal/bounce"
 	"easymail/internal/events"
 	"easymail/internal/store"
@@ -101,7 +100,7 @@ func (in *Intake) Record(ctx context.Context, rep *Report) (Outcome, error) {
 		return out, err
 	}
 	now := in.now()
-	var evs []api.Event
+	var evs []events.Event
 	err = in.db.Tx(ctx, func(tx *sql.Tx) error {
 		evs = evs[:0]
 		if _, err := tx.Exec(`INSERT INTO complaints (customer_id, queue_id, recipient, outbound_ip, kind, feedback_type, reporter,
@@ -111,7 +110,7 @@ func (in *Intake) Record(ctx context.Context, rep *Report) (Outcome, error) {
 		}
 		var msgID string
 		tx.QueryRow(`SELECT message_id FROM messages WHERE id = ?`, out.QueueID).Scan(&msgID)
-		e := api.Event{Event: api.EventComplained, CustomerID: out.CustomerID, QueueID: out.QueueID, MessageID: msgID,
+		e := events.Event{Event: events.Complained, CustomerID: out.CustomerID, QueueID: out.QueueID, MessageID: msgID,
 			Recipient: out.Recipient, Timestamp: now, Source: KindComplaint, FeedbackType: rep.FeedbackType, OutboundIP: out.OutboundIP}
 		if err := in.bus.Emit(tx, &e); err != nil {
 			return err
@@ -124,7 +123,7 @@ func (in *Intake) Record(ctx context.Context, rep *Report) (Outcome, error) {
 		if err := bounce.SuppressAs(tx, bounce.SourceComplaint, out.CustomerID, out.Recipient, out.QueueID, reason, now); err != nil {
 			return err
 		}
-		s := api.Event{Event: api.EventSuppressed, CustomerID: out.CustomerID, QueueID: out.QueueID, MessageID: msgID,
+		s := events.Event{Event: events.Suppressed, CustomerID: out.CustomerID, QueueID: out.QueueID, MessageID: msgID,
 			Recipient: out.Recipient, Timestamp: now, Source: bounce.SourceComplaint}
 		if err := in.bus.Emit(tx, &s); err != nil {
 			return err
@@ -229,9 +228,6 @@ func (in *Intake) match(ctx context.Context, rep *Report) (Outcome, error) {
 	}
 	return out, nil
 }
-
-// Rate is the complaints of one customer or outbound IP over a window, against the recipients delivered.
-type Rate = api.ComplaintRate
 
 // Rates returns the complaint rates since from, per customer and per outbound IP, highest first. Delivered
 // counts the recipients delivered since from (of messages that are not DSNs).

@@ -1,4 +1,4 @@
-package api
+package dkimsign
 
 import (
 	"encoding/json"
@@ -8,7 +8,7 @@ import (
 
 func TestDKIMRecordZone(t *testing.T) {
 	value := "v=DKIM1; k=rsa; p=" + strings.Repeat("A", 380)
-	r := DKIMRecord{Selector: "s1", Name: "s1._domainkey.acme.example", Type: "TXT", Value: value}
+	r := Record{Selector: "s1", Name: "s1._domainkey.acme.example", Type: "TXT", Value: value}
 	parts := r.Strings()
 	if len(parts) != 2 || len(parts[0]) != 255 || strings.Join(parts, "") != value {
 		t.Fatalf("strings %d: %v", len(parts), parts)
@@ -17,7 +17,7 @@ func TestDKIMRecordZone(t *testing.T) {
 	if got := r.Zone(); got != want {
 		t.Fatalf("zone\n%s\nwant\n%s", got, want)
 	}
-	short := DKIMRecord{Name: "s2._domainkey.acme.example.", Type: "TXT", Value: "v=DKIM1; k=ed25519; p=abc"}
+	short := Record{Name: "s2._domainkey.acme.example.", Type: "TXT", Value: "v=DKIM1; k=ed25519; p=abc"}
 	if got := short.Zone(); got != `s2._domainkey.acme.example. IN TXT "v=DKIM1; k=ed25519; p=abc"` {
 		t.Fatalf("short zone %q", got)
 	}

@@ -1,4 +1,4 @@
-package api
+package dkimsign
 
 import (
 	"encoding/json"
@@ -10,7 +10,7 @@ import (
 const maxTXTString = 255
 
 // Strings returns the record's value split into TXT character-strings of at most 255 bytes.
-func (r DKIMRecord) Strings() []string {
+func (r Record) Strings() []string {
 	v := r.Value
 	var out []string
 	for len(v) > maxTXTString {
@@ -22,7 +22,7 @@ func (r DKIMRecord) Strings() []string {
 
 // Zone returns the record as a zone file line (RFC 1035 §5.1), ready to paste: the absolute owner name, and
 // the value in quoted strings of at most 255 bytes, in parentheses when there are several.
-func (r DKIMRecord) Zone() string {
+func (r Record) Zone() string {
 	parts := r.Strings()
 	quoted := make([]string, len(parts))
 	for i, p := range parts {
@@ -41,8 +41,8 @@ func (r DKIMRecord) Zone() string {
 
 // MarshalJSON writes the record with its zone file form besides its value, so that the JSON carries both:
 // "value" on one line, "zone" ready for a zone file.
-func (r DKIMRecord) MarshalJSON() ([]byte, error) {
-	type plain DKIMRecord
+func (r Record) MarshalJSON() ([]byte, error) {
+	type plain Record
 	return json.Marshal(struct {
 		plain
 		Zone string `json:"zone"`
