@@ -19,7 +19,6 @@ import (
 	"easymail/internal/store"
 )
 
-
 // UnsubscribeDelegated is the unsubscribe setting of a customer whose one-click unsubscriptions the relay
 // adds and honours (docs/events.md).
 const UnsubscribeDelegated = "delegated"

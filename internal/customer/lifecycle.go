@@ -14,7 +14,6 @@ import (
 	"easymail/internal/store"
 )
 
-
 // lifecycleColumns are the customers columns of the lifecycle, read by scanCustomer after the others.
 const lifecycleColumns = `technical_email, admin_email, deactivate_at, activated_at, deactivated_at, removed_at`
 
