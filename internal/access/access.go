@@ -31,26 +31,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/net/idna"
 
-	"easymail/internal/api"
 	"easymail/internal/customer"
 	"easymail/internal/resolver"
 	"easymail/internal/store"
-)
-
-// Customer statuses that matter for relaying.
-const (
-	StatusPending     = "pending"
-	StatusActive      = "active"
-	StatusTerminating = "terminating"
-	StatusDeactivated = "deactivated"
-	StatusRemoved     = "removed"
 )
 
 // Customer is what the SMTP side needs to know of a customer.
 type Customer struct {
 	ID             string
 	Name           string
-	Status         string
+	Status         customer.Status
 	Pool           string
 	TopologyHiding bool
 	AntiSpoofing   bool
@@ -66,9 +56,9 @@ type Customer struct {
 // removed, and from the scheduled deactivation date on even before the lifecycle scheduler has run.
 func (c *Customer) MaySend() bool {
 	switch c.Status {
-	case StatusDeactivated, StatusRemoved:
+	case customer.StatusDeactivated, customer.StatusRemoved:
 		return false
-	case StatusTerminating:
+	case customer.StatusTerminating:
 		return c.DeactivateAt.IsZero() || time.Now().Before(c.DeactivateAt)
 	}
 	return true
@@ -252,7 +242,7 @@ type hostRow struct {
 	host     string
 	literal  netip.Addr // valid for an IP literal
 	previous string     // the resolution recorded, JSON
-	res      api.RelayHostResolution
+	res      customer.RelayHostResolution
 }
 
 // Reload reads customers, domains, source IPs and relay hosts from the database and swaps the table in.
@@ -276,7 +266,7 @@ func (a *Access) Reload(ctx context.Context) error {
 			rows.Close()
 			return err
 		}
-		if deactivateAt.Valid && c.Status == StatusTerminating {
+		if deactivateAt.Valid && c.Status == customer.StatusTerminating {
 			c.DeactivateAt = store.Time(deactivateAt.Int64)
 		}
 		t.byID[c.ID] = c
@@ -355,7 +345,7 @@ func (a *Access) Reload(ctx context.Context) error {
 // applies the private and reserved range rules (to the addresses of names; literals were checked when
 // registered).
 func (a *Access) place(t *table, owners map[netip.Addr]*hostRow, h *hostRow, ip netip.Addr, checkRange bool) {
-	e := api.RelayHostAddress{Address: ip.String()}
+	e := customer.RelayHostAddress{Address: ip.String()}
 	var other *prefixEntry
 	for i, p := range t.prefixes {
 		if p.customer != h.c && p.prefix.Contains(ip) {
@@ -370,13 +360,13 @@ func (a *Access) place(t *table, owners map[netip.Addr]*hostRow, h *hostRow, ip 
 	prev := owners[ip]
 	switch {
 	case rangeErr != nil:
-		e.Ignored, e.Detail = api.IgnoredRange, rangeErr.Error()
+		e.Ignored, e.Detail = customer.IgnoredRange, rangeErr.Error()
 	case other != nil:
-		e.Ignored, e.Detail = api.IgnoredSourceIP, "inside a source IP range of another customer"
+		e.Ignored, e.Detail = customer.IgnoredSourceIP, "inside a source IP range of another customer"
 	case prev != nil && prev.c != h.c && prev.literal.IsValid():
-		e.Ignored, e.Detail = api.IgnoredRelayHost, "the IP literal relay host of another customer"
+		e.Ignored, e.Detail = customer.IgnoredRelayHost, "the IP literal relay host of another customer"
 	case prev != nil && prev.c != h.c:
-		e.Ignored, e.Detail = api.IgnoredRelayHost, "an address of another customer's relay host, registered earlier"
+		e.Ignored, e.Detail = customer.IgnoredRelayHost, "an address of another customer's relay host, registered earlier"
 	default:
 		e.Used = true
 		if prev == nil {
@@ -427,7 +417,7 @@ func (a *Access) resolveHost(ctx context.Context, h *hostRow) (resolution, strin
 
 // recorded returns the addresses of a resolution recorded in the database (JSON), or none.
 func recorded(js string) resolution {
-	var res api.RelayHostResolution
+	var res customer.RelayHostResolution
 	var r resolution
 	if js == "" || json.Unmarshal([]byte(js), &res) != nil {
 		return r
@@ -444,13 +434,13 @@ func recorded(js string) resolution {
 // record writes the resolutions that changed to the database, sets the metrics, and logs and raises to the
 // operator the addresses newly ignored. A failure to write is logged: the table is in force regardless.
 func (a *Access) record(ctx context.Context, t *table, hosts []*hostRow, owners map[netip.Addr]*hostRow) {
-	ignored := map[string]float64{api.IgnoredRange: 0, api.IgnoredSourceIP: 0, api.IgnoredRelayHost: 0}
+	ignored := map[string]float64{customer.IgnoredRange: 0, customer.IgnoredSourceIP: 0, customer.IgnoredRelayHost: 0}
 	now := a.o.Now()
 	var changed []*hostRow
 	var lines []string
 	for _, h := range hosts {
 		if h.res.Addresses == nil {
-			h.res.Addresses = []api.RelayHostAddress{}
+			h.res.Addresses = []customer.RelayHostAddress{}
 		}
 		js, err := json.Marshal(h.res)
 		if err != nil {
@@ -515,11 +505,11 @@ func (a *Access) record(ctx context.Context, t *table, hosts []*hostRow, owners 
 
 // describe says, for the operator, why e of h is ignored: a notice paragraph and log attributes, naming
 // both customers.
-func describe(t *table, h *hostRow, ip netip.Addr, e api.RelayHostAddress, owners map[netip.Addr]*hostRow) (string, []any) {
+func describe(t *table, h *hostRow, ip netip.Addr, e customer.RelayHostAddress, owners map[netip.Addr]*hostRow) (string, []any) {
 	attrs := []any{"customer", h.c.ID, "host", h.host, "host_id", h.id, "address", e.Address, "reason", e.Ignored}
 	line := fmt.Sprintf("- relay host %s of customer %s (%s) resolves to %s: ignored, ", h.host, h.c.Name, h.c.ID, e.Address)
 	switch e.Ignored {
-	case api.IgnoredSourceIP:
+	case customer.IgnoredSourceIP:
 		for _, p := range t.prefixes {
 			if p.customer != h.c && p.prefix.Contains(ip) {
 				attrs = append(attrs, "owner", p.customer.ID, "source_ip", p.prefix.String())
@@ -527,7 +517,7 @@ func describe(t *table, h *hostRow, ip netip.Addr, e api.RelayHostAddress, owner
 				break
 			}
 		}
-	case api.IgnoredRelayHost:
+	case customer.IgnoredRelayHost:
 		if o := owners[ip]; o != nil {
 			attrs = append(attrs, "owner", o.c.ID, "owner_host", o.host)
 			line += fmt.Sprintf("it is an address of relay host %s of customer %s (%s), which keeps it.", o.host, o.c.Name, o.c.ID)
@@ -539,8 +529,8 @@ func describe(t *table, h *hostRow, ip netip.Addr, e api.RelayHostAddress, owner
 }
 
 // recordedEntries returns the addresses of a recorded resolution (JSON).
-func recordedEntries(js string) []api.RelayHostAddress {
-	var res api.RelayHostResolution
+func recordedEntries(js string) []customer.RelayHostAddress {
+	var res customer.RelayHostResolution
 	if js == "" || json.Unmarshal([]byte(js), &res) != nil {
 		return nil
 	}

@@ -12,7 +12,6 @@ import (
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"easymail/internal/api"
 	"easymail/internal/customer"
 	"easymail/internal/resolver"
 	"easymail/internal/store"
@@ -23,17 +22,17 @@ import (
 func TestMaySend(t *testing.T) {
 	now := time.Now()
 	for _, c := range []struct {
-		status string
+		status customer.Status
 		at     time.Time
 		want   bool
 	}{
-		{StatusPending, time.Time{}, true},
-		{StatusActive, time.Time{}, true},
-		{StatusTerminating, now.Add(time.Hour), true},
-		{StatusTerminating, now.Add(-time.Second), false},
-		{StatusTerminating, time.Time{}, true},
-		{StatusDeactivated, time.Time{}, false},
-		{StatusRemoved, time.Time{}, false},
+		{customer.StatusPending, time.Time{}, true},
+		{customer.StatusActive, time.Time{}, true},
+		{customer.StatusTerminating, now.Add(time.Hour), true},
+		{customer.StatusTerminating, now.Add(-time.Second), false},
+		{customer.StatusTerminating, time.Time{}, true},
+		{customer.StatusDeactivated, time.Time{}, false},
+		{customer.StatusRemoved, time.Time{}, false},
 	} {
 		cu := &Customer{Status: c.status, DeactivateAt: c.at}
 		if got := cu.MaySend(); got != c.want {
@@ -112,7 +111,7 @@ func (e *accessEnv) tick() { e.clock = e.clock.Add(time.Second) }
 func (e *accessEnv) customer(t *testing.T, name string) string {
 	t.Helper()
 	e.tick()
-	c, err := e.svc.Create(context.Background(), api.CustomerCreate{Name: name, ContactEmail: "it@" + name + ".example"})
+	c, err := e.svc.Create(context.Background(), customer.Create{Name: name, ContactEmail: "it@" + name + ".example"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +129,7 @@ func (e *accessEnv) relayHost(t *testing.T, id, host string) string {
 }
 
 // addresses returns the recorded addresses of the customer's relay host, by address.
-func (e *accessEnv) addresses(t *testing.T, id, host string) (map[string]api.RelayHostAddress, api.RelayHost) {
+func (e *accessEnv) addresses(t *testing.T, id, host string) (map[string]customer.RelayHostAddress, customer.RelayHost) {
 	t.Helper()
 	c, err := e.svc.Get(context.Background(), id)
 	if err != nil {
@@ -138,7 +137,7 @@ func (e *accessEnv) addresses(t *testing.T, id, host string) (map[string]api.Rel
 	}
 	for _, h := range c.RelayHosts {
 		if h.Host == host {
-			out := map[string]api.RelayHostAddress{}
+			out := map[string]customer.RelayHostAddress{}
 			for _, a := range h.Addresses {
 				out[a.Address] = a
 			}
@@ -146,7 +145,7 @@ func (e *accessEnv) addresses(t *testing.T, id, host string) (map[string]api.Rel
 		}
 	}
 	t.Fatalf("customer %s has no relay host %s", id, host)
-	return nil, api.RelayHost{}
+	return nil, customer.RelayHost{}
 }
 
 // notice waits for one notice.
@@ -242,8 +241,8 @@ func TestRelayHostAddressesBelongToOneCustomer(t *testing.T) {
 	if h.ResolvedAt == nil || h.ResolveError != "" || len(addrs) != 4 {
 		t.Fatalf("alpha's host %+v", h)
 	}
-	for ip, reason := range map[string]string{"192.0.2.6": api.IgnoredRelayHost, "198.51.100.8": api.IgnoredSourceIP,
-		"203.0.113.7": api.IgnoredRelayHost, "203.0.113.9": ""} {
+	for ip, reason := range map[string]string{"192.0.2.6": customer.IgnoredRelayHost, "198.51.100.8": customer.IgnoredSourceIP,
+		"203.0.113.7": customer.IgnoredRelayHost, "203.0.113.9": ""} {
 		got := addrs[ip]
 		if got.Used != (reason == "") || got.Ignored != reason {
 			t.Errorf("%s: %+v, want ignored %q", ip, got, reason)
@@ -254,7 +253,7 @@ func TestRelayHostAddressesBelongToOneCustomer(t *testing.T) {
 		}
 	}
 	late, _ := e.addresses(t, c, "mta.late.test")
-	if late["192.0.2.99"].Ignored != api.IgnoredRelayHost || !strings.Contains(late["192.0.2.99"].Detail, "literal") {
+	if late["192.0.2.99"].Ignored != customer.IgnoredRelayHost || !strings.Contains(late["192.0.2.99"].Detail, "literal") {
 		t.Errorf("gamma's late name: %+v", late)
 	}
 	if own, _ := e.addresses(t, b, "192.0.2.6"); !own["192.0.2.6"].Used {
@@ -270,10 +269,10 @@ func TestRelayHostAddressesBelongToOneCustomer(t *testing.T) {
 			t.Errorf("notice lacks %q:\n%s", want, n)
 		}
 	}
-	if v := e.metric(t, "easymail_access_relay_addresses_ignored", api.IgnoredRelayHost); v != 3 {
+	if v := e.metric(t, "easymail_access_relay_addresses_ignored", customer.IgnoredRelayHost); v != 3 {
 		t.Errorf("relay_host ignored gauge %v, want 3", v)
 	}
-	if v := e.metric(t, "easymail_access_relay_addresses_ignored", api.IgnoredSourceIP); v != 1 {
+	if v := e.metric(t, "easymail_access_relay_addresses_ignored", customer.IgnoredSourceIP); v != 1 {
 		t.Errorf("source_ip ignored gauge %v, want 1", v)
 	}
 	if v := e.noticesRaised(t); v != 1 {
@@ -335,7 +334,7 @@ func TestRelayHostAddressesBelongToOneCustomer(t *testing.T) {
 	}
 }
 
-func mustGet(t *testing.T, e *accessEnv, id string) *api.Customer {
+func mustGet(t *testing.T, e *accessEnv, id string) *customer.Customer {
 	t.Helper()
 	c, err := e.svc.Get(context.Background(), id)
 	if err != nil {
@@ -364,7 +363,7 @@ func TestResolvedAddressesObeyTheRangeRules(t *testing.T) {
 	}
 	addrs, _ := e.addresses(t, a, "mta.alpha.test")
 	for _, ip := range []string{"10.1.2.3", "127.0.0.5", "240.0.0.1"} {
-		if addrs[ip].Ignored != api.IgnoredRange || addrs[ip].Detail == "" {
+		if addrs[ip].Ignored != customer.IgnoredRange || addrs[ip].Detail == "" {
 			t.Errorf("%s: %+v", ip, addrs[ip])
 		}
 	}

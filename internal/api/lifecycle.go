@@ -1,6 +1,9 @@
 package api
 
 import (
+	"easymail/internal/customer"
+	"easymail/internal/spfrecord"
+
 	"easymail/internal/audit"
 
 	"context"
@@ -20,8 +23,8 @@ type TerminationRequest struct {
 // check of each domain. Verified is true when at least one domain passes SPF, DKIM and DMARC; Activated is
 // true when this check moved the customer from pending to active.
 type CustomerCheck struct {
-	CustomerID string `json:"customer_id"`
-	Status     string `json:"status"`
+	CustomerID string          `json:"customer_id"`
+	Status     customer.Status `json:"status"`
 	// RelayHost and RelayPort are the smarthost to configure on the customer's MTA.
 	RelayHost string `json:"relay_host"`
 	RelayPort string `json:"relay_port"`
@@ -43,25 +46,6 @@ type DomainCheck struct {
 	DKIM     *DKIMCheck  `json:"dkim,omitempty"`
 	DMARC    *DMARCCheck `json:"dmarc,omitempty"`
 	Error    string      `json:"error,omitempty"`
-}
-
-// SPFRecords is the answer of GET /dns/spf: the TXT records to publish for the operator's SPF domain.
-// Records[0] is at Name (_spf.<operator domain>); the others at the names it includes.
-type SPFRecords struct {
-	Name    string      `json:"name"`
-	Include string      `json:"include"`
-	Records []DNSRecord `json:"records"`
-	// Lookups is the number of DNS lookups (RFC 7208 §4.6.4) that evaluating Name costs.
-	Lookups int `json:"lookups"`
-}
-
-// DNSRecord is one DNS record to publish. Strings are the character-strings of a TXT record, each at most
-// 255 octets (RFC 1035 §3.3.14); Value is their concatenation, as SPF reads it (RFC 7208 §3.3).
-type DNSRecord struct {
-	Name    string   `json:"name"`
-	Type    string   `json:"type"`
-	Value   string   `json:"value"`
-	Strings []string `json:"strings"`
 }
 
 // ScheduleTermination schedules the customer's deactivation.
@@ -120,3 +104,9 @@ type RawJSON = audit.RawJSON
 
 // AuditQuery is audit.Query.
 type AuditQuery = audit.Query
+
+// SPFRecords is spfrecord.Records.
+type SPFRecords = spfrecord.Records
+
+// DNSRecord is spfrecord.DNSRecord.
+type DNSRecord = spfrecord.DNSRecord

@@ -2,6 +2,7 @@ package api
 
 import (
 	"easymail/internal/contentrules"
+	"easymail/internal/quarantine"
 	"easymail/internal/scan"
 )
 
@@ -59,14 +60,14 @@ type RuleHit = contentrules.Hit
 // ScanReport is the result of scanning one message (scan.Report).
 type ScanReport = scan.Report
 
-// QuarantineEntry is a quarantined message (scan.QuarantineEntry).
-type QuarantineEntry = scan.QuarantineEntry
+// QuarantineEntry is a quarantined message (quarantine.Entry).
+type QuarantineEntry = quarantine.Entry
 
-// QuarantineMessage is a quarantined message with its header, verdicts and preview (scan.QuarantineMessage).
-type QuarantineMessage = scan.QuarantineMessage
+// QuarantineMessage is a quarantined message with its header, verdicts and preview (quarantine.Message).
+type QuarantineMessage = quarantine.Message
 
-// QuarantineAction is the answer to a release or delete (scan.QuarantineAction).
-type QuarantineAction = scan.QuarantineAction
+// QuarantineAction is the answer to a release or delete (quarantine.Action).
+type QuarantineAction = quarantine.Action
 
 // CustomerScanPolicy is a customer's scanning policy as the API shows it (scan.CustomerPolicy).
 type CustomerScanPolicy = scan.CustomerPolicy

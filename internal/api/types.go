@@ -4,6 +4,10 @@
 package api
 
 import (
+	"easymail/internal/queue"
+
+	"easymail/internal/authz"
+
 	"easymail/internal/customer"
 
 	"easymail/internal/dkimsign"
@@ -11,13 +15,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-)
-
-// Token roles.
-const (
-	RoleOperator = "operator"
-	RoleExpert   = "expert"
-	RoleCustomer = "customer"
 )
 
 // RelayHostRequest is the body of POST /customers/{id}/relay-hosts.
@@ -180,30 +177,6 @@ type TimelineEvent struct {
 	Detail string `json:"detail"`
 }
 
-// Token is an API token as listed; the secret itself is never listed.
-type Token struct {
-	ID         string     `json:"id"`
-	Role       string     `json:"role"`
-	CustomerID string     `json:"customer_id,omitempty"`
-	Name       string     `json:"name"`
-	CreatedAt  time.Time  `json:"created_at"`
-	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
-}
-
-// NewToken is the answer to a token's creation: the only time its secret is shown.
-type NewToken struct {
-	Token
-	Secret string `json:"token"`
-}
-
-// TokenRequest is the body of POST /tokens. CustomerID is required for the customer role and refused for
-// the others.
-type TokenRequest struct {
-	Role       string `json:"role"`
-	CustomerID string `json:"customer_id,omitempty"`
-	Name       string `json:"name,omitempty"`
-}
-
 // Error is an API error: the HTTP status, a message and, when one input is at fault, its name.
 type Error struct {
 	Status  int    `json:"-"`
@@ -279,12 +252,6 @@ type BulkResult struct {
 	Skipped []BulkSkipped `json:"skipped"`
 }
 
-// BulkSkipped counts the messages a bulk action left alone for one reason.
-type BulkSkipped struct {
-	Reason string `json:"reason"`
-	Count  int    `json:"count"`
-}
-
 // SafeCSV neutralises the CSV cells a spreadsheet would take for a formula (OWASP "CSV injection"): those
 // starting with = + - @, a tab or a carriage return get a leading apostrophe. It changes cells in place and
 // returns them.
@@ -356,3 +323,24 @@ type SourceIP = customer.SourceIP
 
 // Onboarding is customer.OnboardingLink.
 type Onboarding = customer.OnboardingLink
+
+// RoleOperator is authz.RoleOperator.
+const RoleOperator = authz.RoleOperator
+
+// RoleExpert is authz.RoleExpert.
+const RoleExpert = authz.RoleExpert
+
+// RoleCustomer is authz.RoleCustomer.
+const RoleCustomer = authz.RoleCustomer
+
+// Token is authz.Token.
+type Token = authz.Token
+
+// NewToken is authz.NewToken.
+type NewToken = authz.NewToken
+
+// TokenRequest is authz.TokenRequest.
+type TokenRequest = authz.TokenRequest
+
+// BulkSkipped is queue.BulkSkipped.
+type BulkSkipped = queue.BulkSkipped

@@ -58,7 +58,7 @@ func TestProvisioningHappyPath(t *testing.T) {
 		t.Fatalf("cidr not normalised: %+v", net)
 	}
 
-	status, th := "active", false
+	status, th := api.StatusActive, false
 	up, err := e.op.UpdateCustomer(ctx, c.ID, api.CustomerUpdate{Status: &status, TopologyHiding: &th})
 	if err != nil {
 		t.Fatal(err)

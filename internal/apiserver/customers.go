@@ -89,7 +89,7 @@ func (s *server) createOnboarding(w http.ResponseWriter, r *http.Request, _ auth
 		return err
 	}
 	if s.customers.ServiceEnded(c) {
-		return &fielderr.Error{Field: "status", Msg: "the customer's service has ended (" + c.Status +
+		return &fielderr.Error{Field: "status", Msg: "the customer's service has ended (" + string(c.Status) +
 			"): an onboarding link would not work", Conflict: true}
 	}
 	writeJSON(w, http.StatusOK, s.onboarding.Link(s.cfg.API.PublicURL, c.ID))

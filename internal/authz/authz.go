@@ -5,22 +5,8 @@
 // read its own customer's data only.
 package authz
 
-import (
-	"easymail/internal/api"
-)
-
 // Role is a token's role.
 type Role = string
-
-// The roles.
-const (
-	RoleOperator Role = api.RoleOperator
-	RoleExpert   Role = api.RoleExpert
-	RoleCustomer Role = api.RoleCustomer
-)
-
-// Token is a stored API token (without its secret).
-type Token = api.Token
 
 // Principal is the authenticated caller: the token used, its role and, for the customer role, its customer.
 type Principal struct {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"easymail/internal/api"
+	"easymail/internal/customer"
 )
 
 // commands returns every client subcommand.
@@ -99,7 +100,7 @@ func customerCommands() []*command {
 						for j, d := range c.Domains {
 							doms[j] = d.Domain
 						}
-						rows[i] = []string{c.ID, c.Name, c.Status, c.Pool, strings.Join(doms, ","), c.ContactEmail}
+						rows[i] = []string{c.ID, c.Name, string(c.Status), c.Pool, strings.Join(doms, ","), c.ContactEmail}
 					}
 					table(e.out, []string{"ID", "NAME", "STATUS", "POOL", "DOMAINS", "CONTACT"}, rows)
 					return nil
@@ -128,7 +129,7 @@ func customerCommands() []*command {
 				str(&in.AdminEmail, "admin", "new administrative contact (\"\" for the contact address)")
 				str(&in.Pool, "pool", "new outbound IP pool")
 				str(&in.FallbackPool, "fallback-pool", "new fallback pool (\"\" for none)")
-				str(&in.Status, "status", "new status: active or pending")
+				fs.Func("status", "new status: active or pending", func(s string) error { st := customer.Status(s); in.Status = &st; return nil })
 				str(&in.TLSPolicy, "tls-policy", "TLS policy of the customer's mail: may, encrypt, verify (\"\" for the configured default)")
 				str(&in.Unsubscribe, "unsubscribe", "one-click unsubscription: delegated (the relay adds and honours it) or \"\" (none)")
 				var th, as, portal boolFlag
@@ -298,7 +299,7 @@ func showCustomer(e *env, c *api.Customer) error {
 	}
 	pairs := [][2]string{
 		{"id", c.ID}, {"name", c.Name}, {"contact", c.ContactEmail}, {"technical_contact", c.TechnicalEmail},
-		{"admin_contact", c.AdminEmail}, {"pool", c.Pool}, {"fallback_pool", c.FallbackPool}, {"status", c.Status},
+		{"admin_contact", c.AdminEmail}, {"pool", c.Pool}, {"fallback_pool", c.FallbackPool}, {"status", string(c.Status)},
 		{"topology_hiding", strconv.FormatBool(c.TopologyHiding)}, {"anti_spoofing", strconv.FormatBool(c.AntiSpoofing)},
 		{"tls_policy", orDefault(c.TLSPolicy)}, {"unsubscribe", orNone(c.Unsubscribe)}, {"portal_enabled", strconv.FormatBool(c.PortalEnabled)},
 		{"created", fmtTime(c.CreatedAt)}, {"updated", fmtTime(c.UpdatedAt)},

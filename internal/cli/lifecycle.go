@@ -134,7 +134,7 @@ func showCheck(e *env, c *api.CustomerCheck) error {
 	if e.json {
 		return printJSON(e.out, c)
 	}
-	status := c.Status
+	status := string(c.Status)
 	if c.Activated {
 		status += " (activated by this check)"
 	}

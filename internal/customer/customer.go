@@ -322,7 +322,7 @@ func (s *Service) Update(ctx context.Context, id string, in Update) (*Customer, 
 		sets, args = append(sets, "portal_enabled = ?"), append(args, boolInt(*in.PortalEnabled))
 	}
 	sets, args = append(sets, "updated_at = ?"), append(args, s.now())
-	var prior string
+	var prior Status
 	err := s.DB.Tx(ctx, func(tx *sql.Tx) error {
 		if err := tx.QueryRowContext(ctx, `SELECT status FROM customers WHERE id = ?`, id).Scan(&prior); errors.Is(err, sql.ErrNoRows) {
 			return ErrNotFound

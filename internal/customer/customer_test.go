@@ -150,7 +150,7 @@ func TestCreateValidation(t *testing.T) {
 		_, err := s.Create(ctx, c.in)
 		wantField(t, err, c.field)
 	}
-	bad := "deactivated"
+	bad := StatusDeactivated
 	c := mustCreate(t, s, "acme")
 	_, err := s.Update(ctx, c.ID, Update{Status: &bad})
 	wantField(t, err, "status")

@@ -67,7 +67,7 @@ func checkOptionalContact(field, s string) (string, error) {
 }
 
 // checkStatusChange refuses a status change through Update when the customer is past active.
-func checkStatusChange(prior string) error {
+func checkStatusChange(prior Status) error {
 	switch prior {
 	case StatusPending, StatusActive:
 		return nil
@@ -106,7 +106,7 @@ func (s *Service) ScheduleTermination(ctx context.Context, id string, at time.Ti
 		return nil, &fielderr.Error{Field: "deactivate_at", Msg: fmt.Sprintf("%s is not in the future", at.UTC().Format(time.RFC3339))}
 	}
 	err := s.DB.Tx(ctx, func(tx *sql.Tx) error {
-		var status string
+		var status Status
 		err := tx.QueryRowContext(ctx, `SELECT status FROM customers WHERE id = ?`, id).Scan(&status)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNotFound
@@ -121,7 +121,7 @@ func (s *Service) ScheduleTermination(ctx context.Context, id string, at time.Ti
 		case StatusTerminating:
 			_, err = tx.ExecContext(ctx, `UPDATE customers SET deactivate_at = ?, updated_at = ? WHERE id = ?`, store.Millis(at), now, id)
 		default:
-			return &fielderr.Error{Field: "deactivate_at", Msg: "the customer is already " + status, Conflict: true}
+			return &fielderr.Error{Field: "deactivate_at", Msg: "the customer is already " + string(status), Conflict: true}
 		}
 		return err
 	})
@@ -136,7 +136,7 @@ func (s *Service) ScheduleTermination(ctx context.Context, id string, at time.Ti
 func (s *Service) CancelTermination(ctx context.Context, id string) (*Customer, error) {
 	now := s.now()
 	err := s.DB.Tx(ctx, func(tx *sql.Tx) error {
-		var status, prior string
+		var status, prior Status
 		var at sql.NullInt64
 		err := tx.QueryRowContext(ctx, `SELECT status, prior_status, deactivate_at FROM customers WHERE id = ?`, id).Scan(&status, &prior, &at)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -146,7 +146,7 @@ func (s *Service) CancelTermination(ctx context.Context, id string) (*Customer, 
 			return err
 		}
 		if status != StatusTerminating {
-			return &fielderr.Error{Field: "status", Msg: "no termination to cancel: the customer is " + status, Conflict: true}
+			return &fielderr.Error{Field: "status", Msg: "no termination to cancel: the customer is " + string(status), Conflict: true}
 		}
 		if at.Valid && at.Int64 <= now {
 			return &fielderr.Error{Field: "deactivate_at", Msg: "the deactivation date has passed: the termination can no longer be cancelled", Conflict: true}
@@ -179,7 +179,8 @@ func (s *Service) ServiceEnded(c *Customer) bool {
 // Ending is a customer on its way out, as the lifecycle scheduler works on it: terminating (notices, then
 // deactivation at DeactivateAt) or deactivated (removal after the grace period).
 type Ending struct {
-	ID, Name, Status string
+	ID, Name string
+	Status   Status
 	// Contacts are the contact, technical and administrative addresses, without repeats.
 	Contacts     []string
 	DeactivateAt time.Time
@@ -244,7 +245,7 @@ type Removed struct {
 func (s *Service) Remove(ctx context.Context, id string, deactivateAt, now time.Time) (*Removed, error) {
 	var out *Removed
 	err := s.DB.Tx(ctx, func(tx *sql.Tx) error {
-		var status string
+		var status Status
 		err := tx.QueryRowContext(ctx, `SELECT status FROM customers WHERE id = ?`, id).Scan(&status)
 		if errors.Is(err, sql.ErrNoRows) || (err == nil && status != StatusDeactivated) {
 			return nil
@@ -286,6 +287,6 @@ func (s *Service) Remove(ctx context.Context, id string, deactivateAt, now time.
 }
 
 // statusJSON is the audit log's before or after of a lifecycle step.
-func statusJSON(status string, at time.Time) audit.RawJSON {
+func statusJSON(status Status, at time.Time) audit.RawJSON {
 	return audit.RawJSON(fmt.Sprintf(`{"status":%q,"deactivate_at":%q}`, status, at.UTC().Format(time.RFC3339)))
 }

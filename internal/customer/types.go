@@ -5,14 +5,18 @@ import (
 	"time"
 )
 
-// Customer statuses: pending -> active -> terminating -> deactivated -> removed (docs/lifecycle.md). Only
-// pending and active are set through PATCH; the others follow from the termination schedule.
+// Status is where a customer is in its life: pending -> active -> terminating -> deactivated -> removed
+// (docs/lifecycle.md). Only pending and active are set through PATCH; the others follow from the
+// termination schedule.
+type Status string
+
+// The statuses.
 const (
-	StatusPending     = "pending"
-	StatusActive      = "active"
-	StatusTerminating = "terminating"
-	StatusDeactivated = "deactivated"
-	StatusRemoved     = "removed"
+	StatusPending     Status = "pending"
+	StatusActive      Status = "active"
+	StatusTerminating Status = "terminating"
+	StatusDeactivated Status = "deactivated"
+	StatusRemoved     Status = "removed"
 )
 
 // Customer is one business customer with everything registered for it. Its mail leaves from the IPs of
@@ -23,7 +27,7 @@ type Customer struct {
 	ContactEmail string `json:"contact_email"`
 	Pool         string `json:"pool"`
 	FallbackPool string `json:"fallback_pool"`
-	Status       string `json:"status"`
+	Status       Status `json:"status"`
 	// TechnicalEmail and AdminEmail are the technical and administrative contacts; each defaults to
 	// ContactEmail. Termination notices go to all three (each address once).
 	TechnicalEmail string `json:"technical_email"`
@@ -86,7 +90,7 @@ type Update struct {
 	AdminEmail     *string `json:"admin_email,omitempty"`
 	Pool           *string `json:"pool,omitempty"`
 	FallbackPool   *string `json:"fallback_pool,omitempty"`
-	Status         *string `json:"status,omitempty"`
+	Status         *Status `json:"status,omitempty"`
 	TopologyHiding *bool   `json:"topology_hiding,omitempty"`
 	AntiSpoofing   *bool   `json:"anti_spoofing,omitempty"`
 	// TLSPolicy sets the customer's TLS policy: may, encrypt, verify, or "" for the configured default.

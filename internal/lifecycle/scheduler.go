@@ -198,7 +198,7 @@ func (s *Scheduler) deactivate(ctx context.Context, c customer.Ending, now time.
 	}
 	moved, err := s.o.Customers.Deactivate(ctx, c.ID, c.DeactivateAt, now)
 	if moved {
-		s.transitions.WithLabelValues(customer.StatusDeactivated).Inc()
+		s.transitions.WithLabelValues(string(customer.StatusDeactivated)).Inc()
 		s.log.Info("lifecycle: customer deactivated", "customer", c.ID, "deactivate_at", c.DeactivateAt)
 	}
 	return moved, err
@@ -210,7 +210,7 @@ func (s *Scheduler) remove(ctx context.Context, c customer.Ending, now time.Time
 	removed, err := s.o.Customers.Remove(ctx, c.ID, c.DeactivateAt, now)
 	moved := removed != nil
 	if moved {
-		s.transitions.WithLabelValues(customer.StatusRemoved).Inc()
+		s.transitions.WithLabelValues(string(customer.StatusRemoved)).Inc()
 		s.log.Info("lifecycle: customer removed after the grace period", "customer", c.ID)
 	}
 	return moved, err

@@ -19,7 +19,6 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
-	"easymail/internal/api"
 	"easymail/internal/resolver"
 	"easymail/internal/store"
 )
@@ -330,16 +329,16 @@ func (c *Cache) save(ctx context.Context, p *Policy) error {
 
 // Cached returns the policies kept in the database, by domain, for the API and the CLI; now tells which have
 // expired.
-func Cached(ctx context.Context, db *store.DB, now time.Time) ([]api.MTASTSPolicy, error) {
+func Cached(ctx context.Context, db *store.DB, now time.Time) ([]CachedPolicy, error) {
 	rows, err := db.R.QueryContext(ctx, `SELECT domain, policy_id, mode, max_age, mx, fetched_at, expires_at
 		FROM mta_sts_policies ORDER BY domain`)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := []api.MTASTSPolicy{}
+	out := []CachedPolicy{}
 	for rows.Next() {
-		var p api.MTASTSPolicy
+		var p CachedPolicy
 		var mx string
 		var fetched, expires int64
 		if err := rows.Scan(&p.Domain, &p.ID, &p.Mode, &p.MaxAge, &mx, &fetched, &expires); err != nil {

@@ -347,10 +347,10 @@ func (s *server) activateCustomer(w http.ResponseWriter, r *http.Request, rc *re
 		return err
 	}
 	if !changed {
-		return &fielderr.Error{Field: "status", Msg: "only a pending customer can be activated; this one is " + c.Status, Conflict: true}
+		return &fielderr.Error{Field: "status", Msg: "only a pending customer can be activated; this one is " + string(c.Status), Conflict: true}
 	}
 	s.changed()
-	rc.auditCustomer, rc.auditDetail = id, map[string]string{"status_before": c.Status, "status": customer.StatusActive}
+	rc.auditCustomer, rc.auditDetail = id, map[string]string{"status_before": string(c.Status), "status": string(customer.StatusActive)}
 	return redirect(w, r, customerPath(id)+"?done=custactivated")
 }
 
@@ -513,7 +513,7 @@ func (s *server) createOnboarding(w http.ResponseWriter, r *http.Request, rc *re
 		return err
 	}
 	if v.Ended {
-		return &fielderr.Error{Field: "status", Msg: "the customer's service has ended (" + v.C.Status + "): an onboarding link would not work", Conflict: true}
+		return &fielderr.Error{Field: "status", Msg: "the customer's service has ended (" + string(v.C.Status) + "): an onboarding link would not work", Conflict: true}
 	}
 	link := s.o.Onboarding.Link(s.o.Config.API.PublicURL, v.C.ID)
 	v.Onboarding = &link

@@ -7,7 +7,7 @@ import (
 
 	"easymail/internal/api"
 	"easymail/internal/bounce"
-	"easymail/internal/scan"
+	"easymail/internal/quarantine"
 )
 
 func init() {
@@ -64,7 +64,7 @@ func (s *server) quarantineRights(rc *reqCtx, cust string, m *api.QuarantineMess
 	case rc.staff(), s.o.ScanPolicies == nil:
 		return false, false
 	}
-	return s.o.ScanPolicies.For(cust).CustomerMay(scan.Infected(m))
+	return s.o.ScanPolicies.For(cust).CustomerMay(quarantine.Infected(m))
 }
 
 func (s *server) quarantineShow(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {

@@ -33,15 +33,6 @@ type Queue interface {
 	DeleteQuarantined(ctx context.Context, id, reason string) error
 }
 
-// Entry is a quarantined message, as listed.
-type Entry = scan.QuarantineEntry
-
-// Message is a quarantined message with its header, verdicts and a safe text preview.
-type Message = scan.QuarantineMessage
-
-// Action is the answer to a release or delete.
-type Action = scan.QuarantineAction
-
 // ErrNotFound is returned for an id that names no quarantined message.
 var ErrNotFound = errors.New("no such quarantined message")
 
@@ -170,7 +161,7 @@ func (s *Store) Get(ctx context.Context, id string) (*Message, error) {
 	m := &Message{}
 	var report string
 	err := scanEntry(s.DB.R.QueryRowContext(ctx, `SELECT `+entryColumns+`, q.header, q.preview, m.scan
-		FROM quarantine q JOIN messages m ON m.id = q.id WHERE q.id = ?`, id), &m.QuarantineEntry, &m.Header, &m.Preview, &report)
+		FROM quarantine q JOIN messages m ON m.id = q.id WHERE q.id = ?`, id), &m.Entry, &m.Header, &m.Preview, &report)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"easymail/internal/api"
 	"easymail/internal/queue"
+	"easymail/internal/scan"
 	"easymail/internal/spool"
 	"easymail/internal/store"
 )
@@ -54,7 +54,7 @@ func (f *fixture) put(t *testing.T, id, customer, msg string) {
 	}
 	env := queue.Envelope{ID: id, CustomerID: customer, Sender: "a@acme.test", Recipients: []queue.Recipient{{Address: "b@dest.test"}},
 		Subject: "Offer", Size: int64(len(msg)), Received: f.now, Verdict: "spam", Scan: `{"verdict":"spam","action":"quarantine","reason":"Spam message (score 15.0)","verdicts":[]}`}
-	rep := api.ScanReport{Verdict: "spam", Action: "quarantine", Reason: "Spam message (score 15.0)"}
+	rep := scan.Report{Verdict: "spam", Action: "quarantine", Reason: "Spam message (score 15.0)"}
 	if err := f.s.Put(context.Background(), env, rep, strings.NewReader(msg), int64(len(msg))); err != nil {
 		t.Fatal(err)
 	}

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-
-	"easymail/internal/api"
 )
 
 // Ops are the queue's operations on one message, as *Queue has them (and the API's and the portal's views
@@ -36,7 +34,7 @@ func BulkOp(q Ops, action string) func(context.Context, string) error {
 type BulkOutcome struct {
 	Changed int
 	// Skipped counts the messages left alone by reason, sorted by reason.
-	Skipped []api.BulkSkipped
+	Skipped []BulkSkipped
 }
 
 // SkippedCount is the number of messages left alone.
@@ -61,9 +59,9 @@ func Bulk(ctx context.Context, q Ops, action string, ids []string) (BulkOutcome,
 	}
 	skipped := map[string]int{}
 	done := func(err error) (BulkOutcome, error) {
-		out.Skipped = []api.BulkSkipped{}
+		out.Skipped = []BulkSkipped{}
 		for why, n := range skipped {
-			out.Skipped = append(out.Skipped, api.BulkSkipped{Reason: why, Count: n})
+			out.Skipped = append(out.Skipped, BulkSkipped{Reason: why, Count: n})
 		}
 		sort.Slice(out.Skipped, func(i, j int) bool { return out.Skipped[i].Reason < out.Skipped[j].Reason })
 		return out, err

@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"easymail/internal/api"
 	"easymail/internal/delivery"
 	"easymail/internal/dsn"
+	"easymail/internal/events"
 	"easymail/internal/smtperr"
 	"easymail/internal/spool"
 	"easymail/internal/store"
@@ -135,12 +135,12 @@ func (fixedSource) Pick(context.Context, PickRequest) (delivery.Source, error) {
 // fakeEvents is an EventSink that keeps the events published (after their transaction committed).
 type fakeEvents struct {
 	mu  sync.Mutex
-	evs []api.Event
+	evs []events.Event
 }
 
-func (e *fakeEvents) Emit(*sql.Tx, *api.Event) error { return nil }
+func (e *fakeEvents) Emit(*sql.Tx, *events.Event) error { return nil }
 
-func (e *fakeEvents) Published(es ...api.Event) {
+func (e *fakeEvents) Published(es ...events.Event) {
 	e.mu.Lock()
 	e.evs = append(e.evs, es...)
 	e.mu.Unlock()

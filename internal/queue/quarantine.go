@@ -5,7 +5,7 @@ import (
 	"database/sql"
 	"time"
 
-	"easymail/internal/api"
+	"easymail/internal/events"
 	"easymail/internal/store"
 )
 
@@ -29,14 +29,14 @@ type QuarantineRecord struct {
 // message's quarantine row (rec) is written in the same transaction. When it returns nil the message is
 // durably kept and 250 may be sent.
 func (q *Queue) EnqueueQuarantined(ctx context.Context, env Envelope, rec QuarantineRecord) error {
-	var evs []api.Event
+	var evs []events.Event
 	err := q.o.DB.Batch(ctx, func(tx *sql.Tx) error {
 		evs = evs[:0]
 		if err := q.insert(tx, env, StatusQuarantined, rec.Reason); err != nil {
 			return err
 		}
 		for _, r := range env.Recipients {
-			if err := q.emit(tx, &evs, api.Event{Event: api.EventQuarantined, CustomerID: env.CustomerID, QueueID: env.ID,
+			if err := q.emit(tx, &evs, events.Event{Event: events.Quarantined, CustomerID: env.CustomerID, QueueID: env.ID,
 				MessageID: env.MessageID, Recipient: r.Address, Reply: rec.Reason}); err != nil {
 				return err
 			}

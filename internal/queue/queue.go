@@ -12,8 +12,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"easymail/internal/api"
 	"easymail/internal/delivery"
+	"easymail/internal/events"
 	"easymail/internal/msgid"
 	"easymail/internal/spool"
 	"easymail/internal/store"
@@ -65,8 +65,8 @@ type OutcomeObserver interface {
 // outbox in the transaction that records the outcome (filling its id and time), Published tells the live
 // stream once that transaction is committed.
 type EventSink interface {
-	Emit(tx *sql.Tx, e *api.Event) error
-	Published(es ...api.Event)
+	Emit(tx *sql.Tx, e *events.Event) error
+	Published(es ...events.Event)
 }
 
 // Options configure a Queue.
@@ -182,7 +182,7 @@ type Envelope struct {
 	// every message of a customer held by compromise detection or by an operator.
 	Held bool
 	// Verdict sums up the content scan (clean, spam, virus, rule, tagged, bypassed; "" when not scanned) and
-	// Scan is its report (JSON api.ScanReport), for the message log.
+	// Scan is its report (JSON scan.Report), for the message log.
 	Verdict string
 	Scan    string
 	// Stage is, for a refused message, the SMTP stage of the refusal: StageMail, StageRcpt or StageData.

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"easymail/internal/api"
 	"easymail/internal/bounce"
 	"easymail/internal/delivery"
+	"easymail/internal/events"
 	"easymail/internal/smtperr"
 	"easymail/internal/store"
 )
@@ -329,7 +329,7 @@ func (q *Queue) record(ctx context.Context, g *group, res delivery.Result) error
 
 	var final bool
 	var delaySent bool
-	var evs []api.Event
+	var evs []events.Event
 	err := q.o.DB.Batch(ctx, func(tx *sql.Tx) error {
 		evs = evs[:0] // a batch may run the function again
 		for _, o := range outs {
@@ -367,7 +367,7 @@ func (q *Queue) record(ctx context.Context, g *group, res delivery.Result) error
 			}
 			// DSNs are the relay's own mail: their outcomes are no customer's events.
 			if !g.isDSN {
-				e := api.Event{Event: o.status, CustomerID: g.customerID, QueueID: g.msgID, MessageID: g.headerMsgID,
+				e := events.Event{Event: o.status, CustomerID: g.customerID, QueueID: g.msgID, MessageID: g.headerMsgID,
 					Recipient: o.rcpt.address, Timestamp: now, BounceClass: class, Attempt: o.rcpt.attempt,
 					RemoteMX: res.RemoteMX, OutboundIP: res.LocalIP}
 				if o.remote != "" {
@@ -384,7 +384,7 @@ func (q *Queue) record(ctx context.Context, g *group, res delivery.Result) error
 				if err := bounce.Suppress(tx, g.customerID, o.rcpt.address, g.msgID, reply, now); err != nil {
 					return err
 				}
-				if err := q.emit(tx, &evs, api.Event{Event: api.EventSuppressed, CustomerID: g.customerID, QueueID: g.msgID,
+				if err := q.emit(tx, &evs, events.Event{Event: events.Suppressed, CustomerID: g.customerID, QueueID: g.msgID,
 					MessageID: g.headerMsgID, Recipient: o.rcpt.address, Timestamp: now, Source: bounce.SourceBounce,
 					BounceClass: class}); err != nil {
 					return err
@@ -528,7 +528,7 @@ func updateStatus(tx *sql.Tx, id string, now time.Time) (bool, error) {
 
 // emit records e in the outbox within tx (when the queue has an event sink) and adds it to evs, to be
 // published once tx is committed.
-func (q *Queue) emit(tx *sql.Tx, evs *[]api.Event, e api.Event) error {
+func (q *Queue) emit(tx *sql.Tx, evs *[]events.Event, e events.Event) error {
 	if q.o.Events == nil {
 		return nil
 	}

@@ -14,8 +14,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-
-	"easymail/internal/api"
 )
 
 // MaxRecordLen is the longest record value built: RFC 7208 §3.4 advises keeping an SPF answer within 512
@@ -33,7 +31,7 @@ const stringLen = 255
 // Build returns the records to publish for domain (e.g. "_spf.example.net") authorising ips: records[0] at
 // domain, records[i] at "s<i>." + domain, and the number of DNS lookups that evaluating domain costs.
 // Duplicate addresses are dropped; adjacent ones are not merged.
-func Build(domain string, ips []netip.Addr) ([]api.DNSRecord, int, error) {
+func Build(domain string, ips []netip.Addr) ([]DNSRecord, int, error) {
 	domain = strings.ToLower(strings.TrimSuffix(domain, "."))
 	if domain == "" {
 		return nil, 0, fmt.Errorf("spf: no domain")
@@ -61,7 +59,7 @@ func Build(domain string, ips []netip.Addr) ([]api.DNSRecord, int, error) {
 		}
 		return "s" + strconv.Itoa(i) + "." + domain
 	}
-	var records []api.DNSRecord
+	var records []DNSRecord
 	for i := 0; len(mechs) > 0; i++ {
 		// The tail every record but the last carries: " include:<next> ~all"; the last: " ~all".
 		next := " include:" + name(i+1) + " ~all"
@@ -87,7 +85,7 @@ func Build(domain string, ips []netip.Addr) ([]api.DNSRecord, int, error) {
 		} else {
 			value += " ~all"
 		}
-		records = append(records, api.DNSRecord{Name: name(i), Type: "TXT", Value: value, Strings: split(value)})
+		records = append(records, DNSRecord{Name: name(i), Type: "TXT", Value: value, Strings: split(value)})
 	}
 	lookups := len(records) - 1
 	if lookups > MaxLookups {
@@ -114,7 +112,7 @@ func split(v string) []string {
 }
 
 // Zone renders records as zone-file lines, each TXT value as quoted character-strings.
-func Zone(records []api.DNSRecord) string {
+func Zone(records []DNSRecord) string {
 	var b strings.Builder
 	for _, r := range records {
 		b.WriteString(r.Name + ". IN TXT")

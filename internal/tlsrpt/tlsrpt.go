@@ -24,7 +24,6 @@ import (
 	"sync"
 	"time"
 
-	"easymail/internal/api"
 	"easymail/internal/delivery"
 	"easymail/internal/msgid"
 	"easymail/internal/mtasts"
@@ -462,16 +461,16 @@ func Decode(gz []byte) (*Report, error) {
 
 // Sent returns the reports sent (or given up on), newest day first, at most limit; domain, when not "",
 // keeps that policy domain's only.
-func Sent(ctx context.Context, db *store.DB, domain string, limit int) ([]api.TLSReport, error) {
+func Sent(ctx context.Context, db *store.DB, domain string, limit int) ([]SentReport, error) {
 	rows, err := db.R.QueryContext(ctx, `SELECT day, policy_domain, report_id, rua, outcome, sent_at FROM tlsrpt_reports
 		WHERE ? = '' OR policy_domain = ? ORDER BY day DESC, policy_domain LIMIT ?`, domain, domain, limit)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := []api.TLSReport{}
+	out := []SentReport{}
 	for rows.Next() {
-		var r api.TLSReport
+		var r SentReport
 		var sent int64
 		if err := rows.Scan(&r.Day, &r.Domain, &r.ReportID, &r.RUA, &r.Outcome, &sent); err != nil {
 			return nil, err

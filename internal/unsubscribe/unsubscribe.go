@@ -21,7 +21,6 @@ import (
 	"strings"
 	"time"
 
-	"easymail/internal/api"
 	"easymail/internal/bounce"
 	"easymail/internal/customer"
 	"easymail/internal/events"
@@ -123,7 +122,7 @@ func (s *Service) Fields(c Claims) (listUnsubscribe, listUnsubscribePost string)
 // idempotent. It returns ErrBadToken when the customer no longer exists.
 func (s *Service) Unsubscribe(ctx context.Context, c Claims) error {
 	now := s.o.Now()
-	var ev *api.Event
+	var ev *events.Event
 	err := s.o.DB.Tx(ctx, func(tx *sql.Tx) error {
 		ev = nil
 		var n int
@@ -148,7 +147,7 @@ func (s *Service) Unsubscribe(ctx context.Context, c Claims) error {
 		}
 		var msgID string
 		tx.QueryRowContext(ctx, `SELECT message_id FROM messages WHERE id = ?`, c.QueueID).Scan(&msgID)
-		ev = &api.Event{Event: api.EventSuppressed, CustomerID: c.CustomerID, QueueID: c.QueueID, MessageID: msgID,
+		ev = &events.Event{Event: events.Suppressed, CustomerID: c.CustomerID, QueueID: c.QueueID, MessageID: msgID,
 			Recipient: c.Recipient, Timestamp: now, Source: bounce.SourceUnsubscribe}
 		if s.o.Bus == nil {
 			return nil

@@ -19,7 +19,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"easymail/internal/api"
+	"easymail/internal/authz"
 	"easymail/internal/fielderr"
 	"easymail/internal/msgid"
 	"easymail/internal/store"
@@ -27,9 +27,9 @@ import (
 
 // The roles of portal users: the API's token roles.
 const (
-	RoleOperator = api.RoleOperator
-	RoleExpert   = api.RoleExpert
-	RoleCustomer = api.RoleCustomer
+	RoleOperator = authz.RoleOperator
+	RoleExpert   = authz.RoleExpert
+	RoleCustomer = authz.RoleCustomer
 )
 
 // Password length bounds: bcrypt reads at most 72 bytes.
@@ -50,12 +50,6 @@ var (
 	// ErrNoSession is returned for an unknown, expired or idle session.
 	ErrNoSession = errors.New("no valid session")
 )
-
-// User is a portal user as listed (never with its password hash or TOTP secret).
-type User = api.PortalUser
-
-// NewUser is a user to create: POST /api/v1/users, `easymail user add`, the portal's user pages.
-type NewUser = api.PortalUserRequest
 
 // Store keeps the users and sessions in the database.
 type Store struct {
