@@ -1,6 +1,10 @@
 package api
 
 import (
+	"easymail/internal/retention"
+
+	"easymail/internal/msglog"
+
 	"easymail/internal/bounce"
 
 	"context"
@@ -23,101 +27,6 @@ type StatsQuery struct {
 	Group       string
 	Since       time.Time
 	Until       time.Time
-}
-
-// Stats is the answer of GET /stats: the buckets of each group, oldest first. Messages are counted in the
-// bucket of their reception (a cohort): a message received at 10:59 and delivered at 11:02 is in the 10:00
-// bucket.
-type Stats struct {
-	Bucket string       `json:"bucket"`
-	Since  time.Time    `json:"since"`
-	Until  time.Time    `json:"until"`
-	Group  string       `json:"group,omitempty"`
-	Series []StatSeries `json:"series"`
-}
-
-// StatSeries is the buckets of one group (Key is "" when there is no grouping).
-type StatSeries struct {
-	Key     string       `json:"key"`
-	Buckets []StatBucket `json:"buckets"`
-	Total   StatCounts   `json:"total"`
-}
-
-// StatBucket is one time bucket of a series.
-type StatBucket struct {
-	Start time.Time `json:"start"`
-	StatCounts
-}
-
-// StatCounts are the figures of a bucket (or of a whole series).
-type StatCounts struct {
-	// Received counts the messages accepted (not rejected); Recipients their recipients.
-	Received   int64 `json:"received"`
-	Recipients int64 `json:"recipients"`
-	// Delivered and Bounced count recipients by final outcome; Pending those still queued or deferred.
-	Delivered int64 `json:"delivered"`
-	Bounced   int64 `json:"bounced"`
-	Pending   int64 `json:"pending"`
-	// Deleted counts the recipients an operator deleted from the queue, Lost those whose content was missing
-	// from the spool (their sender got a DSN): final, but not bounces.
-	Deleted int64 `json:"deleted"`
-	Lost    int64 `json:"lost"`
-	// Deferred counts temporary failures: the attempts that were deferred.
-	Deferred int64 `json:"deferred"`
-	// BouncedByClass splits Bounced by bounce class (absent when nothing bounced).
-	BouncedByClass map[string]int64 `json:"bounced_by_class,omitempty"`
-	// Rejected counts the messages refused during the SMTP session; Quarantined those quarantined.
-	Rejected    int64 `json:"rejected"`
-	Quarantined int64 `json:"quarantined"`
-	// Latency is the time from reception to delivery of the delivered recipients.
-	Latency Latency `json:"latency"`
-}
-
-// Latency are percentiles of delivery latency, in seconds (0 when nothing was delivered).
-type Latency struct {
-	P50 float64 `json:"p50"`
-	P90 float64 `json:"p90"`
-	P99 float64 `json:"p99"`
-	Max float64 `json:"max"`
-}
-
-// DataSubject is the export of every record that names one e-mail address (GET /data-subjects/{address}).
-// Messages hold the traces of the messages the address sent (envelope sender or header From) with all their
-// recipients, and of the messages it received with only its own recipient entries and attempts.
-type DataSubject struct {
-	Address      string        `json:"address"`
-	ExportedAt   time.Time     `json:"exported_at"`
-	Customers    []Contact     `json:"customers"`
-	Suppressions []Suppression `json:"suppressions"`
-	Messages     []Trace       `json:"messages"`
-}
-
-// Contact is a customer whose contact e-mail address is the data subject's.
-type Contact struct {
-	CustomerID   string `json:"customer_id"`
-	Name         string `json:"name"`
-	ContactEmail string `json:"contact_email"`
-}
-
-// Erasure is the answer of DELETE /data-subjects/{address}: what was erased, and what was kept.
-type Erasure struct {
-	Address string `json:"address"`
-	// MessagesDeleted counts the messages deleted whole (every recipient, and the sender, was the subject, or
-	// the subject was the only recipient); MessagesBlanked those whose sender, header From and subject were
-	// blanked because the subject sent them.
-	MessagesDeleted int64 `json:"messages_deleted"`
-	MessagesBlanked int64 `json:"messages_blanked"`
-	// RecipientsDeleted and AttemptsDeleted count the subject's recipient entries and delivery attempts removed
-	// from messages kept for their other recipients.
-	RecipientsDeleted int64 `json:"recipients_deleted"`
-	AttemptsDeleted   int64 `json:"attempts_deleted"`
-	// SuppressionsDeleted counts suppression entries removed; ContactsBlanked the customers whose contact
-	// e-mail was blanked (give them a new contact).
-	SuppressionsDeleted int64    `json:"suppressions_deleted"`
-	ContactsBlanked     []string `json:"contacts_blanked"`
-	// MessagesPending are the queue ids of messages still being delivered or in quarantine, which were left
-	// untouched: erase again once they are finished, or delete them from the queue (or the quarantine) first.
-	MessagesPending []string `json:"messages_pending"`
 }
 
 // Values returns q as URL query parameters.
@@ -232,3 +141,27 @@ type Suppression = bounce.Suppression
 
 // SuppressionRequest is bounce.Request.
 type SuppressionRequest = bounce.Request
+
+// Stats is msglog.Stats.
+type Stats = msglog.Stats
+
+// StatSeries is msglog.StatSeries.
+type StatSeries = msglog.StatSeries
+
+// StatBucket is msglog.StatBucket.
+type StatBucket = msglog.StatBucket
+
+// StatCounts is msglog.StatCounts.
+type StatCounts = msglog.StatCounts
+
+// Latency is msglog.Latency.
+type Latency = msglog.Latency
+
+// DataSubject is retention.DataSubject.
+type DataSubject = retention.DataSubject
+
+// Contact is retention.Contact.
+type Contact = retention.Contact
+
+// Erasure is retention.Erasure.
+type Erasure = retention.Erasure

@@ -85,7 +85,7 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		se *queue.StateError
 	)
 	switch {
-	case errors.As(err, &ae) && (ae == errNotFound || ae == incident.ErrNotFound):
+	case errors.As(err, &ae) && ae == errNotFound, errors.Is(err, incident.ErrNotFound):
 		writeError(w, http.StatusNotFound, s.notFoundMessage(r.Context(), r), "")
 	case errors.As(err, &ae):
 		writeError(w, ae.Status, ae.Message, ae.Field)

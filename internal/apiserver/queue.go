@@ -42,11 +42,11 @@ func queueFilterOf(q url.Values) (api.QueueFilter, error) {
 func resolveFilter(f api.QueueFilter, now time.Time) (msglog.QueueFilter, error) {
 	out := msglog.QueueFilter{Customer: f.Customer, Status: f.Status, Domain: f.Domain, Recipient: f.Recipient, Sender: f.Sender}
 	if f.Held {
-		if f.Status != "" && f.Status != msglog.StatusHeld {
+		if f.Status != "" && f.Status != queue.StatusHeld {
 			return out, &api.Error{Status: http.StatusUnprocessableEntity, Field: "held",
 				Message: fmt.Sprintf("held selects the held messages, and status %s the messages that are not held: give one", f.Status)}
 		}
-		out.Status = msglog.StatusHeld
+		out.Status = queue.StatusHeld
 	}
 	age := func(field, v string) (time.Time, error) {
 		if v == "" {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"easymail/internal/api"
+	"easymail/internal/ippool"
 )
 
 // poolCommands are the commands of the outbound IP pools: pool list, ip list|show|add|remove|drain|pause|
@@ -72,7 +73,7 @@ func poolCommands() []*command {
 							zones = append(zones, l.Zone)
 						}
 						c := ip.Last24h
-						rows[i] = []string{ip.Address, ip.Pool, ip.HELO, strconv.Itoa(ip.Weight), ip.State,
+						rows[i] = []string{ip.Address, ip.Pool, ip.HELO, strconv.Itoa(ip.Weight), string(ip.State),
 							strings.Join(zones, ","), ip.FCrDNS.Status,
 							fmt.Sprintf("%d/%d/%d/%d", c.Sent, c.Deferred, c.Bounced, c.Blocked), truncate(ip.Reason, 50)}
 					}
@@ -144,10 +145,10 @@ func poolCommands() []*command {
 }
 
 // stateCounts writes {"active": 2, "listed": 1} as "active=2 listed=1".
-func stateCounts(m map[string]int) string {
+func stateCounts(m map[ippool.State]int) string {
 	var parts []string
 	for s, n := range m {
-		parts = append(parts, s+"="+strconv.Itoa(n))
+		parts = append(parts, string(s)+"="+strconv.Itoa(n))
 	}
 	sort.Strings(parts)
 	return strings.Join(parts, " ")
@@ -164,7 +165,7 @@ func showIP(e *env, ip *api.IP) error {
 	c := ip.Last24h
 	pairs := [][2]string{
 		{"address", ip.Address}, {"pool", ip.Pool}, {"helo", ip.HELO}, {"weight", strconv.Itoa(ip.Weight)},
-		{"origin", ip.Origin}, {"added", fmtTime(ip.AddedAt)}, {"state", ip.State}, {"reason", ip.Reason},
+		{"origin", ip.Origin}, {"added", fmtTime(ip.AddedAt)}, {"state", string(ip.State)}, {"reason", ip.Reason},
 		{"since", fmtTime(ip.StateSince)}, {"last_check", fmtOptTime(ip.LastCheck)}, {"fcrdns", fcrdns},
 		{"last_24h", fmt.Sprintf("sent %d, deferred %d, bounced %d, blocked %d", c.Sent, c.Deferred, c.Bounced, c.Blocked)},
 	}

@@ -13,6 +13,7 @@ import (
 
 	"easymail/internal/api"
 	"easymail/internal/config"
+	"easymail/internal/msglog"
 
 	"golang.org/x/sys/unix"
 )
@@ -102,7 +103,7 @@ func printQueue(w io.Writer, form string, p *api.QueuePage, filtered bool) error
 		cw := csv.NewWriter(w)
 		cw.Write([]string{"id", "customer_id", "status", "size", "received_at", "next_attempt_at", "sender", "pending", "recipients"})
 		for _, m := range p.Messages {
-			cw.Write(api.SafeCSV([]string{m.ID, m.CustomerID, m.Status, strconv.FormatInt(m.Size, 10), fmtTime(m.ReceivedAt),
+			cw.Write(msglog.SafeCSV([]string{m.ID, m.CustomerID, m.Status, strconv.FormatInt(m.Size, 10), fmtTime(m.ReceivedAt),
 				fmtOptTime(m.NextAttemptAt), m.Sender, strconv.Itoa(m.Pending), strings.Join(m.Recipients, " ")}))
 		}
 		cw.Flush()

@@ -18,7 +18,12 @@ type Error struct {
 }
 
 // Error returns "field: message".
-func (e *Error) Error() string { return e.Field + ": " + e.Msg }
+func (e *Error) Error() string {
+	if e.Field == "" {
+		return e.Msg
+	}
+	return e.Field + ": " + e.Msg
+}
 
 // New is an invalid input.
 func New(field, msg string) *Error { return &Error{Field: field, Msg: msg} }

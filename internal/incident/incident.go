@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,7 +21,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"easymail/internal/api"
+	"easymail/internal/fielderr"
 	"easymail/internal/sla"
 	"easymail/internal/store"
 )
@@ -102,19 +101,15 @@ func New(o Options) (*Service, error) {
 }
 
 // ErrNotFound is returned for an unknown incident, or one the viewer may not see.
-var ErrNotFound = &api.Error{Status: http.StatusNotFound, Message: "no such incident"}
+var ErrNotFound = errors.New("no such incident")
 
-func invalid(field, format string, args ...any) error {
-	return &api.Error{Status: http.StatusUnprocessableEntity, Field: field, Message: fmt.Sprintf(format, args...)}
-}
+func invalid(field, format string, args ...any) error { return fielderr.Newf(field, format, args...) }
 
-func conflict(format string, args ...any) error {
-	return &api.Error{Status: http.StatusConflict, Message: fmt.Sprintf(format, args...)}
-}
+func conflict(format string, args ...any) error { return fielderr.Conflictf("", format, args...) }
 
 // Channels and link kinds accepted.
 var (
-	channels  = []string{api.ChannelPhone, api.ChannelEmail, api.ChannelPortal, api.ChannelAPI, api.ChannelMonitor}
+	channels  = []string{ChannelPhone, ChannelEmail, ChannelPortal, ChannelAPI, ChannelMonitor}
 	linkKinds = []string{"message", "ip", "pool", "destination", "customer", "scanner"}
 )
 
@@ -123,11 +118,11 @@ const openSQL = `('new', 'acknowledged', 'in_progress')`
 
 // transitions are the status changes allowed, from → to.
 var transitions = map[string][]string{
-	api.IncidentNew:          {api.IncidentAcknowledged, api.IncidentInProgress, api.IncidentResolved, api.IncidentClosed},
-	api.IncidentAcknowledged: {api.IncidentInProgress, api.IncidentResolved, api.IncidentClosed},
-	api.IncidentInProgress:   {api.IncidentResolved, api.IncidentClosed},
-	api.IncidentResolved:     {api.IncidentInProgress, api.IncidentConfirmed, api.IncidentClosed},
-	api.IncidentConfirmed:    {api.IncidentClosed},
+	StatusNew:          {StatusAcknowledged, StatusInProgress, StatusResolved, StatusClosed},
+	StatusAcknowledged: {StatusInProgress, StatusResolved, StatusClosed},
+	StatusInProgress:   {StatusResolved, StatusClosed},
+	StatusResolved:     {StatusInProgress, StatusConfirmed, StatusClosed},
+	StatusConfirmed:    {StatusClosed},
 }
 
 // ParsePriority reads "P1" ... "P4" (or "1" ... "4").
@@ -162,12 +157,12 @@ func (s *Service) slaType(name string) (string, SLAType) {
 }
 
 // Open opens an incident as actor (a token id, an e-mail address, ActorMonitor) and notifies it.
-func (s *Service) Open(ctx context.Context, in api.IncidentCreate, actor string) (*api.Incident, error) {
+func (s *Service) Open(ctx context.Context, in Create, actor string) (*Incident, error) {
 	return s.open(ctx, in, "", actor)
 }
 
 // open opens an incident with the given cause ("" for none).
-func (s *Service) open(ctx context.Context, in api.IncidentCreate, cause, actor string) (*api.Incident, error) {
+func (s *Service) open(ctx context.Context, in Create, cause, actor string) (*Incident, error) {
 	title, err := checkTitle(in.Title)
 	if err != nil {
 		return nil, err
@@ -181,7 +176,7 @@ func (s *Service) open(ctx context.Context, in api.IncidentCreate, cause, actor 
 	}
 	channel := in.Channel
 	if channel == "" {
-		channel = api.ChannelAPI
+		channel = ChannelAPI
 	}
 	if !slices.Contains(channels, channel) {
 		return nil, invalid("channel", "must be one of %s, not %q", strings.Join(channels, ", "), channel)
@@ -234,7 +229,7 @@ func (s *Service) open(ctx context.Context, in api.IncidentCreate, cause, actor 
 				return err
 			}
 		}
-		return addEvent(ctx, tx, id, now, "opened", api.VisibilityCustomer, actor, "", priorityName(prio), title)
+		return addEvent(ctx, tx, id, now, "opened", VisibilityCustomer, actor, "", priorityName(prio), title)
 	})
 	if err != nil {
 		return nil, err
@@ -260,7 +255,7 @@ func addEvent(ctx context.Context, tx *sql.Tx, id string, at time.Time, kind, vi
 
 // row is an incident as stored.
 type row struct {
-	inc                                  api.Incident
+	inc                                  Incident
 	prio                                 int
 	target, due                          int64
 	responded, resTarget, resDue         sql.NullInt64
@@ -288,7 +283,7 @@ func timePtr(n sql.NullInt64) *time.Time {
 }
 
 // finish turns a stored row into the API's form, with its SLA clock evaluated at now.
-func (s *Service) finish(r *row, now time.Time) *api.Incident {
+func (s *Service) finish(r *row, now time.Time) *Incident {
 	i := r.inc
 	i.Priority = priorityName(r.prio)
 	i.OpenedAt, i.UpdatedAt = store.Time(r.opened), store.Time(r.updated.Int64)
@@ -296,7 +291,7 @@ func (s *Service) finish(r *row, now time.Time) *api.Incident {
 	_, t := s.slaType(i.SLAType)
 	w := t.Window
 	due := store.Time(r.due)
-	c := api.IncidentSLA{ResponseTarget: r.target / 1000, ResponseDueAt: due, RespondedAt: timePtr(r.responded),
+	c := SLA{ResponseTarget: r.target / 1000, ResponseDueAt: due, RespondedAt: timePtr(r.responded),
 		ResolveDueAt: timePtr(r.resDue)}
 	opened := store.Time(r.opened)
 	if c.RespondedAt != nil {
@@ -319,13 +314,13 @@ func (s *Service) finish(r *row, now time.Time) *api.Incident {
 	}
 	i.SLA = c
 	if i.Links == nil {
-		i.Links = []api.IncidentLink{}
+		i.Links = []Link{}
 	}
 	return &i
 }
 
 // get loads an incident with its links and whole timeline (no viewer restriction).
-func (s *Service) get(ctx context.Context, id string) (*api.Incident, error) {
+func (s *Service) get(ctx context.Context, id string) (*Incident, error) {
 	r, err := scanRow(s.o.DB.R.QueryRowContext(ctx, `SELECT `+columns+` FROM incidents WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
@@ -345,7 +340,7 @@ func (s *Service) get(ctx context.Context, id string) (*api.Incident, error) {
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var e api.IncidentEvent
+		var e Event
 		var at int64
 		if err := rows.Scan(&at, &e.Kind, &e.Visibility, &e.Actor, &e.From, &e.To, &e.Body); err != nil {
 			return nil, err
@@ -357,8 +352,8 @@ func (s *Service) get(ctx context.Context, id string) (*api.Incident, error) {
 }
 
 // links returns the links of the incidents ids.
-func (s *Service) links(ctx context.Context, ids []string) (map[string][]api.IncidentLink, error) {
-	out := map[string][]api.IncidentLink{}
+func (s *Service) links(ctx context.Context, ids []string) (map[string][]Link, error) {
+	out := map[string][]Link{}
 	if len(ids) == 0 {
 		return out, nil
 	}
@@ -374,7 +369,7 @@ func (s *Service) links(ctx context.Context, ids []string) (map[string][]api.Inc
 	defer rows.Close()
 	for rows.Next() {
 		var id string
-		var l api.IncidentLink
+		var l Link
 		if err := rows.Scan(&id, &l.Kind, &l.Value); err != nil {
 			return nil, err
 		}
@@ -384,17 +379,17 @@ func (s *Service) links(ctx context.Context, ids []string) (map[string][]api.Inc
 }
 
 // visible reports whether the customer viewer may see inc: its own, or one linked to it.
-func visible(inc *api.Incident, viewer string) bool {
+func visible(inc *Incident, viewer string) bool {
 	if inc.CustomerID == viewer {
 		return true
 	}
-	return slices.Contains(inc.Links, api.IncidentLink{Kind: "customer", Value: viewer})
+	return slices.Contains(inc.Links, Link{Kind: "customer", Value: viewer})
 }
 
 // redact removes from inc what the customer viewer may not see: internal events, other customers' links.
-func redact(inc *api.Incident, viewer string) {
-	inc.Events = slices.DeleteFunc(inc.Events, func(e api.IncidentEvent) bool { return e.Visibility != api.VisibilityCustomer })
-	inc.Links = slices.DeleteFunc(inc.Links, func(l api.IncidentLink) bool { return l.Kind == "customer" && l.Value != viewer })
+func redact(inc *Incident, viewer string) {
+	inc.Events = slices.DeleteFunc(inc.Events, func(e Event) bool { return e.Visibility != VisibilityCustomer })
+	inc.Links = slices.DeleteFunc(inc.Links, func(l Link) bool { return l.Kind == "customer" && l.Value != viewer })
 	for i := range inc.Events {
 		if strings.HasPrefix(inc.Events[i].Actor, "tok") || inc.Events[i].Actor == "" {
 			inc.Events[i].Actor = ""
@@ -404,7 +399,7 @@ func redact(inc *api.Incident, viewer string) {
 
 // Get returns an incident with its timeline. A viewer other than "" is a customer's id: it sees its own
 // incidents and those linked to it only (ErrNotFound for others), without internal events.
-func (s *Service) Get(ctx context.Context, id, viewer string) (*api.Incident, error) {
+func (s *Service) Get(ctx context.Context, id, viewer string) (*Incident, error) {
 	inc, err := s.get(ctx, id)
 	if err != nil {
 		return nil, err
@@ -429,7 +424,7 @@ type Filter struct {
 }
 
 // List returns the incidents matching f, newest first, without their timelines.
-func (s *Service) List(ctx context.Context, f Filter) ([]api.Incident, error) {
+func (s *Service) List(ctx context.Context, f Filter) ([]Incident, error) {
 	q := `SELECT ` + columns + ` FROM incidents WHERE 1 = 1`
 	var args []any
 	switch f.Status {
@@ -437,7 +432,7 @@ func (s *Service) List(ctx context.Context, f Filter) ([]api.Incident, error) {
 		q += ` AND status IN ` + openSQL
 	case "all":
 	default:
-		if _, ok := transitions[f.Status]; !ok && f.Status != api.IncidentClosed {
+		if _, ok := transitions[f.Status]; !ok && f.Status != StatusClosed {
 			return nil, invalid("status", "must be open, all or a status (new, acknowledged, in_progress, resolved, confirmed, closed), not %q", f.Status)
 		}
 		q, args = q+` AND status = ?`, append(args, f.Status)
@@ -453,7 +448,7 @@ func (s *Service) List(ctx context.Context, f Filter) ([]api.Incident, error) {
 		return nil, err
 	}
 	now := s.o.Now()
-	var out []api.Incident
+	var out []Incident
 	var ids []string
 	for rows.Next() {
 		r, err := scanRow(rows)
@@ -479,7 +474,7 @@ func (s *Service) List(ctx context.Context, f Filter) ([]api.Incident, error) {
 		}
 	}
 	if out == nil {
-		out = []api.Incident{}
+		out = []Incident{}
 	}
 	return out, nil
 }
@@ -497,7 +492,7 @@ type Change struct {
 }
 
 // Update applies c to the incident and notifies a priority change or a resolution.
-func (s *Service) Update(ctx context.Context, id string, c Change) (*api.Incident, error) {
+func (s *Service) Update(ctx context.Context, id string, c Change) (*Incident, error) {
 	var prio int
 	if c.Priority != "" {
 		var ok bool
@@ -512,12 +507,12 @@ func (s *Service) Update(ctx context.Context, id string, c Change) (*api.Inciden
 		}
 		c.Title = t
 	}
-	if c.Status != "" && !slices.Contains(append(slices.Collect(mapKeys(transitions)), api.IncidentClosed), c.Status) {
+	if c.Status != "" && !slices.Contains(append(slices.Collect(mapKeys(transitions)), StatusClosed), c.Status) {
 		return nil, invalid("status", "must be one of new, acknowledged, in_progress, resolved, confirmed, closed, not %q", c.Status)
 	}
-	vis := api.VisibilityCustomer
+	vis := VisibilityCustomer
 	if c.Internal {
-		vis = api.VisibilityInternal
+		vis = VisibilityInternal
 	}
 	var before row
 	var changedPrio, resolved bool
@@ -538,17 +533,17 @@ func (s *Service) Update(ctx context.Context, id string, c Change) (*api.Inciden
 			sets := `status = ?, updated_at = ?`
 			args := []any{c.Status, ms}
 			switch c.Status {
-			case api.IncidentResolved:
+			case StatusResolved:
 				sets += `, resolved_at = ?, confirmed_at = NULL, closed_at = NULL`
 				args = append(args, ms)
 				resolved = true
-			case api.IncidentConfirmed:
+			case StatusConfirmed:
 				sets += `, confirmed_at = ?`
 				args = append(args, ms)
-			case api.IncidentClosed:
+			case StatusClosed:
 				sets += `, closed_at = ?`
 				args = append(args, ms)
-			case api.IncidentInProgress:
+			case StatusInProgress:
 				sets += `, resolved_at = NULL`
 			}
 			if !c.Customer && !r.responded.Valid {
@@ -561,7 +556,7 @@ func (s *Service) Update(ctx context.Context, id string, c Change) (*api.Inciden
 				}
 				return err
 			}
-			if err := addEvent(ctx, tx, id, now, "status", api.VisibilityCustomer, c.Actor, r.inc.Status, c.Status, ""); err != nil {
+			if err := addEvent(ctx, tx, id, now, "status", VisibilityCustomer, c.Actor, r.inc.Status, c.Status, ""); err != nil {
 				return err
 			}
 		}
@@ -569,7 +564,7 @@ func (s *Service) Update(ctx context.Context, id string, c Change) (*api.Inciden
 			if _, err := tx.ExecContext(ctx, `UPDATE incidents SET priority = ?, updated_at = ? WHERE id = ?`, prio, ms, id); err != nil {
 				return err
 			}
-			if err := addEvent(ctx, tx, id, now, "priority", api.VisibilityCustomer, c.Actor, priorityName(r.prio), priorityName(prio), ""); err != nil {
+			if err := addEvent(ctx, tx, id, now, "priority", VisibilityCustomer, c.Actor, priorityName(r.prio), priorityName(prio), ""); err != nil {
 				return err
 			}
 			changedPrio = true
@@ -578,7 +573,7 @@ func (s *Service) Update(ctx context.Context, id string, c Change) (*api.Inciden
 			if _, err := tx.ExecContext(ctx, `UPDATE incidents SET title = ?, updated_at = ? WHERE id = ?`, c.Title, ms, id); err != nil {
 				return err
 			}
-			if err := addEvent(ctx, tx, id, now, "title", api.VisibilityCustomer, c.Actor, r.inc.Title, c.Title, ""); err != nil {
+			if err := addEvent(ctx, tx, id, now, "title", VisibilityCustomer, c.Actor, r.inc.Title, c.Title, ""); err != nil {
 				return err
 			}
 		}
@@ -623,7 +618,7 @@ func mapKeys[V any](m map[string]V) func(func(string) bool) {
 }
 
 // Comment adds a comment to the incident's timeline. A staff comment visible to the customer is a response.
-func (s *Service) Comment(ctx context.Context, id, actor, text string, internal, customer bool) (*api.Incident, error) {
+func (s *Service) Comment(ctx context.Context, id, actor, text string, internal, customer bool) (*Incident, error) {
 	if strings.TrimSpace(text) == "" {
 		return nil, invalid("text", "must not be empty")
 	}

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"easymail/internal/api"
+	"easymail/internal/fielderr"
 	"easymail/internal/sla"
 	"easymail/internal/store"
 )
@@ -114,7 +114,7 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
-func (f *fixture) open(t *testing.T, at string, in api.IncidentCreate) *api.Incident {
+func (f *fixture) open(t *testing.T, at string, in Create) *Incident {
 	t.Helper()
 	f.clock.Set(lux(t, at))
 	inc, err := f.svc.Open(context.Background(), in, "tok-op")
@@ -124,7 +124,7 @@ func (f *fixture) open(t *testing.T, at string, in api.IncidentCreate) *api.Inci
 	return inc
 }
 
-func (f *fixture) update(t *testing.T, at, id string, c Change) *api.Incident {
+func (f *fixture) update(t *testing.T, at, id string, c Change) *Incident {
 	t.Helper()
 	f.clock.Set(lux(t, at))
 	inc, err := f.svc.Update(context.Background(), id, c)
@@ -138,9 +138,9 @@ func TestLifecycleSLAClockAndNotices(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	// Reported by e-mail on a Friday evening: the 30-minute target runs 10 minutes on Friday, 20 on Monday.
-	inc := f.open(t, "2026-03-06 18:50", api.IncidentCreate{CustomerID: "c1", Priority: "P2", Title: "Mail to example.org stuck",
-		Channel: "email", Links: []api.IncidentLink{{Kind: "destination", Value: "example.org"}}})
-	if inc.ID != "INC-1" || inc.Status != api.IncidentNew || inc.Priority != "P2" || inc.SLAType != "standard" ||
+	inc := f.open(t, "2026-03-06 18:50", Create{CustomerID: "c1", Priority: "P2", Title: "Mail to example.org stuck",
+		Channel: "email", Links: []Link{{Kind: "destination", Value: "example.org"}}})
+	if inc.ID != "INC-1" || inc.Status != StatusNew || inc.Priority != "P2" || inc.SLAType != "standard" ||
 		!inc.SLA.ResponseDueAt.Equal(lux(t, "2026-03-09 07:20")) || inc.SLA.ResponseTarget != 1800 || inc.SLA.Breached {
 		t.Fatalf("opened: %+v", inc)
 	}
@@ -158,7 +158,7 @@ func TestLifecycleSLAClockAndNotices(t *testing.T) {
 		t.Fatalf("breached on a Saturday: %+v", got.SLA)
 	}
 	// Acknowledged Monday 07:25: 35 minutes of window time, a breach.
-	inc = f.update(t, "2026-03-09 07:25", inc.ID, Change{Status: api.IncidentAcknowledged, Actor: "tok-op"})
+	inc = f.update(t, "2026-03-09 07:25", inc.ID, Change{Status: StatusAcknowledged, Actor: "tok-op"})
 	if inc.SLA.RespondedAt == nil || *inc.SLA.ResponseTime != 35*60 || !inc.SLA.Breached {
 		t.Fatalf("acknowledged: %+v", inc.SLA)
 	}
@@ -172,19 +172,19 @@ func TestLifecycleSLAClockAndNotices(t *testing.T) {
 	}
 	// Illegal transitions are 409.
 	f.clock.Set(lux(t, "2026-03-09 09:00"))
-	var ae *api.Error
-	if _, err := f.svc.Update(ctx, inc.ID, Change{Status: api.IncidentConfirmed}); !errors.As(err, &ae) || ae.Status != 409 {
+	var fe *fielderr.Error
+	if _, err := f.svc.Update(ctx, inc.ID, Change{Status: StatusConfirmed}); !errors.As(err, &fe) || !fe.Conflict {
 		t.Fatalf("confirm before resolution: %v", err)
 	}
-	inc = f.update(t, "2026-03-09 10:25", inc.ID, Change{Status: api.IncidentResolved, Actor: "tok-op", Note: "Their MX is back."})
+	inc = f.update(t, "2026-03-09 10:25", inc.ID, Change{Status: StatusResolved, Actor: "tok-op", Note: "Their MX is back."})
 	if *inc.SLA.ResolveTime != (10+3*60+25)*60 || inc.ResolvedAt == nil {
 		t.Fatalf("resolved: %+v", inc.SLA)
 	}
 	if n := f.mail.to("tech@c1.test"); len(n) != 3 || !strings.Contains(n[2].body, "Please confirm the resolution") {
 		t.Fatalf("resolution notice: %+v", n)
 	}
-	inc = f.update(t, "2026-03-09 11:00", inc.ID, Change{Status: api.IncidentConfirmed, Actor: "tok-c1", Customer: true})
-	if inc.Status != api.IncidentConfirmed || inc.ConfirmedAt == nil {
+	inc = f.update(t, "2026-03-09 11:00", inc.ID, Change{Status: StatusConfirmed, Actor: "tok-c1", Customer: true})
+	if inc.Status != StatusConfirmed || inc.ConfirmedAt == nil {
 		t.Fatalf("confirmed: %+v", inc)
 	}
 	// The customer's view hides internal events and the notices; another customer gets 404.
@@ -193,7 +193,7 @@ func TestLifecycleSLAClockAndNotices(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, e := range own.Events {
-		if e.Visibility != api.VisibilityCustomer || strings.Contains(e.Body, "unreachable from our side") {
+		if e.Visibility != VisibilityCustomer || strings.Contains(e.Body, "unreachable from our side") {
 			t.Fatalf("customer sees %+v", e)
 		}
 	}
@@ -212,7 +212,7 @@ func TestLifecycleSLAClockAndNotices(t *testing.T) {
 func TestSLATypeOfTheContract(t *testing.T) {
 	f := newFixture(t)
 	// Gold: every hour of every day counts, 5 minutes by phone, P1 resolved within 4 hours.
-	inc := f.open(t, "2026-03-07 23:58", api.IncidentCreate{CustomerID: "c3", Priority: "P1", Title: "Total outage", Channel: "phone"})
+	inc := f.open(t, "2026-03-07 23:58", Create{CustomerID: "c3", Priority: "P1", Title: "Total outage", Channel: "phone"})
 	if inc.SLAType != "gold" || !inc.SLA.ResponseDueAt.Equal(lux(t, "2026-03-08 00:03")) || inc.SLA.ResolveDueAt == nil ||
 		!inc.SLA.ResolveDueAt.Equal(lux(t, "2026-03-08 03:58")) {
 		t.Fatalf("gold: %+v", inc.SLA)
@@ -259,7 +259,7 @@ func TestMonitorOneIncidentPerCause(t *testing.T) {
 		t.Fatalf("still open after the cause cleared: %+v", list)
 	}
 	all, _ := f.svc.List(ctx, Filter{Status: "all"})
-	if len(all) != 1 || all[0].Status != api.IncidentResolved || all[0].SLA.RespondedAt == nil {
+	if len(all) != 1 || all[0].Status != StatusResolved || all[0].SLA.RespondedAt == nil {
 		t.Fatalf("resolved incident: %+v", all)
 	}
 	// The cause comes back: a new incident.
@@ -286,29 +286,29 @@ func (p *fakeProbe) Check(context.Context) ([]Condition, error) { return p.conds
 // TestReportAgainstAKnownHistory builds March 2026 for customer c1 and checks every figure of its report.
 func TestReportAgainstAKnownHistory(t *testing.T) {
 	f := newFixture(t)
-	ack := Change{Status: api.IncidentAcknowledged, Actor: "tok-op"}
+	ack := Change{Status: StatusAcknowledged, Actor: "tok-op"}
 	// February: not in the report.
-	f.open(t, "2026-02-27 10:00", api.IncidentCreate{CustomerID: "c1", Priority: "P3", Title: "February", Channel: "phone"})
+	f.open(t, "2026-02-27 10:00", Create{CustomerID: "c1", Priority: "P3", Title: "February", Channel: "phone"})
 	// 1. P2 by phone, answered in 10 minutes, resolved at 11:00.
-	i1 := f.open(t, "2026-03-02 10:00", api.IncidentCreate{CustomerID: "c1", Priority: "P2", Title: "Slow delivery", Channel: "phone"})
+	i1 := f.open(t, "2026-03-02 10:00", Create{CustomerID: "c1", Priority: "P2", Title: "Slow delivery", Channel: "phone"})
 	f.update(t, "2026-03-02 10:10", i1.ID, ack)
-	f.update(t, "2026-03-02 11:00", i1.ID, Change{Status: api.IncidentResolved, Actor: "tok-op"})
+	f.update(t, "2026-03-02 11:00", i1.ID, Change{Status: StatusResolved, Actor: "tok-op"})
 	// 2. P3 by e-mail on Friday evening, answered Monday 07:25: 35 minutes, a breach.
-	i2 := f.open(t, "2026-03-06 18:50", api.IncidentCreate{CustomerID: "c1", Priority: "P3", Title: "Bounce", Channel: "email"})
+	i2 := f.open(t, "2026-03-06 18:50", Create{CustomerID: "c1", Priority: "P3", Title: "Bounce", Channel: "email"})
 	f.update(t, "2026-03-09 07:25", i2.ID, ack)
 	// 3. P1 on the portal on a Saturday, answered Monday 07:10: 10 minutes.
-	i3 := f.open(t, "2026-03-07 12:00", api.IncidentCreate{CustomerID: "c1", Priority: "P1", Title: "Outage", Channel: "portal"})
+	i3 := f.open(t, "2026-03-07 12:00", Create{CustomerID: "c1", Priority: "P1", Title: "Outage", Channel: "portal"})
 	f.update(t, "2026-03-09 07:10", i3.ID, ack)
 	// Another customer's incident: not in c1's report.
-	f.open(t, "2026-03-10 10:00", api.IncidentCreate{CustomerID: "c2", Priority: "P1", Title: "Other", Channel: "phone"})
+	f.open(t, "2026-03-10 10:00", Create{CustomerID: "c2", Priority: "P1", Title: "Other", Channel: "phone"})
 	// 4. P4 by API on 31 March at 18:58 (summer time), never answered: due 1 April 07:13, a breach by noon.
-	i4 := f.open(t, "2026-03-31 18:58", api.IncidentCreate{CustomerID: "c1", Priority: "P4", Title: "Question", Channel: "api"})
+	i4 := f.open(t, "2026-03-31 18:58", Create{CustomerID: "c1", Priority: "P4", Title: "Question", Channel: "api"})
 	if !i4.SLA.ResponseDueAt.Equal(lux(t, "2026-04-01 07:13")) {
 		t.Fatalf("due %s", i4.SLA.ResponseDueAt)
 	}
 	// 5. A pool incident linked to c1 (every customer of the pool): in the report.
-	i5 := f.open(t, "2026-03-16 09:00", api.IncidentCreate{Priority: "P1", Title: "Pool out", Channel: "monitor",
-		Links: []api.IncidentLink{{Kind: "customer", Value: "c1"}, {Kind: "customer", Value: "c2"}}})
+	i5 := f.open(t, "2026-03-16 09:00", Create{Priority: "P1", Title: "Pool out", Channel: "monitor",
+		Links: []Link{{Kind: "customer", Value: "c1"}, {Kind: "customer", Value: "c2"}}})
 	f.update(t, "2026-03-16 09:05", i5.ID, ack)
 
 	f.clock.Set(lux(t, "2026-04-01 12:00"))
@@ -320,7 +320,7 @@ func TestReportAgainstAKnownHistory(t *testing.T) {
 		rep.MeanResponse != (10+35+10+5)*60/4 || rep.SLAType != "standard" {
 		t.Fatalf("report: %+v", rep)
 	}
-	want := map[string]api.SLAReportCount{"P1": {Total: 2}, "P2": {Total: 1, Resolved: 1}, "P3": {Total: 1, Breaches: 1},
+	want := map[string]ReportCount{"P1": {Total: 2}, "P2": {Total: 1, Resolved: 1}, "P3": {Total: 1, Breaches: 1},
 		"P4": {Total: 1, Breaches: 1}}
 	for p, w := range want {
 		if rep.ByPriority[p] != w {

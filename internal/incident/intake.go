@@ -12,8 +12,6 @@ import (
 	"strings"
 
 	gomail "github.com/emersion/go-message/mail"
-
-	"easymail/internal/api"
 )
 
 // ErrRefused wraps the reasons a message to the incident address is refused for good (no customer, a
@@ -35,7 +33,7 @@ const maxReport = 64 << 10
 // incident's id and response due time. A subject naming one of the customer's incidents ("INC-12") adds the
 // text to that incident as a comment instead. customerID is the customer whose relay submitted the message,
 // queueID its queue id (linked to the incident).
-func (s *Service) Intake(ctx context.Context, customerID, queueID string, r io.Reader) (*api.Incident, error) {
+func (s *Service) Intake(ctx context.Context, customerID, queueID string, r io.Reader) (*Incident, error) {
 	if customerID == "" {
 		return nil, fmt.Errorf("%w: the message comes from no customer", ErrRefused)
 	}
@@ -88,12 +86,12 @@ func (s *Service) Intake(ctx context.Context, customerID, queueID string, r io.R
 	if r := []rune(title); len(r) > 200 {
 		title = string(r[:200])
 	}
-	links := []api.IncidentLink{}
+	links := []Link{}
 	if queueID != "" {
-		links = append(links, api.IncidentLink{Kind: "message", Value: queueID})
+		links = append(links, Link{Kind: "message", Value: queueID})
 	}
-	inc, err := s.Open(ctx, api.IncidentCreate{CustomerID: customerID, Priority: prio, Title: title, Description: text,
-		Channel: api.ChannelEmail, Reporter: reporter, Links: links}, reporter)
+	inc, err := s.Open(ctx, Create{CustomerID: customerID, Priority: prio, Title: title, Description: text,
+		Channel: ChannelEmail, Reporter: reporter, Links: links}, reporter)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +131,7 @@ func readText(mr *gomail.Reader) string {
 }
 
 // acknowledge mails the reporter the incident's id and response due time (recorded in the timeline).
-func (s *Service) acknowledge(ctx context.Context, inc *api.Incident, to, inReplyTo string) {
+func (s *Service) acknowledge(ctx context.Context, inc *Incident, to, inReplyTo string) {
 	if s.o.Mailer == nil {
 		return
 	}
@@ -150,7 +148,7 @@ func (s *Service) acknowledge(ctx context.Context, inc *api.Incident, to, inRepl
 		body += "\nIn reply to " + inReplyTo + "\n"
 	}
 	_, err := s.o.Mailer.SubmitWith(context.WithoutCancel(ctx), s.o.From, to, subject, body, func(tx *sql.Tx, qid string) error {
-		return addEvent(ctx, tx, inc.ID, s.o.Now(), "notice", api.VisibilityInternal, ActorSystem, "received", to, "queued as "+qid)
+		return addEvent(ctx, tx, inc.ID, s.o.Now(), "notice", VisibilityInternal, ActorSystem, "received", to, "queued as "+qid)
 	})
 	if err != nil {
 		s.log.Error("incident: acknowledgement not queued", "incident", inc.ID, "to", to, "err", err)

@@ -8,8 +8,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"easymail/internal/api"
 )
 
 // Condition is a cause a probe finds present: the incident it calls for.
@@ -21,7 +19,7 @@ type Condition struct {
 	// Title and Description describe it; CustomerID is the customer concerned ("" for every customer).
 	Title, Description string
 	CustomerID         string
-	Links              []api.IncidentLink
+	Links              []Link
 }
 
 // Probe checks for the causes of some kinds. Check returns the conditions present now; an error means the
@@ -56,8 +54,8 @@ func (s *Service) Raise(ctx context.Context, c Condition) (string, bool, error) 
 		if !errors.Is(err, sql.ErrNoRows) {
 			return "", false, err
 		}
-		inc, err := s.open(ctx, api.IncidentCreate{CustomerID: c.CustomerID, Priority: c.Priority, Title: c.Title,
-			Description: c.Description, Channel: api.ChannelMonitor, Reporter: ActorMonitor, Links: c.Links}, c.Cause, ActorMonitor)
+		inc, err := s.open(ctx, Create{CustomerID: c.CustomerID, Priority: c.Priority, Title: c.Title,
+			Description: c.Description, Channel: ChannelMonitor, Reporter: ActorMonitor, Links: c.Links}, c.Cause, ActorMonitor)
 		if err == nil {
 			return inc.ID, true, nil
 		}
@@ -78,7 +76,7 @@ func (s *Service) Clear(ctx context.Context, cause, note string) (bool, error) {
 	} else if err != nil {
 		return false, err
 	}
-	_, err = s.Update(ctx, id, Change{Status: api.IncidentResolved, Actor: ActorMonitor, Note: note})
+	_, err = s.Update(ctx, id, Change{Status: StatusResolved, Actor: ActorMonitor, Note: note})
 	return err == nil, err
 }
 

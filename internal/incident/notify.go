@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"easymail/internal/api"
 )
 
 // Notice kinds: an incident opened, its priority changed, it was resolved.
@@ -28,7 +26,7 @@ type recipient struct {
 
 // recipients returns the notice's addresses: the technical contact of the incident's customer and of the
 // customers linked to it (technical_email, else contact_email), and the operator, each once.
-func (s *Service) recipients(ctx context.Context, inc *api.Incident) ([]recipient, error) {
+func (s *Service) recipients(ctx context.Context, inc *Incident) ([]recipient, error) {
 	ids := []string{}
 	if inc.CustomerID != "" {
 		ids = append(ids, inc.CustomerID)
@@ -64,7 +62,7 @@ func (s *Service) recipients(ctx context.Context, inc *api.Incident) ([]recipien
 }
 
 // location is the time zone of the incident's SLA type, for the times written in notices.
-func (s *Service) location(inc *api.Incident) *time.Location {
+func (s *Service) location(inc *Incident) *time.Location {
 	_, t := s.slaType(inc.SLAType)
 	if t.Window.Location != nil {
 		return t.Window.Location
@@ -75,7 +73,7 @@ func (s *Service) location(inc *api.Incident) *time.Location {
 // notify mails the notice of kind about inc to its recipients, recording each one queued in the timeline
 // (an internal "notice" event, in the same transaction). A notice that cannot be queued is logged: the
 // incident stands without it.
-func (s *Service) notify(ctx context.Context, inc *api.Incident, kind, detail string) {
+func (s *Service) notify(ctx context.Context, inc *Incident, kind, detail string) {
 	if s.o.Mailer == nil {
 		return
 	}
@@ -87,7 +85,7 @@ func (s *Service) notify(ctx context.Context, inc *api.Incident, kind, detail st
 	for _, r := range rcpts {
 		subject, body := s.compose(inc, kind, detail, r.operator)
 		_, err := s.o.Mailer.SubmitWith(context.WithoutCancel(ctx), s.o.From, r.addr, subject, body, func(tx *sql.Tx, qid string) error {
-			return addEvent(ctx, tx, inc.ID, s.o.Now(), "notice", api.VisibilityInternal, ActorSystem, kind, r.addr, "queued as "+qid)
+			return addEvent(ctx, tx, inc.ID, s.o.Now(), "notice", VisibilityInternal, ActorSystem, kind, r.addr, "queued as "+qid)
 		})
 		if err != nil {
 			s.log.Error("incident: notice not queued", "incident", inc.ID, "to", r.addr, "kind", kind, "err", err)
@@ -96,7 +94,7 @@ func (s *Service) notify(ctx context.Context, inc *api.Incident, kind, detail st
 }
 
 // compose writes a notice. The customer's copy says nothing of the cause key or of other customers.
-func (s *Service) compose(inc *api.Incident, kind, detail string, operator bool) (subject, body string) {
+func (s *Service) compose(inc *Incident, kind, detail string, operator bool) (subject, body string) {
 	loc := s.location(inc)
 	at := func(t time.Time) string { return t.In(loc).Format("Mon 2 Jan 2006 15:04 MST") }
 	var b strings.Builder

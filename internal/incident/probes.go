@@ -4,11 +4,12 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
 
-	"easymail/internal/api"
+	"easymail/internal/ippool"
 	"easymail/internal/store"
 )
 
@@ -25,8 +26,8 @@ const (
 
 // PoolViewer shows the outbound IP pools' state; *ippool.Pools implements it.
 type PoolViewer interface {
-	PoolViews() []api.Pool
-	IPViews(pool string) ([]api.IP, error)
+	PoolViews() []ippool.Pool
+	IPViews(pool string) ([]ippool.IP, error)
 }
 
 // PoolProbe raises an IP listed by a DNSBL (P3, P2 when every IP of its pool is listed) and a pool with no
@@ -75,9 +76,9 @@ func (p PoolProbe) Check(ctx context.Context) ([]Condition, error) {
 				if len(ip.Listings) == 0 {
 					continue
 				}
-				prio, what := api.P3, "out of rotation"
+				prio, what := P3, "out of rotation"
 				if listed == len(ips) {
-					prio, what = api.P2, "every IP of pool "+pool.Name+" is listed"
+					prio, what = P2, "every IP of pool "+pool.Name+" is listed"
 				}
 				var zones []string
 				for _, l := range ip.Listings {
@@ -86,11 +87,11 @@ func (p PoolProbe) Check(ctx context.Context) ([]Condition, error) {
 				out = append(out, Condition{Cause: KindIPListed + ":" + ip.Address, Priority: prio,
 					Title:       fmt.Sprintf("Outbound IP %s of pool %s listed by a DNSBL (%s)", ip.Address, pool.Name, what),
 					Description: "Listed by: " + strings.Join(zones, "; "),
-					Links:       []api.IncidentLink{{Kind: "ip", Value: ip.Address}, {Kind: "pool", Value: pool.Name}}})
+					Links:       []Link{{Kind: "ip", Value: ip.Address}, {Kind: "pool", Value: pool.Name}}})
 			}
 		}
 		if p.PoolUnusable && pool.IPs > 0 && pool.Usable == 0 {
-			links := []api.IncidentLink{{Kind: "pool", Value: pool.Name}}
+			links := []Link{{Kind: "pool", Value: pool.Name}}
 			rows, err := p.DB.R.QueryContext(ctx, `SELECT id, fallback_pool FROM customers WHERE pool = ? AND status <> 'removed' ORDER BY id`, pool.Name)
 			if err != nil {
 				return nil, err
@@ -102,7 +103,7 @@ func (p PoolProbe) Check(ctx context.Context) ([]Condition, error) {
 					return nil, err
 				}
 				if fb == "" || !usable[fb] {
-					links = append(links, api.IncidentLink{Kind: "customer", Value: id})
+					links = append(links, Link{Kind: "customer", Value: id})
 				}
 			}
 			rows.Close()
@@ -110,10 +111,10 @@ func (p PoolProbe) Check(ctx context.Context) ([]Condition, error) {
 				return nil, err
 			}
 			states := []string{}
-			for _, st := range slices.Sorted(mapKeys(pool.States)) {
+			for _, st := range slices.Sorted(maps.Keys(pool.States)) {
 				states = append(states, fmt.Sprintf("%d %s", pool.States[st], st))
 			}
-			out = append(out, Condition{Cause: KindPoolUnusable + ":" + pool.Name, Priority: api.P1,
+			out = append(out, Condition{Cause: KindPoolUnusable + ":" + pool.Name, Priority: P1,
 				Title:       fmt.Sprintf("No usable outbound IP in pool %s: its customers' mail waits", pool.Name),
 				Description: "IPs of the pool: " + strings.Join(states, ", ") + ".", Links: links})
 		}
@@ -141,13 +142,13 @@ func (p ScannerProbe) Check(context.Context) ([]Condition, error) {
 		if st[name] == "" {
 			continue
 		}
-		prio, mode := api.P3, "messages are accepted unscanned and tagged (bypass)"
+		prio, mode := P3, "messages are accepted unscanned and tagged (bypass)"
 		if p.FailClosed {
-			prio, mode = api.P2, "messages are answered 451 4.7.1 and retried by the customers' servers (fail-closed)"
+			prio, mode = P2, "messages are answered 451 4.7.1 and retried by the customers' servers (fail-closed)"
 		}
 		out = append(out, Condition{Cause: KindScannerDown + ":" + name, Priority: prio,
 			Title:       fmt.Sprintf("Content scanner %s down: %s", name, mode),
-			Description: "Last error: " + st[name], Links: []api.IncidentLink{{Kind: "scanner", Value: name}}})
+			Description: "Last error: " + st[name], Links: []Link{{Kind: "scanner", Value: name}}})
 	}
 	return out, nil
 }
@@ -189,7 +190,7 @@ func (p QueueProbe) Check(ctx context.Context) ([]Condition, error) {
 	if len(why) == 0 {
 		return nil, nil
 	}
-	return []Condition{{Cause: KindQueueBacklog + ":" + p.Name, Priority: api.P2,
+	return []Condition{{Cause: KindQueueBacklog + ":" + p.Name, Priority: P2,
 		Title:       "Delivery queue backlog on " + p.Name,
 		Description: strings.Join(why, "; ") + ". `easymail queue list` shows them."}}, nil
 }
@@ -227,11 +228,11 @@ func (p FailureProbe) Check(ctx context.Context) ([]Condition, error) {
 		if total < max(1, p.MinAttempts) || float64(failed) < p.Rate*float64(total) {
 			continue
 		}
-		out = append(out, Condition{Cause: KindDeliveryFailures + ":" + domain, Priority: api.P3,
+		out = append(out, Condition{Cause: KindDeliveryFailures + ":" + domain, Priority: P3,
 			Title: fmt.Sprintf("Deliveries to %s failing: %d of %d attempts in %s", domain, failed, total, p.Window),
 			Description: fmt.Sprintf("At least %.0f%% of the delivery attempts to %s over the last %s failed (deferred or bounced). "+
 				"`easymail messages search --recipient-domain %s` shows them.", p.Rate*100, domain, p.Window, domain),
-			Links: []api.IncidentLink{{Kind: "destination", Value: domain}}})
+			Links: []Link{{Kind: "destination", Value: domain}}})
 	}
 	return out, rows.Err()
 }
@@ -260,11 +261,11 @@ func (p HeldProbe) Check(ctx context.Context) ([]Condition, error) {
 		if err := rows.Scan(&id, &name, &reason); err != nil {
 			return nil, err
 		}
-		out = append(out, Condition{Cause: KindCustomerHeld + ":" + id, Priority: api.P2, CustomerID: id,
+		out = append(out, Condition{Cause: KindCustomerHeld + ":" + id, Priority: P2, CustomerID: id,
 			Title: fmt.Sprintf("Outbound mail of %s held: suspected compromise", name),
 			Description: "Detected: " + reason + "\nThe customer's messages are accepted and kept, not delivered, until an " +
 				"operator releases them (`easymail customer release-held " + id + "`) or purges them.",
-			Links: []api.IncidentLink{{Kind: "customer", Value: id}}})
+			Links: []Link{{Kind: "customer", Value: id}}})
 	}
 	return out, rows.Err()
 }
@@ -295,7 +296,7 @@ func (p CertProbe) Check(context.Context) ([]Condition, error) {
 		if left <= 0 {
 			what = "has expired"
 		}
-		out = append(out, Condition{Cause: KindCertExpiry + ":" + name, Priority: api.P4,
+		out = append(out, Condition{Cause: KindCertExpiry + ":" + name, Priority: P4,
 			Title: fmt.Sprintf("The %s TLS certificate (%s) %s", name, c.Subject.CommonName, what),
 			Description: fmt.Sprintf("Not after %s. Renew it (smtp.tls_cert, smtp.tls_key) and restart the node.",
 				c.NotAfter.UTC().Format(time.RFC3339))})

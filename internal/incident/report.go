@@ -9,15 +9,13 @@ import (
 	"slices"
 	"strconv"
 	"time"
-
-	"easymail/internal/api"
 )
 
 // Report returns the SLA report of customerID ("" for every incident) for month (YYYY-MM, in the time zone
 // of the customer's SLA type): the incidents opened in the month (the customer's own and those linked to
 // it), by priority, with their response times against the targets and the breaches. The times are
 // evaluated now: an incident not responded to and past its due time is a breach.
-func (s *Service) Report(ctx context.Context, customerID, month string) (*api.SLAReport, error) {
+func (s *Service) Report(ctx context.Context, customerID, month string) (*Report, error) {
 	var custSLA string
 	if customerID != "" {
 		err := s.o.DB.R.QueryRowContext(ctx, `SELECT sla_type FROM customers WHERE id = ?`, customerID).Scan(&custSLA)
@@ -37,13 +35,13 @@ func (s *Service) Report(ctx context.Context, customerID, month string) (*api.SL
 	if err != nil {
 		return nil, err
 	}
-	rep := &api.SLAReport{CustomerID: customerID, Month: month, SLAType: name, From: start.UTC(), Until: end.UTC(),
-		ByPriority: map[string]api.SLAReportCount{}, Incidents: []api.SLAReportLine{}, Targets: map[string]int64{}}
+	rep := &Report{CustomerID: customerID, Month: month, SLAType: name, From: start.UTC(), Until: end.UTC(),
+		ByPriority: map[string]ReportCount{}, Incidents: []ReportLine{}, Targets: map[string]int64{}}
 	for ch, d := range t.Response {
 		rep.Targets[ch] = int64(d / time.Second)
 	}
 	for p := 1; p <= 4; p++ {
-		rep.ByPriority[priorityName(p)] = api.SLAReportCount{}
+		rep.ByPriority[priorityName(p)] = ReportCount{}
 	}
 	var sum int64
 	for i := len(list) - 1; i >= 0; i-- {
@@ -70,12 +68,12 @@ func (s *Service) Report(ctx context.Context, customerID, month string) (*api.SL
 			sum += *r
 			rep.MaxResponse = max(rep.MaxResponse, *r)
 		}
-		rep.Incidents = append(rep.Incidents, api.SLAReportLine{ID: inc.ID, Priority: inc.Priority, Channel: inc.Channel,
+		rep.Incidents = append(rep.Incidents, ReportLine{ID: inc.ID, Priority: inc.Priority, Channel: inc.Channel,
 			Title: inc.Title, Status: inc.Status, OpenedAt: inc.OpenedAt, ResponseDueAt: inc.SLA.ResponseDueAt,
 			RespondedAt: inc.SLA.RespondedAt, ResponseTarget: inc.SLA.ResponseTarget, ResponseTime: inc.SLA.ResponseTime,
 			ResolvedAt: inc.ResolvedAt, ResolveTime: inc.SLA.ResolveTime, Breached: inc.SLA.Breached})
 	}
-	slices.SortStableFunc(rep.Incidents, func(a, b api.SLAReportLine) int { return a.OpenedAt.Compare(b.OpenedAt) })
+	slices.SortStableFunc(rep.Incidents, func(a, b ReportLine) int { return a.OpenedAt.Compare(b.OpenedAt) })
 	if rep.Responded > 0 {
 		rep.MeanResponse = sum / int64(rep.Responded)
 	}
@@ -88,7 +86,7 @@ var CSVHeader = []string{"id", "priority", "channel", "status", "opened_at", "re
 
 // WriteCSV writes the report's incidents as CSV, one line each after CSVHeader (times RFC 3339 UTC, empty
 // when none).
-func WriteCSV(w io.Writer, rep *api.SLAReport) error {
+func WriteCSV(w io.Writer, rep *Report) error {
 	cw := csv.NewWriter(w)
 	cw.Write(CSVHeader)
 	tm := func(t *time.Time) string {

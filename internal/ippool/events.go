@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"easymail/internal/api"
 )
 
 // Event kinds.
@@ -31,8 +29,8 @@ type Event struct {
 	IP     netip.Addr
 	Pool   string
 	Kind   string
-	From   string
-	To     string
+	From   State
+	To     State
 	Domain string
 	Reason string
 	// ByOperator is set for changes an operator made (pause, drain, resume): they are logged and counted,
@@ -50,7 +48,7 @@ func (e Event) Subject() string {
 	case EventListing:
 		return fmt.Sprintf("%s listings changed", e.IP)
 	}
-	if e.From == api.IPListed && (e.To == api.IPActive || e.To == api.IPWarming) {
+	if e.From == StateListed && (e.To == StateActive || e.To == StateWarming) {
 		return fmt.Sprintf("%s back in rotation (%s)", e.IP, e.To)
 	}
 	return fmt.Sprintf("%s %s", e.IP, e.To)
@@ -83,13 +81,13 @@ func (p *Pools) publish(events []*Event) {
 			continue
 		}
 		level := slog.LevelWarn
-		if e.ByOperator || e.Kind == EventDestResumed || (e.From == api.IPWarming && e.To == api.IPActive) {
+		if e.ByOperator || e.Kind == EventDestResumed || (e.From == StateWarming && e.To == StateActive) {
 			level = slog.LevelInfo
 		}
 		p.log.Log(context.Background(), level, "outbound IP: "+e.Text(), "ip", e.IP, "pool", e.Pool, "event", e.Kind,
 			"from", e.From, "to", e.To, "domain", e.Domain)
 		p.m.events.WithLabelValues(e.Kind).Inc()
-		if e.ByOperator || (e.From == api.IPWarming && e.To == api.IPActive) {
+		if e.ByOperator || (e.From == StateWarming && e.To == StateActive) {
 			continue
 		}
 		select {
@@ -249,7 +247,7 @@ func (m *metrics) setState(ip *ipState) {
 		if s == ip.state {
 			v = 1
 		}
-		m.state.WithLabelValues(ip.addr.String(), s).Set(v)
+		m.state.WithLabelValues(ip.addr.String(), string(s)).Set(v)
 	}
 	for z := range ip.listings {
 		m.listed.WithLabelValues(ip.addr.String(), z).Set(1)
@@ -259,7 +257,7 @@ func (m *metrics) setState(ip *ipState) {
 // forget removes the gauges of a removed IP.
 func (m *metrics) forget(ip *ipState) {
 	for _, s := range stateNames {
-		m.state.DeleteLabelValues(ip.addr.String(), s)
+		m.state.DeleteLabelValues(ip.addr.String(), string(s))
 	}
 	m.listed.DeletePartialMatch(prometheus.Labels{"ip": ip.addr.String()})
 	m.destPauses.DeleteLabelValues(ip.addr.String())

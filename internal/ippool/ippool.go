@@ -31,7 +31,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"easymail/internal/api"
 	"easymail/internal/config"
 )
 
@@ -259,4 +258,4 @@ type Target struct {
 }
 
 // stateNames are the IP states, for metrics.
-var stateNames = []string{api.IPActive, api.IPWarming, api.IPPaused, api.IPListed, api.IPDraining}
+var stateNames = []State{StateActive, StateWarming, StatePaused, StateListed, StateDraining}

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"easymail/internal/api"
 	"easymail/internal/config"
 	"easymail/internal/delivery"
 	"easymail/internal/fielderr"
@@ -92,7 +91,7 @@ func pick(t *testing.T, p *Pools, req queue.PickRequest) netip.Addr {
 	return src.IP
 }
 
-func state(t *testing.T, p *Pools, ip netip.Addr) api.IP {
+func state(t *testing.T, p *Pools, ip netip.Addr) IP {
 	t.Helper()
 	v, err := p.IPView(ip)
 	if err != nil {
@@ -139,12 +138,12 @@ func TestListingLeavesRotationAtOnceAndHoldBringsItBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	v := state(t, p, ipA2)
-	if v.State != api.IPListed || len(v.Listings) != 1 || v.Listings[0].Code != "127.0.0.2" || v.Listings[0].Reason != "spam source" ||
+	if v.State != StateListed || len(v.Listings) != 1 || v.Listings[0].Code != "127.0.0.2" || v.Listings[0].Reason != "spam source" ||
 		!strings.Contains(v.Reason, "bl.test (127.0.0.2: spam source)") {
 		t.Fatalf("after listing: %+v", v)
 	}
 	ev := events(p)
-	if len(ev) != 1 || ev[0].Kind != EventState || ev[0].From != api.IPActive || ev[0].To != api.IPListed || ev[0].IP != ipA2 {
+	if len(ev) != 1 || ev[0].Kind != EventState || ev[0].From != StateActive || ev[0].To != StateListed || ev[0].IP != ipA2 {
 		t.Fatalf("events %+v", ev)
 	}
 	for range 10 {
@@ -155,7 +154,7 @@ func TestListingLeavesRotationAtOnceAndHoldBringsItBack(t *testing.T) {
 	// A check that fails leaves the listing alone.
 	clock.Add(10 * time.Minute)
 	p.ApplyCheck(ctx, ipA2, CheckReport{At: clock.Now(), Zones: []ZoneResult{{Zone: "bl.test", Err: "SERVFAIL"}, clean("other.test")}})
-	if v := state(t, p, ipA2); v.State != api.IPListed || len(v.CheckErrors) != 1 || v.CheckErrors[0].Zone != "bl.test" {
+	if v := state(t, p, ipA2); v.State != StateListed || len(v.CheckErrors) != 1 || v.CheckErrors[0].Zone != "bl.test" {
 		t.Fatalf("after a failed check: %+v", v)
 	}
 	// Delisted: held out for rbl.hold.
@@ -163,7 +162,7 @@ func TestListingLeavesRotationAtOnceAndHoldBringsItBack(t *testing.T) {
 	delisted := clock.Now()
 	p.ApplyCheck(ctx, ipA2, CheckReport{At: delisted, Zones: []ZoneResult{clean("bl.test"), clean("other.test")}})
 	v = state(t, p, ipA2)
-	if v.State != api.IPListed || len(v.Listings) != 0 || v.HoldUntil == nil || !v.HoldUntil.Equal(delisted.Add(time.Hour)) {
+	if v.State != StateListed || len(v.Listings) != 0 || v.HoldUntil == nil || !v.HoldUntil.Equal(delisted.Add(time.Hour)) {
 		t.Fatalf("after delisting: %+v", v)
 	}
 	if ev := events(p); len(ev) != 1 || ev[0].Kind != EventListing {
@@ -176,11 +175,11 @@ func TestListingLeavesRotationAtOnceAndHoldBringsItBack(t *testing.T) {
 	}
 	clock.Add(time.Minute)
 	p.Tick(ctx)
-	if v := state(t, p, ipA2); v.State != api.IPActive || v.Reason != "" {
+	if v := state(t, p, ipA2); v.State != StateActive || v.Reason != "" {
 		t.Fatalf("after the hold: %+v", v)
 	}
 	ev = events(p)
-	if len(ev) != 1 || ev[0].From != api.IPListed || ev[0].To != api.IPActive || !strings.Contains(ev[0].Subject(), "back in rotation") {
+	if len(ev) != 1 || ev[0].From != StateListed || ev[0].To != StateActive || !strings.Contains(ev[0].Subject(), "back in rotation") {
 		t.Fatalf("events after the hold %+v", ev)
 	}
 	seen := map[netip.Addr]bool{}
@@ -252,7 +251,7 @@ func TestBlockRepliesPauseTheIPForThatDestinationOnly(t *testing.T) {
 	}
 	p.Observe(src, "yahoo.test", blockResult("550 5.7.606 Access denied, banned sending IP [192.0.2.1]"))
 	v := state(t, p, ipA1)
-	if v.State != api.IPActive || len(v.PausedDestinations) != 1 || v.PausedDestinations[0].Domain != "yahoo.test" ||
+	if v.State != StateActive || len(v.PausedDestinations) != 1 || v.PausedDestinations[0].Domain != "yahoo.test" ||
 		!v.PausedDestinations[0].Until.Equal(clock.Now().Add(4*time.Hour)) || !strings.Contains(v.PausedDestinations[0].Reason, "5.7.606") {
 		t.Fatalf("after 3 signals in the window: %+v", v)
 	}
@@ -289,7 +288,7 @@ func TestWarmingIPNeverExceedsItsDailyCap(t *testing.T) {
 		{Address: ipA2.String(), HELO: "a2.relay.test"},
 	}}, {Name: "solo", IPs: []config.PoolAddr{{Address: ipB1.String(), HELO: "b1.relay.test", Warmup: []int{3}}}}}
 	p := newPools(t, clock, cfg, nil)
-	if v := state(t, p, ipA1); v.State != api.IPWarming || v.Warmup == nil || v.Warmup.Cap != 2 {
+	if v := state(t, p, ipA1); v.State != StateWarming || v.Warmup == nil || v.Warmup.Cap != 2 {
 		t.Fatalf("new warming IP %+v", v)
 	}
 	count := func(n int) int {
@@ -318,7 +317,7 @@ func TestWarmingIPNeverExceedsItsDailyCap(t *testing.T) {
 	}
 	clock.Add(24 * time.Hour)
 	p.Tick(ctx)
-	if v := state(t, p, ipA1); v.State != api.IPActive || v.Warmup != nil {
+	if v := state(t, p, ipA1); v.State != StateActive || v.Warmup != nil {
 		t.Fatalf("after the schedule: %+v", v)
 	}
 	if c := count(20); c != 10 {
@@ -330,7 +329,7 @@ func TestOperatorActionsAndInput(t *testing.T) {
 	clock := &fakeClock{t: t0}
 	p := newPools(t, clock, twoPools(), nil)
 	v, err := p.Drain(ctx, ipA1, "")
-	if err != nil || v.State != api.IPDraining || v.Reason != "draining by an operator" {
+	if err != nil || v.State != StateDraining || v.Reason != "draining by an operator" {
 		t.Fatalf("drain: %+v %v", v, err)
 	}
 	for range 4 {
@@ -342,16 +341,16 @@ func TestOperatorActionsAndInput(t *testing.T) {
 	if ev := events(p); len(ev) != 0 {
 		t.Fatalf("operator action mailed: %+v", ev)
 	}
-	if v, _ := p.Pause(ctx, ipA1, "maintenance"); v.State != api.IPPaused || v.Reason != "maintenance" {
+	if v, _ := p.Pause(ctx, ipA1, "maintenance"); v.State != StatePaused || v.Reason != "maintenance" {
 		t.Fatalf("pause: %+v", v)
 	}
 	// An operator's pause takes precedence over a listing; resume leaves the listing.
 	p.ApplyCheck(ctx, ipA1, CheckReport{At: t0, Zones: []ZoneResult{listed("bl.test", "127.0.0.2")}})
-	if v, _ := p.Resume(ctx, ipA1); v.State != api.IPListed {
+	if v, _ := p.Resume(ctx, ipA1); v.State != StateListed {
 		t.Fatalf("resume of a listed IP: %+v", v)
 	}
 	p.ApplyCheck(ctx, ipA1, CheckReport{At: t0, Zones: []ZoneResult{clean("bl.test")}})
-	if v, _ := p.Resume(ctx, ipA1); v.State != api.IPActive {
+	if v, _ := p.Resume(ctx, ipA1); v.State != StateActive {
 		t.Fatalf("resume ends the hold: %+v", v)
 	}
 	if _, err := p.Pause(ctx, netip.MustParseAddr("203.0.113.9"), ""); !errors.Is(err, ErrNotFound) {
@@ -363,19 +362,19 @@ func TestOperatorActionsAndInput(t *testing.T) {
 
 	bad := []struct {
 		pool  string
-		in    api.IPRequest
+		in    IPRequest
 		field string
 	}{
-		{"a", api.IPRequest{Address: "not-an-ip", HELO: "x.relay.test"}, "address"},
-		{"a", api.IPRequest{Address: "", HELO: "x.relay.test"}, "address"},
-		{"a", api.IPRequest{Address: "0.0.0.0", HELO: "x.relay.test"}, "address"},
-		{"a", api.IPRequest{Address: "192.0.2.9"}, "helo"},
-		{"a", api.IPRequest{Address: "192.0.2.9", HELO: "no spaces.test"}, "helo"},
-		{"a", api.IPRequest{Address: "192.0.2.9", HELO: "localhost"}, "helo"},
-		{"a", api.IPRequest{Address: "192.0.2.9", HELO: "x.relay.test", Weight: -1}, "weight"},
-		{"a", api.IPRequest{Address: "192.0.2.9", HELO: "x.relay.test", Weight: 1001}, "weight"},
-		{"a", api.IPRequest{Address: "192.0.2.9", HELO: "x.relay.test", Warmup: []int{10, 0}}, "warmup"},
-		{"a", api.IPRequest{Address: ipB1.String(), HELO: "x.relay.test"}, "address"},
+		{"a", IPRequest{Address: "not-an-ip", HELO: "x.relay.test"}, "address"},
+		{"a", IPRequest{Address: "", HELO: "x.relay.test"}, "address"},
+		{"a", IPRequest{Address: "0.0.0.0", HELO: "x.relay.test"}, "address"},
+		{"a", IPRequest{Address: "192.0.2.9"}, "helo"},
+		{"a", IPRequest{Address: "192.0.2.9", HELO: "no spaces.test"}, "helo"},
+		{"a", IPRequest{Address: "192.0.2.9", HELO: "localhost"}, "helo"},
+		{"a", IPRequest{Address: "192.0.2.9", HELO: "x.relay.test", Weight: -1}, "weight"},
+		{"a", IPRequest{Address: "192.0.2.9", HELO: "x.relay.test", Weight: 1001}, "weight"},
+		{"a", IPRequest{Address: "192.0.2.9", HELO: "x.relay.test", Warmup: []int{10, 0}}, "warmup"},
+		{"a", IPRequest{Address: ipB1.String(), HELO: "x.relay.test"}, "address"},
 	}
 	for _, b := range bad {
 		if _, err := p.Add(ctx, b.pool, b.in); !isField(err, b.field) {
@@ -383,19 +382,19 @@ func TestOperatorActionsAndInput(t *testing.T) {
 		}
 	}
 	var ie *fielderr.Error
-	if _, err := p.Add(ctx, "a", api.IPRequest{Address: ipB1.String(), HELO: "x.relay.test"}); !errors.As(err, &ie) || !ie.Conflict {
+	if _, err := p.Add(ctx, "a", IPRequest{Address: ipB1.String(), HELO: "x.relay.test"}); !errors.As(err, &ie) || !ie.Conflict {
 		t.Fatalf("duplicate address: %v", err)
 	}
-	if _, err := p.Add(ctx, "gold", api.IPRequest{Address: "192.0.2.9", HELO: "x.relay.test"}); !errors.Is(err, ErrNotFound) {
+	if _, err := p.Add(ctx, "gold", IPRequest{Address: "192.0.2.9", HELO: "x.relay.test"}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("unknown pool: %v", err)
 	}
-	v, err = p.Add(ctx, "a", api.IPRequest{Address: "::ffff:192.0.2.9", HELO: "X.Relay.Test.", Weight: 2})
-	if err != nil || v.Address != "192.0.2.9" || v.HELO != "x.relay.test" || v.State != api.IPWarming || v.Origin != OriginAPI ||
+	v, err = p.Add(ctx, "a", IPRequest{Address: "::ffff:192.0.2.9", HELO: "X.Relay.Test.", Weight: 2})
+	if err != nil || v.Address != "192.0.2.9" || v.HELO != "x.relay.test" || v.State != StateWarming || v.Origin != OriginAPI ||
 		v.Warmup.Cap != 50 {
 		t.Fatalf("add: %+v %v", v, err)
 	}
-	v, err = p.Add(ctx, "b", api.IPRequest{Address: "2001:db8::5", HELO: "v6.relay.test", Warmup: []int{}})
-	if err != nil || v.State != api.IPActive {
+	v, err = p.Add(ctx, "b", IPRequest{Address: "2001:db8::5", HELO: "v6.relay.test", Warmup: []int{}})
+	if err != nil || v.State != StateActive {
 		t.Fatalf("add without warm-up: %+v %v", v, err)
 	}
 	if err := p.Remove(ctx, "b", netip.MustParseAddr("192.0.2.9")); !errors.Is(err, ErrNotFound) {
@@ -430,12 +429,12 @@ func TestStatePersistsAcrossRestarts(t *testing.T) {
 	cfg[1].IPs[0].Warmup = []int{5, 10}
 	p := newPools(t, clock, cfg, st)
 	p.ApplyCheck(ctx, ipA2, CheckReport{At: t0, Zones: []ZoneResult{listed("bl.test", "127.0.0.2")},
-		FCrDNS: api.FCrDNS{Status: api.FCrDNSMismatch, Detail: "no PTR"}})
+		FCrDNS: FCrDNS{Status: FCrDNSMismatch, Detail: "no PTR"}})
 	p.Pause(ctx, ipA1, "maintenance")
 	for range 3 {
 		pick(t, p, queue.PickRequest{Pool: "b"})
 	}
-	if _, err := p.Add(ctx, "b", api.IPRequest{Address: "198.51.100.7", HELO: "b7.relay.test", Warmup: []int{}}); err != nil {
+	if _, err := p.Add(ctx, "b", IPRequest{Address: "198.51.100.7", HELO: "b7.relay.test", Warmup: []int{}}); err != nil {
 		t.Fatal(err)
 	}
 	src := delivery.Source{IP: ipA1}
@@ -449,11 +448,11 @@ func TestStatePersistsAcrossRestarts(t *testing.T) {
 	clock.Add(time.Minute)
 	p = newPools(t, clock, cfg, st)
 	a2 := state(t, p, ipA2)
-	if a2.State != api.IPListed || len(a2.Listings) != 1 || a2.Listings[0].Zone != "bl.test" || a2.FCrDNS.Detail != "no PTR" {
+	if a2.State != StateListed || len(a2.Listings) != 1 || a2.Listings[0].Zone != "bl.test" || a2.FCrDNS.Detail != "no PTR" {
 		t.Fatalf("listed IP after restart: %+v", a2)
 	}
 	a1 := state(t, p, ipA1)
-	if a1.State != api.IPPaused || a1.Reason != "maintenance" || len(a1.PausedDestinations) != 1 ||
+	if a1.State != StatePaused || a1.Reason != "maintenance" || len(a1.PausedDestinations) != 1 ||
 		a1.Last24h.Sent != 2 || a1.Last24h.Blocked != 3 {
 		t.Fatalf("paused IP after restart: %+v", a1)
 	}
@@ -493,11 +492,11 @@ func TestStatePersistsAcrossRestarts(t *testing.T) {
 		}
 	}
 	// Added back through the API, the removed IP is a new IP.
-	if _, err := p.Add(ctx, "a", api.IPRequest{Address: ipA1.String(), HELO: "a1.relay.test", Warmup: []int{}}); err != nil {
+	if _, err := p.Add(ctx, "a", IPRequest{Address: ipA1.String(), HELO: "a1.relay.test", Warmup: []int{}}); err != nil {
 		t.Fatal(err)
 	}
 	p = newPools(t, clock, cfg, st)
-	if v := state(t, p, ipA1); v.State != api.IPActive {
+	if v := state(t, p, ipA1); v.State != StateActive {
 		t.Fatalf("re-added IP: %+v", v)
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"easymail/internal/api"
 	"easymail/internal/fielderr"
 )
 
@@ -31,27 +30,27 @@ func ParseAddr(s, field string) (netip.Addr, error) {
 
 // Add adds an IP to a configured pool. The IP starts warming with its schedule: in.Warmup, or the default
 // schedule (ippool.warmup) when in.Warmup is nil; an empty schedule makes it active at once.
-func (p *Pools) Add(ctx context.Context, pool string, in api.IPRequest) (api.IP, error) {
+func (p *Pools) Add(ctx context.Context, pool string, in IPRequest) (IP, error) {
 	if p.pools[pool] == nil {
-		return api.IP{}, fmt.Errorf("pool %q: %w (pools are configured in the configuration file)", pool, ErrNotFound)
+		return IP{}, fmt.Errorf("pool %q: %w (pools are configured in the configuration file)", pool, ErrNotFound)
 	}
 	addr, err := ParseAddr(in.Address, "address")
 	if err != nil {
-		return api.IP{}, err
+		return IP{}, err
 	}
 	helo := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(in.HELO)), ".")
 	if helo == "" {
-		return api.IP{}, &fielderr.Error{Field: "helo", Msg: "is required: the name the IP gives in EHLO, matching its PTR"}
+		return IP{}, &fielderr.Error{Field: "helo", Msg: "is required: the name the IP gives in EHLO, matching its PTR"}
 	}
 	if !isHostName(helo) {
-		return api.IP{}, &fielderr.Error{Field: "helo", Msg: fmt.Sprintf("%q is not a host name", in.HELO)}
+		return IP{}, &fielderr.Error{Field: "helo", Msg: fmt.Sprintf("%q is not a host name", in.HELO)}
 	}
 	weight := in.Weight
 	if weight == 0 {
 		weight = 1
 	}
 	if weight < 1 || weight > 1000 {
-		return api.IP{}, &fielderr.Error{Field: "weight", Msg: "must be 1-1000"}
+		return IP{}, &fielderr.Error{Field: "weight", Msg: "must be 1-1000"}
 	}
 	warmup := in.Warmup
 	if warmup == nil {
@@ -59,11 +58,11 @@ func (p *Pools) Add(ctx context.Context, pool string, in api.IPRequest) (api.IP,
 	}
 	for i, n := range warmup {
 		if n < 1 {
-			return api.IP{}, &fielderr.Error{Field: "warmup", Msg: fmt.Sprintf("day %d: must be at least 1 message a day", i)}
+			return IP{}, &fielderr.Error{Field: "warmup", Msg: fmt.Sprintf("day %d: must be at least 1 message a day", i)}
 		}
 	}
 	if len(warmup) > 366 {
-		return api.IP{}, &fielderr.Error{Field: "warmup", Msg: "is longer than 366 days"}
+		return IP{}, &fielderr.Error{Field: "warmup", Msg: "is longer than 366 days"}
 	}
 	now := p.clock.Now()
 	p.saveMu.Lock()
@@ -71,7 +70,7 @@ func (p *Pools) Add(ctx context.Context, pool string, in api.IPRequest) (api.IP,
 	p.mu.Lock()
 	if old := p.ips[addr]; old != nil {
 		p.mu.Unlock()
-		return api.IP{}, &fielderr.Error{Field: "address", Msg: fmt.Sprintf("%s is already in pool %q", addr, old.pool), Conflict: true}
+		return IP{}, &fielderr.Error{Field: "address", Msg: fmt.Sprintf("%s is already in pool %q", addr, old.pool), Conflict: true}
 	}
 	ip := fromRecord(addr, Record{Address: addr.String(), Pool: pool, HELO: helo, Weight: weight, Warmup: slices.Clone(warmup),
 		Origin: OriginAPI, AddedAt: now, StateSince: now})
@@ -82,10 +81,10 @@ func (p *Pools) Add(ctx context.Context, pool string, in api.IPRequest) (api.IP,
 	if p.o.Store != nil {
 		// A tombstone of a removed configured IP, or stale rows, give way to the new IP.
 		if err := p.o.Store.Delete(ctx, rec.Address); err != nil {
-			return api.IP{}, err
+			return IP{}, err
 		}
 		if err := p.o.Store.Save(ctx, rec); err != nil {
-			return api.IP{}, err
+			return IP{}, err
 		}
 	}
 	p.mu.Lock()
@@ -136,39 +135,39 @@ func (p *Pools) Remove(ctx context.Context, pool string, addr netip.Addr) error 
 }
 
 // Drain stops giving new messages to an IP until Resume; deliveries in progress finish.
-func (p *Pools) Drain(ctx context.Context, addr netip.Addr, reason string) (api.IP, error) {
-	return p.operatorSet(ctx, addr, api.IPDraining, reason)
+func (p *Pools) Drain(ctx context.Context, addr netip.Addr, reason string) (IP, error) {
+	return p.operatorSet(ctx, addr, StateDraining, reason)
 }
 
 // Pause takes an IP out of rotation until Resume.
-func (p *Pools) Pause(ctx context.Context, addr netip.Addr, reason string) (api.IP, error) {
-	return p.operatorSet(ctx, addr, api.IPPaused, reason)
+func (p *Pools) Pause(ctx context.Context, addr netip.Addr, reason string) (IP, error) {
+	return p.operatorSet(ctx, addr, StatePaused, reason)
 }
 
 // Resume ends an operator's pause or drain and the IP's destination pauses and block counts. DNSBL listings
 // stay until a check finds them gone; the hold after a delisting ends.
-func (p *Pools) Resume(ctx context.Context, addr netip.Addr) (api.IP, error) {
+func (p *Pools) Resume(ctx context.Context, addr netip.Addr) (IP, error) {
 	return p.operatorSet(ctx, addr, "", "")
 }
 
-func (p *Pools) operatorSet(ctx context.Context, addr netip.Addr, state, reason string) (api.IP, error) {
+func (p *Pools) operatorSet(ctx context.Context, addr netip.Addr, state State, reason string) (IP, error) {
 	reason = strings.TrimSpace(reason)
 	if len(reason) > maxReason {
-		return api.IP{}, &fielderr.Error{Field: "reason", Msg: fmt.Sprintf("is longer than %d bytes", maxReason)}
+		return IP{}, &fielderr.Error{Field: "reason", Msg: fmt.Sprintf("is longer than %d bytes", maxReason)}
 	}
 	if strings.ContainsFunc(reason, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return api.IP{}, &fielderr.Error{Field: "reason", Msg: "must not contain control characters"}
+		return IP{}, &fielderr.Error{Field: "reason", Msg: "must not contain control characters"}
 	}
 	now := p.clock.Now()
 	p.mu.Lock()
 	ip, err := p.lookupLocked(addr)
 	if err != nil {
 		p.mu.Unlock()
-		return api.IP{}, err
+		return IP{}, err
 	}
 	ip.operator, ip.opReason = state, reason
 	if state != "" && reason == "" {
-		ip.opReason = state + " by an operator"
+		ip.opReason = string(state) + " by an operator"
 	}
 	ip.dirty = true
 	if state == "" {
@@ -184,7 +183,7 @@ func (p *Pools) operatorSet(ctx context.Context, addr netip.Addr, state, reason 
 	p.mu.Unlock()
 	p.publish([]*Event{e})
 	if err := p.saveDirty(ctx); err != nil {
-		return api.IP{}, err
+		return IP{}, err
 	}
 	return view, nil
 }
@@ -205,7 +204,7 @@ type ZoneResult struct {
 type CheckReport struct {
 	At     time.Time
 	Zones  []ZoneResult
-	FCrDNS api.FCrDNS
+	FCrDNS FCrDNS
 }
 
 // ApplyCheck records a check of addr: a new listing takes the IP out of rotation at once; the end of the
@@ -230,7 +229,7 @@ func (p *Pools) ApplyCheck(ctx context.Context, addr netip.Addr, rep CheckReport
 		case z.Listed:
 			l, had := ip.listings[z.Zone]
 			if !had {
-				l = api.Listing{Zone: z.Zone, Since: rep.At}
+				l = Listing{Zone: z.Zone, Since: rep.At}
 			}
 			l.Code, l.Reason = z.Code, z.Reason
 			ip.listings[z.Zone] = l

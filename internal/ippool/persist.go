@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"easymail/internal/api"
 	"easymail/internal/store"
 )
 
@@ -22,9 +21,9 @@ type Record struct {
 	Origin         string
 	Removed        bool
 	AddedAt        time.Time
-	Operator       string
+	Operator       State
 	OperatorReason string
-	State          string
+	State          State
 	Reason         string
 	StateSince     time.Time
 	HoldUntil      time.Time
@@ -33,8 +32,8 @@ type Record struct {
 	FCrDNSDetail   string
 	WarmDay        int
 	WarmSent       int
-	Listings       []api.Listing
-	Pauses         []api.DestinationPause
+	Listings       []Listing
+	Pauses         []DestinationPause
 }
 
 // Counter is one hour's counts of one IP.
@@ -141,7 +140,7 @@ func (s DBStore) Load(ctx context.Context) ([]Record, error) {
 	}
 	err = store.Each(ctx, s.DB.R, `SELECT address, zone, code, reason, since FROM ip_listings ORDER BY address, zone`, nil, func(r *sql.Rows) error {
 		var a string
-		var l api.Listing
+		var l Listing
 		var since int64
 		if err := r.Scan(&a, &l.Zone, &l.Code, &l.Reason, &since); err != nil {
 			return err
@@ -157,7 +156,7 @@ func (s DBStore) Load(ctx context.Context) ([]Record, error) {
 	}
 	err = store.Each(ctx, s.DB.R, `SELECT address, domain, until, reason FROM ip_destination_pauses ORDER BY address, domain`, nil, func(r *sql.Rows) error {
 		var a string
-		var d api.DestinationPause
+		var d DestinationPause
 		var until int64
 		if err := r.Scan(&a, &d.Domain, &until, &d.Reason); err != nil {
 			return err

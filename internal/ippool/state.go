@@ -7,8 +7,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"easymail/internal/api"
 )
 
 // day is the length of a warm-up day.
@@ -25,14 +23,14 @@ type ipState struct {
 	addedAt time.Time
 
 	// operator is "" or the state an operator set (paused, draining), opReason its reason.
-	operator string
+	operator State
 	opReason string
 
-	listings    map[string]api.Listing // by zone
-	checkErrors map[string]string      // zone → error of its last check
+	listings    map[string]Listing // by zone
+	checkErrors map[string]string  // zone → error of its last check
 	holdUntil   time.Time
 	lastCheck   time.Time
-	fcrdns      api.FCrDNS
+	fcrdns      FCrDNS
 
 	// warmDay and warmSent count the messages of warm-up day warmDay.
 	warmDay  int
@@ -44,7 +42,7 @@ type ipState struct {
 	counters [24]bucket
 
 	// state, reason and since are the effective state as last computed by refreshLocked.
-	state  string
+	state  State
 	reason string
 	since  time.Time
 
@@ -72,13 +70,13 @@ func fromRecord(addr netip.Addr, r Record) *ipState {
 	ip := &ipState{
 		addr: addr, pool: r.Pool, helo: r.HELO, weight: max(r.Weight, 1), warmup: slices.Clone(r.Warmup), origin: r.Origin,
 		addedAt: r.AddedAt, operator: r.Operator, opReason: r.OperatorReason,
-		listings: map[string]api.Listing{}, checkErrors: map[string]string{}, holdUntil: r.HoldUntil,
-		lastCheck: r.LastCheck, fcrdns: api.FCrDNS{Status: r.FCrDNS, Detail: r.FCrDNSDetail},
+		listings: map[string]Listing{}, checkErrors: map[string]string{}, holdUntil: r.HoldUntil,
+		lastCheck: r.LastCheck, fcrdns: FCrDNS{Status: r.FCrDNS, Detail: r.FCrDNSDetail},
 		warmDay: r.WarmDay, warmSent: r.WarmSent, dest: map[string]*destState{},
 		state: r.State, reason: r.Reason, since: r.StateSince,
 	}
 	if ip.fcrdns.Status == "" {
-		ip.fcrdns.Status = api.FCrDNSUnchecked
+		ip.fcrdns.Status = FCrDNSUnchecked
 	}
 	for _, l := range r.Listings {
 		ip.listings[l.Zone] = l
@@ -105,7 +103,7 @@ func (ip *ipState) record() Record {
 	}
 	for _, d := range slices.Sorted(maps.Keys(ip.dest)) {
 		if ds := ip.dest[d]; !ds.pausedUntil.IsZero() {
-			r.Pauses = append(r.Pauses, api.DestinationPause{Domain: d, Until: ds.pausedUntil, Reason: ds.reason})
+			r.Pauses = append(r.Pauses, DestinationPause{Domain: d, Until: ds.pausedUntil, Reason: ds.reason})
 		}
 	}
 	return r
@@ -137,21 +135,21 @@ func (ip *ipState) warmCap(now time.Time) (limit, sent int, ok bool) {
 }
 
 // effective computes the state and its reason from the facts, by precedence.
-func (ip *ipState) effective(now time.Time) (string, string) {
+func (ip *ipState) effective(now time.Time) (State, string) {
 	switch {
-	case ip.operator == api.IPDraining:
-		return api.IPDraining, orDefault(ip.opReason, "drained by an operator")
-	case ip.operator == api.IPPaused:
-		return api.IPPaused, orDefault(ip.opReason, "paused by an operator")
+	case ip.operator == StateDraining:
+		return StateDraining, orDefault(ip.opReason, "drained by an operator")
+	case ip.operator == StatePaused:
+		return StatePaused, orDefault(ip.opReason, "paused by an operator")
 	case len(ip.listings) > 0:
-		return api.IPListed, "listed in " + ip.listingText()
+		return StateListed, "listed in " + ip.listingText()
 	case now.Before(ip.holdUntil):
-		return api.IPListed, "delisted; back in rotation at " + ip.holdUntil.UTC().Format(time.RFC3339) + " (rbl.hold)"
+		return StateListed, "delisted; back in rotation at " + ip.holdUntil.UTC().Format(time.RFC3339) + " (rbl.hold)"
 	}
 	if d, ok := ip.warmupDay(now); ok {
-		return api.IPWarming, fmt.Sprintf("warm-up day %d of %d: at most %d messages today", d+1, len(ip.warmup), ip.warmup[d])
+		return StateWarming, fmt.Sprintf("warm-up day %d of %d: at most %d messages today", d+1, len(ip.warmup), ip.warmup[d])
 	}
-	return api.IPActive, ""
+	return StateActive, ""
 }
 
 // listingText describes the listings: "zen.example (127.0.0.2: reason), other.example (127.0.0.4)".
@@ -199,9 +197,9 @@ func (p *Pools) refreshLocked(ip *ipState, now time.Time, announce bool) *Event 
 // usable reports whether ip may carry a message to domain at now, and if not, why.
 func (ip *ipState) usable(domain string, now time.Time) (bool, string) {
 	switch ip.state {
-	case api.IPActive, api.IPWarming:
+	case StateActive, StateWarming:
 	default:
-		return false, ip.state
+		return false, string(ip.state)
 	}
 	if ds := ip.dest[domain]; ds != nil && now.Before(ds.pausedUntil) {
 		return false, "paused for this destination"

@@ -5,19 +5,17 @@ import (
 	"net/netip"
 	"slices"
 	"time"
-
-	"easymail/internal/api"
 )
 
 // PoolViews returns the pools as the API shows them, in configuration order.
-func (p *Pools) PoolViews() []api.Pool {
+func (p *Pools) PoolViews() []Pool {
 	now := p.clock.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := make([]api.Pool, 0, len(p.order))
+	out := make([]Pool, 0, len(p.order))
 	for _, name := range p.order {
 		ps := p.pools[name]
-		v := api.Pool{Name: name, IPs: len(ps.addrs), States: map[string]int{}, Addresses: []string{}}
+		v := Pool{Name: name, IPs: len(ps.addrs), States: map[State]int{}, Addresses: []string{}}
 		for _, a := range ps.addrs {
 			ip := p.ips[a]
 			v.States[ip.state]++
@@ -33,14 +31,14 @@ func (p *Pools) PoolViews() []api.Pool {
 
 // IPViews returns the IPs of pool ("" for every pool) as the API shows them; ErrNotFound for an unknown
 // pool.
-func (p *Pools) IPViews(pool string) ([]api.IP, error) {
+func (p *Pools) IPViews(pool string) ([]IP, error) {
 	now := p.clock.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if pool != "" && p.pools[pool] == nil {
 		return nil, ErrNotFound
 	}
-	out := []api.IP{}
+	out := []IP{}
 	for _, name := range p.order {
 		if pool != "" && name != pool {
 			continue
@@ -53,29 +51,29 @@ func (p *Pools) IPViews(pool string) ([]api.IP, error) {
 }
 
 // IPView returns one IP as the API shows it.
-func (p *Pools) IPView(addr netip.Addr) (api.IP, error) {
+func (p *Pools) IPView(addr netip.Addr) (IP, error) {
 	now := p.clock.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	ip, err := p.lookupLocked(addr)
 	if err != nil {
-		return api.IP{}, err
+		return IP{}, err
 	}
 	return p.viewLocked(ip, now), nil
 }
 
 // viewLocked returns ip as the API shows it. p.mu must be held.
-func (p *Pools) viewLocked(ip *ipState, now time.Time) api.IP {
-	v := api.IP{
+func (p *Pools) viewLocked(ip *ipState, now time.Time) IP {
+	v := IP{
 		Address: ip.addr.String(), Pool: ip.pool, HELO: ip.helo, Weight: ip.weight, Origin: ip.origin, AddedAt: ip.addedAt.UTC(),
 		State: ip.state, Reason: ip.reason, StateSince: ip.since.UTC(), FCrDNS: ip.fcrdns,
-		Listings: []api.Listing{}, CheckErrors: []api.CheckError{}, PausedDestinations: []api.DestinationPause{},
+		Listings: []Listing{}, CheckErrors: []CheckError{}, PausedDestinations: []DestinationPause{},
 	}
 	for _, z := range slices.Sorted(maps.Keys(ip.listings)) {
 		v.Listings = append(v.Listings, ip.listings[z])
 	}
 	for _, z := range slices.Sorted(maps.Keys(ip.checkErrors)) {
-		v.CheckErrors = append(v.CheckErrors, api.CheckError{Zone: z, Error: ip.checkErrors[z]})
+		v.CheckErrors = append(v.CheckErrors, CheckError{Zone: z, Error: ip.checkErrors[z]})
 	}
 	if !ip.lastCheck.IsZero() {
 		t := ip.lastCheck.UTC()
@@ -87,11 +85,11 @@ func (p *Pools) viewLocked(ip *ipState, now time.Time) api.IP {
 	}
 	if limit, sent, ok := ip.warmCap(now); ok {
 		d, _ := ip.warmupDay(now)
-		v.Warmup = &api.Warmup{Day: d, Days: len(ip.warmup), Cap: limit, SentToday: sent, Schedule: slices.Clone(ip.warmup)}
+		v.Warmup = &Warmup{Day: d, Days: len(ip.warmup), Cap: limit, SentToday: sent, Schedule: slices.Clone(ip.warmup)}
 	}
 	for _, d := range slices.Sorted(maps.Keys(ip.dest)) {
 		if ds := ip.dest[d]; now.Before(ds.pausedUntil) {
-			v.PausedDestinations = append(v.PausedDestinations, api.DestinationPause{Domain: d, Until: ds.pausedUntil.UTC(), Reason: ds.reason})
+			v.PausedDestinations = append(v.PausedDestinations, DestinationPause{Domain: d, Until: ds.pausedUntil.UTC(), Reason: ds.reason})
 		}
 	}
 	h := hourOf(now)

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"easymail/internal/fielderr"
+	"easymail/internal/queue"
 	"easymail/internal/store"
 )
 
@@ -141,7 +142,7 @@ func expect(msgs []genMsg, f Filter) []string {
 			(f.Since.IsZero() || !m.received.Before(f.Since)) && (f.Until.IsZero() || m.received.Before(f.Until))
 		switch f.Status {
 		case "":
-		case StatusHeld:
+		case queue.StatusHeld:
 			ok = ok && m.held
 		default:
 			ok = ok && !m.held && m.status == f.Status
@@ -214,7 +215,7 @@ func TestSearchGeneratedLog(t *testing.T) {
 		{Recipient: "user7@common.example"},
 		{Recipient: "rare.example"},
 		{Domain: "common.example"},
-		{Domain: "common.example", Status: StatusBounced, BounceClass: "spam"},
+		{Domain: "common.example", Status: queue.StatusBounced, BounceClass: "spam"},
 		{Domain: "d7.example", OutboundIP: "127.0.0.2"},
 		{OutboundIP: "127.0.0.1", Customer: "C3"},
 		{RemoteMX: "backup-mx.common.example"},
@@ -224,8 +225,8 @@ func TestSearchGeneratedLog(t *testing.T) {
 		{MessageID: msgs[78].messageID},
 		{QueueID: "Q00042"},
 		{Verdict: "spam", Customer: "C1"},
-		{Status: StatusHeld},
-		{Status: StatusRejected, Domain: "rare.example"},
+		{Status: queue.StatusHeld},
+		{Status: queue.StatusRejected, Domain: "rare.example"},
 		{Since: mid, Until: mid.Add(100 * time.Second)},
 		{Until: t0.Add(10 * time.Second), Domain: "common.example"},
 	} {

@@ -2,8 +2,6 @@ package msglog
 
 import (
 	"database/sql"
-
-	"easymail/internal/api"
 )
 
 // authColumns selects a message's authentication facts (migration 0003), written by package dkimsign.
@@ -23,7 +21,7 @@ func (a *auth) dest() []any {
 }
 
 // fill copies the facts into m; the alignments stay nil for a message never analysed.
-func (a *auth) fill(m *api.Message) {
+func (a *auth) fill(m *Message) {
 	m.FromDomain, m.DKIMDomain, m.DKIMSelectors = a.fromDomain, a.dkimDomain, a.selectors
 	m.DKIMAligned, m.SPFAligned, m.DMARCAligned = optBool(a.dkimAligned), optBool(a.spfAligned), optBool(a.dmarc)
 	m.Bulk, m.ListUnsubscribe, m.ListUnsubscribePost = a.bulk, a.listUnsub, a.listUnsubPost

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"easymail/internal/api"
 	"easymail/internal/store"
 )
 
@@ -63,7 +62,7 @@ func ExportCSV(ctx context.Context, db *store.DB, f Filter, w io.Writer) (int, e
 				m.rcpts = [][]string{make([]string, len(CSVHeader)-len(m.cells))}
 			}
 			for _, r := range m.rcpts {
-				if err := cw.Write(api.SafeCSV(append(append([]string{}, m.cells...), r...))); err != nil {
+				if err := cw.Write(SafeCSV(append(append([]string{}, m.cells...), r...))); err != nil {
 					return written, err
 				}
 			}

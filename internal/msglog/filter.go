@@ -9,6 +9,7 @@ import (
 
 	"easymail/internal/bounce"
 	"easymail/internal/fielderr"
+	"easymail/internal/queue"
 	"easymail/internal/store"
 )
 
@@ -137,9 +138,9 @@ func (f Filter) plan() (*plan, error) {
 	}
 	switch f.Status {
 	case "":
-	case StatusHeld:
-		p.add("(m.held = 1 OR m.status = ?)", StatusHeld)
-	case StatusQueued, StatusDeferred, StatusDelivered, StatusBounced, StatusRejected, StatusQuarantined, StatusDeleted, StatusLost:
+	case queue.StatusHeld:
+		p.add("(m.held = 1 OR m.status = ?)", queue.StatusHeld)
+	case queue.StatusQueued, queue.StatusDeferred, queue.StatusDelivered, queue.StatusBounced, queue.StatusRejected, queue.StatusQuarantined, queue.StatusDeleted, queue.StatusLost:
 		p.add("m.status = ? AND m.held = 0", f.Status)
 	default:
 		return nil, &fielderr.Error{Field: "status", Msg: fmt.Sprintf("%q is not a status (one of %s)", f.Status, strings.Join(Statuses(), ", "))}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"easymail/internal/queue"
 	"easymail/internal/store"
 )
 
@@ -64,10 +65,10 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, 1)
-	for _, st := range []string{StatusQueued, StatusDeferred, StatusHeld} {
+	for _, st := range []string{queue.StatusQueued, queue.StatusDeferred, queue.StatusHeld} {
 		ch <- prometheus.MustNewConstMetric(c.messages, prometheus.GaugeValue, float64(s.messages[st]), st)
 	}
-	for _, st := range []string{StatusQueued, StatusDeferred} {
+	for _, st := range []string{queue.StatusQueued, queue.StatusDeferred} {
 		ch <- prometheus.MustNewConstMetric(c.recipients, prometheus.GaugeValue, float64(s.recipients[st]), st)
 	}
 	age := 0.0
@@ -137,7 +138,7 @@ func (c *Collector) read(ctx context.Context) (*queueState, error) {
 			return nil, err
 		}
 		s.recipients[status] += n
-		if status == StatusDeferred {
+		if status == queue.StatusDeferred {
 			s.deferredBy[domain] += n
 		}
 		if s.oldest == 0 || oldest < s.oldest {

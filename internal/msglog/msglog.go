@@ -12,35 +12,14 @@ import (
 	"strings"
 	"time"
 
-	"easymail/internal/api"
+	"easymail/internal/queue"
 	"easymail/internal/store"
-)
-
-// MessageSummary is one message in a result list.
-type MessageSummary = api.MessageSummary
-
-// MessageTrace is the whole history of one message.
-type MessageTrace = api.Trace
-
-// Message statuses. A held message shows as StatusHeld whatever its stored status.
-const (
-	StatusQueued      = "queued"
-	StatusDeferred    = "deferred"
-	StatusDelivered   = "delivered"
-	StatusBounced     = "bounced"
-	StatusRejected    = "rejected"
-	StatusQuarantined = "quarantined"
-	StatusHeld        = "held"
-	// StatusDeleted: deleted from the queue by an operator; StatusLost: content missing from the spool (its
-	// sender got a DSN). Neither is a bounce.
-	StatusDeleted = "deleted"
-	StatusLost    = "lost"
 )
 
 // Statuses returns the message statuses a search may filter on.
 func Statuses() []string {
-	return []string{StatusQueued, StatusDeferred, StatusDelivered, StatusBounced, StatusRejected,
-		StatusQuarantined, StatusHeld, StatusDeleted, StatusLost}
+	return []string{queue.StatusQueued, queue.StatusDeferred, queue.StatusDelivered, queue.StatusBounced, queue.StatusRejected,
+		queue.StatusQuarantined, queue.StatusHeld, queue.StatusDeleted, queue.StatusLost}
 }
 
 // Result list sizes.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"easymail/internal/fielderr"
+	"easymail/internal/queue"
 	"easymail/internal/store"
 )
 
@@ -89,15 +90,15 @@ func sameIDs(t *testing.T, what string, got []MessageSummary, want ...string) {
 func fixture(t *testing.T) *store.DB {
 	db := openDB(t)
 	insert(t, db,
-		msg{id: "M1", customer: "A", sender: "alice@a.example", messageID: "<one@a.example>", status: StatusDelivered, at: t0,
+		msg{id: "M1", customer: "A", sender: "alice@a.example", messageID: "<one@a.example>", status: queue.StatusDelivered, at: t0,
 			rcpts: []rcpt{{"bob@dest.example", "delivered", t0}}},
-		msg{id: "M2", customer: "A", sender: "alice@a.example", messageID: "<two@a.example>", status: StatusDeferred, at: t0.Add(time.Minute),
+		msg{id: "M2", customer: "A", sender: "alice@a.example", messageID: "<two@a.example>", status: queue.StatusDeferred, at: t0.Add(time.Minute),
 			rcpts: []rcpt{{"carol@dest.example", "deferred", t0.Add(time.Hour)}, {"dave@dest.example", "delivered", t0}}},
-		msg{id: "M3", customer: "B", sender: "", messageID: "three@b.example", status: StatusQueued, held: true, at: t0.Add(2 * time.Minute),
+		msg{id: "M3", customer: "B", sender: "", messageID: "three@b.example", status: queue.StatusQueued, held: true, at: t0.Add(2 * time.Minute),
 			rcpts: []rcpt{{"erin@dest.example", "queued", t0.Add(2 * time.Minute)}}},
-		msg{id: "M4", customer: "B", sender: "bert@b.example", status: StatusBounced, at: t0.Add(3 * time.Minute),
+		msg{id: "M4", customer: "B", sender: "bert@b.example", status: queue.StatusBounced, at: t0.Add(3 * time.Minute),
 			rcpts: []rcpt{{"frank@dest.example", "bounced", t0}}},
-		msg{id: "M5", customer: "B", sender: "bert@b.example", status: StatusQueued, at: t0.Add(3 * time.Minute),
+		msg{id: "M5", customer: "B", sender: "bert@b.example", status: queue.StatusQueued, at: t0.Add(3 * time.Minute),
 			rcpts: []rcpt{{"gina@dest.example", "queued", t0.Add(5 * time.Minute)}}},
 	)
 	return db
@@ -122,8 +123,8 @@ func TestSearch(t *testing.T) {
 	sameIDs(t, "recipient domain", search(Filter{Recipient: "dest.example", Customer: "B"}), "M5", "M4", "M3")
 	sameIDs(t, "message-id bare", search(Filter{MessageID: "two@a.example"}), "M2")
 	sameIDs(t, "message-id brackets", search(Filter{MessageID: "<three@b.example>"}), "M3")
-	sameIDs(t, "held", search(Filter{Status: StatusHeld}), "M3")
-	sameIDs(t, "queued excludes held", search(Filter{Status: StatusQueued}), "M5")
+	sameIDs(t, "held", search(Filter{Status: queue.StatusHeld}), "M3")
+	sameIDs(t, "queued excludes held", search(Filter{Status: queue.StatusQueued}), "M5")
 	sameIDs(t, "since/until", search(Filter{Since: t0.Add(time.Minute), Until: t0.Add(3 * time.Minute)}), "M3", "M2")
 	sameIDs(t, "limit", search(Filter{Limit: 2}), "M5", "M4")
 	sameIDs(t, "before M4 (same time)", search(Filter{Before: "M5", Limit: 2}), "M4", "M3")
@@ -133,11 +134,11 @@ func TestSearch(t *testing.T) {
 
 	l := search(Filter{MessageID: "two@a.example"})
 	m := l[0]
-	if m.Status != StatusDeferred || m.Pending != 1 || m.NextAttemptAt == nil || !m.NextAttemptAt.Equal(t0.Add(time.Hour)) ||
+	if m.Status != queue.StatusDeferred || m.Pending != 1 || m.NextAttemptAt == nil || !m.NextAttemptAt.Equal(t0.Add(time.Hour)) ||
 		len(m.Recipients) != 2 || m.Recipients[0] != "carol@dest.example" || !m.ReceivedAt.Equal(t0.Add(time.Minute)) {
 		t.Fatalf("summary %+v", m)
 	}
-	if h := search(Filter{Status: StatusHeld})[0]; h.Status != StatusHeld {
+	if h := search(Filter{Status: queue.StatusHeld})[0]; h.Status != queue.StatusHeld {
 		t.Fatalf("held message shows %q", h.Status)
 	}
 
@@ -153,7 +154,7 @@ func TestSearchLimitBounds(t *testing.T) {
 	var msgs []msg
 	for i := 0; i < MaxLimit+5; i++ {
 		msgs = append(msgs, msg{id: fmt.Sprintf("M%04d", i), customer: "A", sender: "x@a.example",
-			status: StatusDelivered, at: t0.Add(time.Duration(i) * time.Second)})
+			status: queue.StatusDelivered, at: t0.Add(time.Duration(i) * time.Second)})
 	}
 	insert(t, db, msgs...)
 	l, err := Search(context.Background(), db, Filter{})
@@ -174,7 +175,7 @@ func TestQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameIDs(t, "queue", l, "M2", "M3", "M5")
-	if l[1].Status != StatusHeld || l[0].Pending != 1 || l[2].NextAttemptAt == nil {
+	if l[1].Status != queue.StatusHeld || l[0].Pending != 1 || l[2].NextAttemptAt == nil {
 		t.Fatalf("queue %+v", l)
 	}
 	l, err = Queue(ctx, db, "B", 1)
@@ -213,7 +214,7 @@ func TestTrace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tr.Message.ID != "M2" || tr.Message.CustomerID != "A" || tr.Message.Status != StatusDeferred || tr.Message.Held ||
+	if tr.Message.ID != "M2" || tr.Message.CustomerID != "A" || tr.Message.Status != queue.StatusDeferred || tr.Message.Held ||
 		!tr.Message.ExpiresAt.Equal(t0.Add(time.Minute+120*time.Hour)) {
 		t.Fatalf("message %+v", tr.Message)
 	}
@@ -229,7 +230,7 @@ func TestTrace(t *testing.T) {
 		t.Fatalf("attempts out of order or wrong: %+v", a)
 	}
 	held, err := Trace(ctx, db, "M3")
-	if err != nil || held.Message.Status != StatusHeld || !held.Message.Held || len(held.Attempts) != 0 || held.Attempts == nil {
+	if err != nil || held.Message.Status != queue.StatusHeld || !held.Message.Held || len(held.Attempts) != 0 || held.Attempts == nil {
 		t.Fatalf("held trace %+v %v", held, err)
 	}
 	if _, err := Trace(ctx, db, "nope"); !errors.Is(err, ErrNotFound) {

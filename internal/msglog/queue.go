@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"easymail/internal/api"
 	"easymail/internal/fielderr"
+	"easymail/internal/queue"
 	"easymail/internal/store"
 )
 
@@ -18,7 +18,7 @@ import (
 type QueueFilter struct {
 	// Customer is a customer id.
 	Customer string
-	// Status is StatusQueued, StatusDeferred (neither held) or StatusHeld.
+	// Status is queue.StatusQueued, queue.StatusDeferred (neither held) or queue.StatusHeld.
 	Status string
 	// Domain is the domain of a pending recipient; Recipient a pending recipient's address, or a domain
 	// (no "@").
@@ -36,7 +36,9 @@ type QueueFilter struct {
 }
 
 // QueueStatuses are the statuses a queue filter takes.
-func QueueStatuses() []string { return []string{StatusQueued, StatusDeferred, StatusHeld} }
+func QueueStatuses() []string {
+	return []string{queue.StatusQueued, queue.StatusDeferred, queue.StatusHeld}
+}
 
 // pendingRcpt is the SQL condition of a pending recipient r.
 const pendingRcpt = "r.status IN ('queued', 'deferred')"
@@ -55,9 +57,9 @@ func (f QueueFilter) queueWhere() ([]string, []any, error) {
 	}
 	switch f.Status {
 	case "":
-	case StatusHeld:
+	case queue.StatusHeld:
 		where = append(where, "m.held = 1")
-	case StatusQueued, StatusDeferred:
+	case queue.StatusQueued, queue.StatusDeferred:
 		where = append(where, "m.held = 0 AND (m.status || '') = ?")
 		args = append(args, f.Status)
 	default:
@@ -109,12 +111,12 @@ func (f QueueFilter) queueWhere() ([]string, []any, error) {
 
 // QueuePage returns a page of the messages of the queue matching f, oldest first, each with its pending
 // recipients only, and the totals of every match.
-func QueuePage(ctx context.Context, db *store.DB, f QueueFilter) (*api.QueuePage, error) {
+func QueuePage(ctx context.Context, db *store.DB, f QueueFilter) (*Page, error) {
 	where, args, err := f.queueWhere()
 	if err != nil {
 		return nil, err
 	}
-	page := &api.QueuePage{}
+	page := &Page{}
 	if err := db.R.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(m.size), 0) FROM messages m WHERE `+
 		strings.Join(where, " AND "), args...).Scan(&page.Total.Messages, &page.Total.Size); err != nil {
 		return nil, err

@@ -9,14 +9,11 @@ import (
 	"strings"
 	"time"
 
-	"easymail/internal/api"
 	"easymail/internal/bounce"
 	"easymail/internal/fielderr"
+	"easymail/internal/queue"
 	"easymail/internal/store"
 )
-
-// Stats is the answer of a statistics query.
-type Stats = api.Stats
 
 // Statistics buckets and groupings.
 const (
@@ -143,27 +140,27 @@ func ComputeStats(ctx context.Context, db *store.DB, f StatsFilter, now time.Tim
 		if !counted[key] {
 			counted[key] = true
 			switch status {
-			case StatusRejected:
+			case queue.StatusRejected:
 				b.Rejected++
-			case StatusQuarantined:
+			case queue.StatusQuarantined:
 				b.Received++
 				b.Quarantined++
 			default:
 				b.Received++
 			}
 		}
-		if !rstatus.Valid || status == StatusRejected {
+		if !rstatus.Valid || status == queue.StatusRejected {
 			continue
 		}
 		b.Recipients++
 		b.Deferred += deferred
 		switch rstatus.String {
-		case StatusDelivered:
+		case queue.StatusDelivered:
 			b.Delivered++
 			if updated.Valid {
 				acc.latency(key, received, float64(updated.Int64-received)/1000)
 			}
-		case StatusBounced:
+		case queue.StatusBounced:
 			b.Bounced++
 			c := class.String
 			if c == "" {
@@ -173,11 +170,11 @@ func ComputeStats(ctx context.Context, db *store.DB, f StatsFilter, now time.Tim
 				b.BouncedByClass = map[string]int64{}
 			}
 			b.BouncedByClass[c]++
-		case StatusDeleted:
+		case queue.StatusDeleted:
 			b.Deleted++
-		case StatusLost:
+		case queue.StatusLost:
 			b.Lost++
-		case StatusQueued, StatusDeferred:
+		case queue.StatusQueued, queue.StatusDeferred:
 			b.Pending++
 		}
 	}
@@ -205,7 +202,7 @@ type statsAcc struct {
 }
 
 type groupAcc struct {
-	buckets   []api.StatBucket
+	buckets   []StatBucket
 	latencies [][]float64
 }
 
@@ -216,7 +213,7 @@ func newStatsAcc(since time.Time, size time.Duration, n int) *statsAcc {
 func (a *statsAcc) group(key string) *groupAcc {
 	g := a.groups[key]
 	if g == nil {
-		g = &groupAcc{buckets: make([]api.StatBucket, a.n), latencies: make([][]float64, a.n)}
+		g = &groupAcc{buckets: make([]StatBucket, a.n), latencies: make([][]float64, a.n)}
 		for i := range g.buckets {
 			g.buckets[i].Start = a.since.Add(time.Duration(i) * a.size)
 		}
@@ -230,7 +227,7 @@ func (a *statsAcc) index(received int64) int {
 	return max(0, min(i, a.n-1))
 }
 
-func (a *statsAcc) bucket(key string, received int64) *api.StatBucket {
+func (a *statsAcc) bucket(key string, received int64) *StatBucket {
 	return &a.group(key).buckets[a.index(received)]
 }
 
@@ -241,7 +238,7 @@ func (a *statsAcc) latency(key string, received int64, seconds float64) {
 }
 
 func (a *statsAcc) result(f StatsFilter, since, until time.Time) *Stats {
-	out := &Stats{Bucket: f.Bucket, Since: since, Until: until, Group: f.Group, Series: []api.StatSeries{}}
+	out := &Stats{Bucket: f.Bucket, Since: since, Until: until, Group: f.Group, Series: []StatSeries{}}
 	keys := make([]string, 0, len(a.groups))
 	for k := range a.groups {
 		keys = append(keys, k)
@@ -254,7 +251,7 @@ func (a *statsAcc) result(f StatsFilter, since, until time.Time) *Stats {
 	}
 	for _, k := range keys {
 		g := a.groups[k]
-		s := api.StatSeries{Key: k, Buckets: g.buckets}
+		s := StatSeries{Key: k, Buckets: g.buckets}
 		var all []float64
 		for i := range g.buckets {
 			b := &g.buckets[i]
@@ -268,7 +265,7 @@ func (a *statsAcc) result(f StatsFilter, since, until time.Time) *Stats {
 	return out
 }
 
-func addCounts(t, b *api.StatCounts) {
+func addCounts(t, b *StatCounts) {
 	t.Received += b.Received
 	t.Recipients += b.Recipients
 	t.Delivered += b.Delivered
@@ -288,14 +285,14 @@ func addCounts(t, b *api.StatCounts) {
 }
 
 // percentiles returns the nearest-rank percentiles of v (which it sorts), rounded to milliseconds.
-func percentiles(v []float64) api.Latency {
+func percentiles(v []float64) Latency {
 	if len(v) == 0 {
-		return api.Latency{}
+		return Latency{}
 	}
 	sort.Float64s(v)
 	rank := func(p float64) float64 {
 		i := int(math.Ceil(p/100*float64(len(v)))) - 1
 		return math.Round(v[max(0, min(i, len(v)-1))]*1000) / 1000
 	}
-	return api.Latency{P50: rank(50), P90: rank(90), P99: rank(99), Max: rank(100)}
+	return Latency{P50: rank(50), P90: rank(90), P99: rank(99), Max: rank(100)}
 }

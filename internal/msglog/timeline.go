@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"easymail/internal/api"
+	"easymail/internal/queue"
 	"easymail/internal/store"
 )
 
@@ -42,15 +42,15 @@ type dsnSent struct {
 
 // timeline builds the human history of a traced message from what the trace holds: received (or refused,
 // or quarantined), scanned, signed, every attempt, every DSN sent about it, and the outcome.
-func timeline(t *MessageTrace, dsns []dsnSent) []api.TimelineEvent {
+func timeline(t *MessageTrace, dsns []dsnSent) []TimelineEvent {
 	m := t.Message
-	var ev []api.TimelineEvent
+	var ev []TimelineEvent
 	add := func(at time.Time, event, format string, args ...any) {
-		ev = append(ev, api.TimelineEvent{At: at, Event: event, Detail: fmt.Sprintf(format, args...)})
+		ev = append(ev, TimelineEvent{At: at, Event: event, Detail: fmt.Sprintf(format, args...)})
 	}
 	client := strings.TrimSpace(m.ClientIP + " " + m.HELO)
 	switch m.Status {
-	case StatusRejected:
+	case queue.StatusRejected:
 		add(m.ReceivedAt, "rejected", "from %s at %s: %s", client, m.Stage, m.Reason)
 		return ev
 	default:
@@ -96,7 +96,7 @@ func timeline(t *MessageTrace, dsns []dsnSent) []api.TimelineEvent {
 	if m.DKIMDomain != "" {
 		add(m.ReceivedAt, "signed", "DKIM d=%s s=%s%s", m.DKIMDomain, m.DKIMSelectors, alignment(m))
 	}
-	if m.Status == StatusQuarantined {
+	if m.Status == queue.StatusQuarantined {
 		add(m.ReceivedAt, "quarantined", "%s", m.Reason)
 	}
 	for _, a := range t.Attempts {
@@ -114,7 +114,7 @@ func timeline(t *MessageTrace, dsns []dsnSent) []api.TimelineEvent {
 	for _, d := range dsns {
 		add(d.at, "dsn", "%s: %s", d.id, d.subject)
 	}
-	if m.DoneAt != nil && m.Status != StatusQuarantined {
+	if m.DoneAt != nil && m.Status != queue.StatusQuarantined {
 		detail := m.Status
 		if m.Reason != "" {
 			detail += ": " + m.Reason
@@ -133,7 +133,7 @@ func bracket(ip string) string {
 }
 
 // alignment is the DMARC alignment of a signed message, for the timeline: " (DKIM aligned, DMARC pass)".
-func alignment(m api.Message) string {
+func alignment(m Message) string {
 	var parts []string
 	if m.DKIMAligned != nil {
 		parts = append(parts, "DKIM "+yesNo(*m.DKIMAligned, "aligned", "not aligned"))

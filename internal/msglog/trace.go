@@ -6,14 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 
-	"easymail/internal/api"
+	"easymail/internal/queue"
+	"easymail/internal/scan"
 	"easymail/internal/store"
 )
 
 // Trace returns the message with the given queue id, its recipients (in envelope order) and every delivery
 // attempt (in time order), or ErrNotFound.
 func Trace(ctx context.Context, db *store.DB, id string) (*MessageTrace, error) {
-	t := &MessageTrace{Recipients: []api.Recipient{}, Attempts: []api.Attempt{}, DSNs: []string{}}
+	t := &MessageTrace{Recipients: []Recipient{}, Attempts: []Attempt{}, DSNs: []string{}}
 	m := &t.Message
 	var held, isDSN, utf8, notified int
 	var received, expires int64
@@ -33,12 +34,12 @@ func Trace(ctx context.Context, db *store.DB, id string) (*MessageTrace, error) 
 	}
 	m.Held, m.IsDSN, m.SMTPUTF8, m.DelayNotified = held != 0, isDSN != 0, utf8 != 0, notified != 0
 	if m.Held {
-		m.Status = StatusHeld
+		m.Status = queue.StatusHeld
 	}
 	m.ReceivedAt, m.ExpiresAt, m.DoneAt = store.Time(received), store.Time(expires), optTime(done)
 	au.fill(m)
 	if scanJSON != "" {
-		m.Scan = &api.ScanReport{}
+		m.Scan = &scan.Report{}
 		if err := json.Unmarshal([]byte(scanJSON), m.Scan); err != nil {
 			m.Scan = nil
 		}
@@ -52,7 +53,7 @@ func Trace(ctx context.Context, db *store.DB, id string) (*MessageTrace, error) 
 	}
 	addr := map[int]string{}
 	for rows.Next() {
-		var r api.Recipient
+		var r Recipient
 		var next, updated int64
 		if err := rows.Scan(&r.Index, &r.Address, &r.Domain, &r.Status, &r.Attempts, &next, &r.LastCode,
 			&r.LastEnhanced, &r.LastReply, &r.RemoteMX, &r.OutboundIP, &updated, &r.BounceClass, &r.LastRemoteReply); err != nil {
@@ -77,7 +78,7 @@ func Trace(ctx context.Context, db *store.DB, id string) (*MessageTrace, error) 
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var a api.Attempt
+		var a Attempt
 		var started int64
 		if err := rows.Scan(&a.RcptIndex, &a.Attempt, &started, &a.DurationMS, &a.Outcome, &a.RemoteMX, &a.RemoteIP,
 			&a.OutboundIP, &a.TLS, &a.Code, &a.Enhanced, &a.Reply, &a.BounceClass, &a.RemoteReply,

@@ -132,7 +132,7 @@ func (s *server) poolAction(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 		return poolErr(err)
 	}
 	rc.auditDetail = map[string]string{"ip": addr.String(), "pool": after.Pool, "action": action, "reason": reason,
-		"state_before": before.State, "state": after.State}
+		"state_before": string(before.State), "state": string(after.State)}
 	return redirect(w, r, "/pools?done=ip"+action)
 }
 

@@ -417,7 +417,7 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, lang string, err e
 	case errors.As(err, &se), errors.Is(err, queue.ErrNotQueued):
 		s.errorPage(w, r, lang, http.StatusConflict, err.Error())
 	case errors.Is(err, customer.ErrNotFound), errors.Is(err, msglog.ErrNotFound), errors.Is(err, queue.ErrNotFound),
-		errors.Is(err, quarantine.ErrNotFound), errors.Is(err, account.ErrNotFound), errors.Is(err, bounce.ErrNotFound):
+		errors.Is(err, quarantine.ErrNotFound), errors.Is(err, account.ErrNotFound), errors.Is(err, bounce.ErrNotFound), errors.Is(err, incident.ErrNotFound):
 		s.errorPage(w, r, lang, http.StatusNotFound, "Not found")
 	default:
 		if r.Context().Err() == nil {

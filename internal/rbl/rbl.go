@@ -23,7 +23,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"easymail/internal/api"
 	"easymail/internal/config"
 	"easymail/internal/ippool"
 	"easymail/internal/resolver"
@@ -188,41 +187,41 @@ func (c *Checker) checkZone(ctx context.Context, ip netip.Addr, z Zone) (ippool.
 
 // FCrDNS checks the forward-confirmed reverse DNS of ip against helo: the PTR names of ip must include helo,
 // and helo's addresses must include ip.
-func (c *Checker) FCrDNS(ctx context.Context, ip netip.Addr, helo string) api.FCrDNS {
+func (c *Checker) FCrDNS(ctx context.Context, ip netip.Addr, helo string) ippool.FCrDNS {
 	helo = strings.ToLower(strings.TrimSuffix(helo, "."))
 	names, err := c.res.LookupPTR(ctx, net.IP(ip.Unmap().AsSlice()))
 	switch {
 	case errors.Is(err, resolver.ErrNotFound):
-		return api.FCrDNS{Status: api.FCrDNSMismatch, Detail: fmt.Sprintf("%s has no PTR record; it should name %s", ip, helo)}
+		return ippool.FCrDNS{Status: ippool.FCrDNSMismatch, Detail: fmt.Sprintf("%s has no PTR record; it should name %s", ip, helo)}
 	case err != nil:
-		return api.FCrDNS{Status: api.FCrDNSError, Detail: "PTR lookup failed: " + err.Error()}
+		return ippool.FCrDNS{Status: ippool.FCrDNSError, Detail: "PTR lookup failed: " + err.Error()}
 	}
-	res := api.FCrDNS{PTR: names}
+	res := ippool.FCrDNS{PTR: names}
 	if !slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(n, helo) }) {
-		res.Status = api.FCrDNSMismatch
+		res.Status = ippool.FCrDNSMismatch
 		res.Detail = fmt.Sprintf("the PTR of %s is %s, not the HELO name %s", ip, strings.Join(names, ", "), helo)
 		return res
 	}
 	addrs, err := c.res.LookupIP(ctx, helo)
 	switch {
 	case errors.Is(err, resolver.ErrNotFound):
-		res.Status = api.FCrDNSMismatch
+		res.Status = ippool.FCrDNSMismatch
 		res.Detail = fmt.Sprintf("the HELO name %s has no A or AAAA record; it should have %s", helo, ip)
 		return res
 	case err != nil:
-		res.Status = api.FCrDNSError
+		res.Status = ippool.FCrDNSError
 		res.Detail = "address lookup of " + helo + " failed: " + err.Error()
 		return res
 	}
 	var got []string
 	for _, a := range addrs {
 		if na, ok := netip.AddrFromSlice(a); ok && na.Unmap() == ip.Unmap() {
-			res.Status = api.FCrDNSOK
+			res.Status = ippool.FCrDNSOK
 			return res
 		}
 		got = append(got, a.String())
 	}
-	res.Status = api.FCrDNSMismatch
+	res.Status = ippool.FCrDNSMismatch
 	res.Detail = fmt.Sprintf("the HELO name %s resolves to %s, not %s", helo, strings.Join(got, ", "), ip)
 	return res
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"easymail/internal/api"
 	"easymail/internal/config"
 	"easymail/internal/ippool"
 	"easymail/internal/resolver"
@@ -144,13 +143,13 @@ func TestFCrDNS(t *testing.T) {
 	cases := []struct {
 		ip, helo, status, detail string
 	}{
-		{"192.0.2.1", "OUT1.relay.test.", api.FCrDNSOK, ""},
-		{"192.0.2.2", "out2.relay.test", api.FCrDNSMismatch, "the PTR of 192.0.2.2 is other.relay.test, not the HELO name out2.relay.test"},
-		{"192.0.2.3", "out3.relay.test", api.FCrDNSMismatch, "resolves to 192.0.2.33, not 192.0.2.3"},
-		{"192.0.2.4", "out4.relay.test", api.FCrDNSMismatch, "has no A or AAAA record"},
-		{"192.0.2.9", "out9.relay.test", api.FCrDNSMismatch, "has no PTR record"},
-		{"192.0.2.5", "out5.relay.test", api.FCrDNSError, "PTR lookup failed"},
-		{"2001:db8::1", "v6.relay.test", api.FCrDNSOK, ""},
+		{"192.0.2.1", "OUT1.relay.test.", ippool.FCrDNSOK, ""},
+		{"192.0.2.2", "out2.relay.test", ippool.FCrDNSMismatch, "the PTR of 192.0.2.2 is other.relay.test, not the HELO name out2.relay.test"},
+		{"192.0.2.3", "out3.relay.test", ippool.FCrDNSMismatch, "resolves to 192.0.2.33, not 192.0.2.3"},
+		{"192.0.2.4", "out4.relay.test", ippool.FCrDNSMismatch, "has no A or AAAA record"},
+		{"192.0.2.9", "out9.relay.test", ippool.FCrDNSMismatch, "has no PTR record"},
+		{"192.0.2.5", "out5.relay.test", ippool.FCrDNSError, "PTR lookup failed"},
+		{"2001:db8::1", "v6.relay.test", ippool.FCrDNSOK, ""},
 	}
 	for _, tc := range cases {
 		r := c.FCrDNS(ctx, netip.MustParseAddr(tc.ip), tc.helo)
@@ -178,17 +177,17 @@ func TestMonitorAppliesChecks(t *testing.T) {
 	m := NewMonitor(c, pools, time.Hour, nil, nil)
 	m.CheckAll(ctx)
 	views, _ := pools.IPViews("")
-	by := map[string]api.IP{}
+	by := map[string]ippool.IP{}
 	for _, v := range views {
 		by[v.Address] = v
 	}
-	if v := by["192.0.2.1"]; v.State != api.IPListed || v.FCrDNS.Status != api.FCrDNSOK || v.LastCheck == nil {
+	if v := by["192.0.2.1"]; v.State != ippool.StateListed || v.FCrDNS.Status != ippool.FCrDNSOK || v.LastCheck == nil {
 		t.Errorf("listed IP: %+v", v)
 	}
-	if v := by["192.0.2.2"]; v.State != api.IPActive || len(v.CheckErrors) != 1 || v.FCrDNS.Status != api.FCrDNSMismatch {
+	if v := by["192.0.2.2"]; v.State != ippool.StateActive || len(v.CheckErrors) != 1 || v.FCrDNS.Status != ippool.FCrDNSMismatch {
 		t.Errorf("a refusal code took the IP out, or was not reported: %+v", v)
 	}
-	if v := by["192.0.2.3"]; v.State != api.IPActive || len(v.CheckErrors) != 0 {
+	if v := by["192.0.2.3"]; v.State != ippool.StateActive || len(v.CheckErrors) != 0 {
 		t.Errorf("clean IP: %+v", v)
 	}
 	d.Remove("1.2.0.192.bl.test", dns.TypeA)

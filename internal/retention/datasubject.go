@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"easymail/internal/api"
 	"easymail/internal/bounce"
 	"easymail/internal/msglog"
 	"easymail/internal/queue"
@@ -159,7 +158,7 @@ func likeEscape(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
 
-// WriteExport writes, as one JSON document (api.DataSubject), every record naming address: the customers
+// WriteExport writes, as one JSON document (DataSubject), every record naming address: the customers
 // whose contact it is, its suppression entries, and the messages it sent (with all their recipients and
 // attempts) or received (with its own recipient entries and attempts only: the other recipients are other
 // people's data). Messages are streamed one at a time. requester is logged for the audit.
@@ -171,10 +170,10 @@ func (s *Subjects) WriteExport(ctx context.Context, address, requester string, w
 	if err != nil {
 		return err
 	}
-	var contacts []api.Contact
+	var contacts []Contact
 	if err := store.Each(ctx, s.DB.R, `SELECT id, name, contact_email FROM customers WHERE lower(contact_email) = lower(?) ORDER BY id`,
 		[]any{address}, func(r *sql.Rows) error {
-			var c api.Contact
+			var c Contact
 			if err := r.Scan(&c.CustomerID, &c.Name, &c.ContactEmail); err != nil {
 				return err
 			}
@@ -191,7 +190,7 @@ func (s *Subjects) WriteExport(ctx context.Context, address, requester string, w
 		"messages", len(msgs), "customers", len(contacts), "suppressions", len(sups))
 
 	// The head of the document, then the messages one by one, then its end.
-	head, err := json.Marshal(api.DataSubject{Address: address, ExportedAt: s.now().UTC(), Customers: nonNil(contacts),
+	head, err := json.Marshal(DataSubject{Address: address, ExportedAt: s.now().UTC(), Customers: nonNil(contacts),
 		Suppressions: sups})
 	if err != nil {
 		return err
@@ -236,15 +235,15 @@ func (s *Subjects) WriteExport(ctx context.Context, address, requester string, w
 	return err
 }
 
-func nonNil(c []api.Contact) []api.Contact {
+func nonNil(c []Contact) []Contact {
 	if c == nil {
-		return []api.Contact{}
+		return []Contact{}
 	}
 	return c
 }
 
 // ownOnly keeps in t the recipients and attempts of the given indexes only.
-func ownOnly(t *api.Trace, own map[int]bool) {
+func ownOnly(t *msglog.MessageTrace, own map[int]bool) {
 	rs := t.Recipients[:0]
 	for _, r := range t.Recipients {
 		if own[r.Index] {
@@ -274,13 +273,13 @@ func ownOnly(t *api.Trace, own map[int]bool) {
 // MessagesPending: erase again once it is finished, or delete it from the queue (or the quarantine) first. A
 // quarantined message was accepted with 250 and is pending like a queued one: its rows and its content in the
 // spool stay together until it is released or deleted (docs/analysis.md).
-func (s *Subjects) Erase(ctx context.Context, address, requester string) (*api.Erasure, error) {
+func (s *Subjects) Erase(ctx context.Context, address, requester string) (*Erasure, error) {
 	if err := bounce.CheckAddress(address); err != nil {
 		return nil, err
 	}
-	out := &api.Erasure{Address: address, ContactsBlanked: []string{}, MessagesPending: []string{}}
+	out := &Erasure{Address: address, ContactsBlanked: []string{}, MessagesPending: []string{}}
 	err := s.DB.Tx(ctx, func(tx *sql.Tx) error {
-		*out = api.Erasure{Address: address, ContactsBlanked: []string{}, MessagesPending: []string{}}
+		*out = Erasure{Address: address, ContactsBlanked: []string{}, MessagesPending: []string{}}
 		msgs, err := find(ctx, tx, address)
 		if err != nil {
 			return err
@@ -329,7 +328,7 @@ func (s *Subjects) Erase(ctx context.Context, address, requester string) (*api.E
 }
 
 // eraseMessage erases the subject from message id.
-func eraseMessage(ctx context.Context, tx *sql.Tx, id string, inv *involvement, address string, out *api.Erasure) error {
+func eraseMessage(ctx context.Context, tx *sql.Tx, id string, inv *involvement, address string, out *Erasure) error {
 	var held bool
 	var status string
 	var pending, others int

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"easymail/internal/api"
 	"easymail/internal/bounce"
 	"easymail/internal/fielderr"
+	"easymail/internal/msglog"
 )
 
 const subject = "Alice@Example.org"
@@ -64,13 +64,13 @@ func subjectFixture(t *testing.T) (*Subjects, *bytes.Buffer) {
 		Logger: slog.New(slog.NewTextHandler(&audit, nil)), Now: func() time.Time { return now }}, &audit
 }
 
-func export(t *testing.T, s *Subjects, addr string) api.DataSubject {
+func export(t *testing.T, s *Subjects, addr string) DataSubject {
 	t.Helper()
 	var buf bytes.Buffer
 	if err := s.WriteExport(context.Background(), addr, "token:T1", &buf); err != nil {
 		t.Fatal(err)
 	}
-	var d api.DataSubject
+	var d DataSubject
 	dec := json.NewDecoder(&buf)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&d); err != nil {
@@ -79,7 +79,7 @@ func export(t *testing.T, s *Subjects, addr string) api.DataSubject {
 	return d
 }
 
-func traceIDs(d api.DataSubject) string {
+func traceIDs(d DataSubject) string {
 	var ids []string
 	for _, m := range d.Messages {
 		ids = append(ids, m.ID)
@@ -103,7 +103,7 @@ func TestExportCoversEveryTable(t *testing.T) {
 	if got := traceIDs(d); got != "M1,M2,M3,M4,M5,M6,M8" {
 		t.Fatalf("messages %s", got)
 	}
-	byID := map[string]api.Trace{}
+	byID := map[string]msglog.MessageTrace{}
 	for _, m := range d.Messages {
 		byID[m.ID] = m
 	}
