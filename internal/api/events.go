@@ -1,8 +1,9 @@
 package api
 
 import (
-	"easymail/internal/feedback"
 	"time"
+
+	"easymail/internal/feedback"
 
 	"easymail/internal/events"
 

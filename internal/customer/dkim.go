@@ -3,6 +3,7 @@ package customer
 import (
 	"context"
 	"database/sql"
+
 	"easymail/internal/dkimsign"
 )
 

@@ -3,9 +3,10 @@ package customer
 import (
 	"context"
 	"database/sql"
-	"easymail/internal/dkimsign"
 	"errors"
 	"testing"
+
+	"easymail/internal/dkimsign"
 )
 
 // fakeDKIM records the domains it made keys for; a domain in failSave makes the key's save fail.

@@ -3,9 +3,10 @@ package customer
 import (
 	"context"
 	"database/sql"
-	"easymail/internal/fielderr"
 	"fmt"
 	"strings"
+
+	"easymail/internal/fielderr"
 )
 
 // checkFallback validates a fallback pool: "" (none) or a configured pool other than pool ("" when the

@@ -1,8 +1,9 @@
 package customer
 
 import (
-	"easymail/internal/dkimsign"
 	"time"
+
+	"easymail/internal/dkimsign"
 )
 
 // Status is where a customer is in its life: pending -> active -> terminating -> deactivated -> removed

@@ -1,12 +1,13 @@
 package customer
 
 import (
-	"easymail/internal/fielderr"
 	"fmt"
 	"net/mail"
 	"net/netip"
 	"strings"
 	"unicode"
+
+	"easymail/internal/fielderr"
 
 	"golang.org/x/net/idna"
 )

@@ -49,7 +49,7 @@ type IP struct {
 	Origin  string    `json:"origin"`
 	AddedAt time.Time `json:"added_at"`
 	// State is one of active, warming, paused, listed, draining; Reason says why.
-	State      State    `json:"state"`
+	State      State     `json:"state"`
 	Reason     string    `json:"reason"`
 	StateSince time.Time `json:"state_since"`
 	// Listings are the DNSBL zones that list the IP now.

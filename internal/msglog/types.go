@@ -1,9 +1,10 @@
 package msglog
 
 import (
-	"easymail/internal/scan"
 	"strings"
 	"time"
+
+	"easymail/internal/scan"
 )
 
 // MessageSummary is one message in a search result or in the queue. Status is the message's status, or

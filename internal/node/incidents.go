@@ -12,7 +12,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"easymail/internal/api"
 	"easymail/internal/config"
 	"easymail/internal/customer"
 	"easymail/internal/delivery"
@@ -93,7 +92,7 @@ func newIncidents(cfg config.Config, db *store.DB, q *queue.Queue, pools *ippool
 			probes = append(probes, incident.PoolProbe{Pools: pools, DB: db, IPListed: m.IPListed, PoolUnusable: m.PoolUnusable})
 		}
 		if m.ScannerDown {
-			probes = append(probes, incident.ScannerProbe{Status: engine.Status, FailClosed: cfg.Scan.OnFailure == api.FailTempfail})
+			probes = append(probes, incident.ScannerProbe{Status: engine.Status, FailClosed: cfg.Scan.OnFailure == scan.FailTempfail})
 		}
 		if m.QueueMessages > 0 || m.QueueOldest > 0 {
 			name := cfg.NodeID

@@ -52,15 +52,15 @@ func newPortal(cfg *config.Config, o portal.Options, hooks Hooks, log *slog.Logg
 }
 
 // mount returns the API listener's handler: the API, and the portal at / unless it has its own listener.
-func (p *webPortal) mount(api http.Handler) http.Handler {
+func (p *webPortal) mount(apiHandler http.Handler) http.Handler {
 	if p.srv != nil {
-		return api
+		return apiHandler
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		path := r.URL.Path
 		if strings.HasPrefix(path, "/api/") || strings.HasPrefix(path, "/onboard/") || strings.HasPrefix(path, "/u/") ||
 			path == "/healthz" || path == "/metrics" {
-			api.ServeHTTP(w, r)
+			apiHandler.ServeHTTP(w, r)
 			return
 		}
 		p.handler.ServeHTTP(w, r)

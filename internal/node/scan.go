@@ -7,7 +7,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"easymail/internal/api"
 	"easymail/internal/config"
 	"easymail/internal/quarantine"
 	"easymail/internal/queue"
@@ -34,8 +33,8 @@ func newScanning(ctx context.Context, cfg config.Config, db *store.DB, q *queue.
 	log *slog.Logger, notify func(ctx context.Context, subject, body string)) (*scanning, error) {
 	sc := cfg.Scan
 	rules := sc.APIRules()
-	release := api.ReleaseNone
-	pols, err := scan.NewPolicies(db, api.ScanPolicy{SpamRejectScore: &sc.SpamRejectScore,
+	release := scan.ReleaseNone
+	pols, err := scan.NewPolicies(db, scan.Policy{SpamRejectScore: &sc.SpamRejectScore,
 		SpamQuarantineScore: &sc.SpamQuarantineScore, SpamTagScore: &sc.SpamTagScore, VirusAction: &sc.VirusAction,
 		OnFailure: &sc.OnFailure, CustomerRelease: &release, Rules: &rules})
 	if err != nil {

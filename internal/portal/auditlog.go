@@ -10,7 +10,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"easymail/internal/api"
 	"easymail/internal/audit"
 	"easymail/internal/store"
 )
@@ -46,7 +45,7 @@ const (
 )
 
 type auditRow struct {
-	api.AuditEntry
+	audit.Entry
 	// Change is the entry's after snapshot (or before), shortened.
 	Change string
 }
@@ -128,7 +127,7 @@ func (s *server) auditPage(w http.ResponseWriter, r *http.Request, rc *reqCtx) e
 		return err
 	}
 	for _, e := range list {
-		d.List = append(d.List, auditRow{AuditEntry: e, Change: shorten(e)})
+		d.List = append(d.List, auditRow{Entry: e, Change: shorten(e)})
 	}
 	link := func(before string) template.URL {
 		v := url.Values{}
@@ -158,7 +157,7 @@ func (s *server) auditPage(w http.ResponseWriter, r *http.Request, rc *reqCtx) e
 
 // auditEntries returns up to size entries of f after cur (newest first), and whether more follow. Entries of
 // the cursor's millisecond already shown are skipped: the log orders by time, then id, both descending.
-func (s *server) auditEntries(ctx context.Context, f audit.Query, cur *auditCursor, size int) ([]api.AuditEntry, bool, error) {
+func (s *server) auditEntries(ctx context.Context, f audit.Query, cur *auditCursor, size int) ([]audit.Entry, bool, error) {
 	if cur != nil {
 		until := store.Time(cur.at + 1)
 		if f.Until.IsZero() || f.Until.After(until) {
@@ -185,7 +184,7 @@ func (s *server) auditEntries(ctx context.Context, f audit.Query, cur *auditCurs
 }
 
 // shorten returns an entry's snapshot as text, bounded.
-func shorten(e api.AuditEntry) string {
+func shorten(e audit.Entry) string {
 	b := e.After
 	if len(b) == 0 {
 		b = e.Before

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"sort"
 
-	"easymail/internal/api"
 	"easymail/internal/msglog"
 	"easymail/internal/queue"
 )
@@ -130,7 +129,7 @@ func (s *server) bulkMessages(w http.ResponseWriter, r *http.Request, rc *reqCtx
 	// Once started, the action runs to its end and is answered and audited even if the client hangs up.
 	out, err := queue.Bulk(context.WithoutCancel(r.Context()), s.o.Queue, action, ids)
 	if unmatched > 0 {
-		out.Skipped = append(out.Skipped, api.BulkSkipped{Reason: notInSearch, Count: unmatched})
+		out.Skipped = append(out.Skipped, queue.BulkSkipped{Reason: notInSearch, Count: unmatched})
 		sort.Slice(out.Skipped, func(i, j int) bool { return out.Skipped[i].Reason < out.Skipped[j].Reason })
 	}
 	d := bulkView{Action: action, Label: action, Selected: len(ids) + unmatched, BulkOutcome: out, Back: back.Encode()}

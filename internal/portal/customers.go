@@ -5,8 +5,8 @@ import (
 	"net/http"
 	"time"
 
-	"easymail/internal/api"
 	"easymail/internal/customer"
+	"easymail/internal/readiness"
 )
 
 // readinessTimeout bounds the live DNS check of one domain on the domains page.
@@ -28,7 +28,7 @@ func (s *server) customerPortal(w http.ResponseWriter, r *http.Request, rc *reqC
 	if err != nil {
 		return err
 	}
-	if _, err := s.o.Customers.Update(r.Context(), id, api.CustomerUpdate{PortalEnabled: &on}); err != nil {
+	if _, err := s.o.Customers.Update(r.Context(), id, customer.Update{PortalEnabled: &on}); err != nil {
 		return err
 	}
 	s.changed()
@@ -38,8 +38,8 @@ func (s *server) customerPortal(w http.ResponseWriter, r *http.Request, rc *reqC
 
 // domainView is a domain with its live DNS checks.
 type domainView struct {
-	D         api.Domain
-	Readiness *api.Readiness
+	D         customer.Domain
+	Readiness *readiness.Report
 	Error     string
 }
 

@@ -5,9 +5,9 @@ import (
 	"slices"
 	"time"
 
-	"easymail/internal/api"
 	"easymail/internal/customer"
 	"easymail/internal/incident"
+	"easymail/internal/ippool"
 	"easymail/internal/msglog"
 )
 
@@ -17,7 +17,7 @@ type figures struct {
 	Accepted, Delivered, Deferred, Bounced, Refused int64
 }
 
-func (f *figures) add(c api.StatCounts) {
+func (f *figures) add(c msglog.StatCounts) {
 	f.Accepted += c.Received
 	f.Delivered += c.Delivered
 	f.Deferred += c.Deferred
@@ -32,12 +32,12 @@ type dashboardView struct {
 	DayChart    any
 	WeekChart   any
 	Queue       *msglog.QueueSummary
-	TopDeferred []api.StatSeries
+	TopDeferred []msglog.StatSeries
 	// Staff only: the IPs out of rotation, the scanners and the held customers.
-	IPsOut    []api.IP
+	IPsOut    []ippool.IP
 	Scanners  map[string]string
 	Held      []customer.Customer
-	Incidents []api.Incident
+	Incidents []incident.Incident
 	Customer  *customer.Customer
 }
 
@@ -54,7 +54,7 @@ func (s *server) dashboard(w http.ResponseWriter, r *http.Request, rc *reqCtx) e
 	hour := figures{Period: rc.p.Sprintf("This hour")}
 	day := figures{Period: rc.p.Sprintf("Last 24 hours")}
 	week := figures{Period: rc.p.Sprintf("Last 7 days")}
-	var buckets []api.StatBucket
+	var buckets []msglog.StatBucket
 	if len(st.Series) > 0 {
 		buckets = st.Series[0].Buckets
 	}
@@ -105,10 +105,10 @@ func (s *server) dashboard(w http.ResponseWriter, r *http.Request, rc *reqCtx) e
 	}
 	for _, ser := range figs.top.Series {
 		if ser.Total.Deferred > 0 {
-			d.TopDeferred = append(d.TopDeferred, api.StatSeries{Key: ser.Key, Total: ser.Total})
+			d.TopDeferred = append(d.TopDeferred, msglog.StatSeries{Key: ser.Key, Total: ser.Total})
 		}
 	}
-	slices.SortFunc(d.TopDeferred, func(a, b api.StatSeries) int { return int(b.Total.Deferred - a.Total.Deferred) })
+	slices.SortFunc(d.TopDeferred, func(a, b msglog.StatSeries) int { return int(b.Total.Deferred - a.Total.Deferred) })
 	d.TopDeferred = d.TopDeferred[:min(len(d.TopDeferred), 10)]
 
 	if rc.staff() {

@@ -4,16 +4,15 @@ import (
 	"net/http"
 	"net/url"
 
-	"easymail/internal/api"
 	"easymail/internal/incident"
 )
 
 // errNoIncidents answers the incident pages of a portal built without the service.
-var errNoIncidents = &api.Error{Status: http.StatusNotFound, Message: "Incidents are not enabled on this server."}
+var errNoIncidents = &pageError{Status: http.StatusNotFound, Message: "Incidents are not enabled on this server."}
 
 type incidentsView struct {
 	Status    string
-	List      []api.Incident
+	List      []incident.Incident
 	Customers []string
 	// CanOpen is whether the user may report an incident (operators and customers).
 	CanOpen bool
@@ -58,8 +57,8 @@ func (s *server) openIncident(w http.ResponseWriter, r *http.Request, rc *reqCtx
 	if s.o.Incidents == nil {
 		return errNoIncidents
 	}
-	in := api.IncidentCreate{Priority: r.PostFormValue("priority"), Title: r.PostFormValue("title"),
-		Description: r.PostFormValue("description"), Channel: api.ChannelPortal, Reporter: rc.user().Email}
+	in := incident.Create{Priority: r.PostFormValue("priority"), Title: r.PostFormValue("title"),
+		Description: r.PostFormValue("description"), Channel: incident.ChannelPortal, Reporter: rc.user().Email}
 	switch {
 	case rc.operator():
 		// The operator records a report made by phone or e-mail, or one of its own.
@@ -81,7 +80,7 @@ func (s *server) openIncident(w http.ResponseWriter, r *http.Request, rc *reqCtx
 }
 
 type incidentView struct {
-	I *api.Incident
+	I *incident.Incident
 	// CanComment: operators and the incident's customer; CanConfirm: its customer once resolved.
 	CanComment, CanConfirm bool
 }
@@ -95,7 +94,7 @@ func (s *server) incident(w http.ResponseWriter, r *http.Request, rc *reqCtx) er
 		return err
 	}
 	d := incidentView{I: inc, CanComment: rc.operator() || !rc.staff(),
-		CanConfirm: !rc.staff() && inc.Status == api.IncidentResolved}
+		CanConfirm: !rc.staff() && inc.Status == incident.StatusResolved}
 	return s.render(w, r, rc, http.StatusOK, "incident", "incidents", "Incident", d)
 }
 
@@ -125,17 +124,17 @@ func (s *server) incidentAction(w http.ResponseWriter, r *http.Request, rc *reqC
 		}
 		return redirect(w, r, "/incidents/"+url.PathEscape(id)+"?done=comment")
 	case "ack":
-		status = api.IncidentAcknowledged
+		status = incident.StatusAcknowledged
 	case "resolve":
-		status = api.IncidentResolved
+		status = incident.StatusResolved
 	case "close":
-		status = api.IncidentClosed
+		status = incident.StatusClosed
 	case "confirm":
-		status = api.IncidentConfirmed
+		status = incident.StatusConfirmed
 	default:
 		return errNotFound
 	}
-	if status == api.IncidentConfirmed {
+	if status == incident.StatusConfirmed {
 		if !customerUser && !rc.operator() {
 			return errorf(http.StatusForbidden, "Your role may not change anything.")
 		}
@@ -152,7 +151,7 @@ func (s *server) incidentAction(w http.ResponseWriter, r *http.Request, rc *reqC
 type slaView struct {
 	Customer, Month string
 	Customers       []string
-	R               *api.SLAReport
+	R               *incident.Report
 }
 
 // slaQuery reads the report's customer and month.

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"easymail/internal/api"
 	"easymail/internal/fielderr"
 	"easymail/internal/msglog"
 )
@@ -20,7 +19,7 @@ var searchFields = []string{"sender", "recipient", "domain", "message_id", "queu
 type messagesView struct {
 	Q        map[string]string
 	Statuses []string
-	Results  []api.MessageSummary
+	Results  []msglog.MessageSummary
 	// Next is the query of the next page, "" at the end.
 	Next   string
 	Search bool
@@ -106,7 +105,7 @@ type event struct {
 }
 
 type messageView struct {
-	T        *api.Trace
+	T        *msglog.MessageTrace
 	Timeline []event
 	Queued   bool
 }
@@ -129,7 +128,7 @@ func (s *server) message(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 }
 
 // timeline orders what the log knows of a message: reception, scan, signature, each attempt, the outcome.
-func timeline(rc *reqCtx, t *api.Trace) []event {
+func timeline(rc *reqCtx, t *msglog.MessageTrace) []event {
 	p := rc.p
 	var out []event
 	recv := event{At: t.ReceivedAt, Kind: "received", Title: p.Sprintf("Received"), Class: "ok",
@@ -251,7 +250,7 @@ func (s *server) messageAction(w http.ResponseWriter, r *http.Request, rc *reqCt
 
 type queueView struct {
 	Summary  *msglog.QueueSummary
-	Messages []api.MessageSummary
+	Messages []msglog.MessageSummary
 }
 
 func (s *server) queuePage(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {

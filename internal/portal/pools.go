@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/netip"
 
-	"easymail/internal/api"
 	"easymail/internal/fielderr"
 	"easymail/internal/ippool"
 )
@@ -14,9 +13,9 @@ import (
 // PoolOperator changes the rotation of outbound IPs (*ippool.Pools). When the portal's Pools implements
 // it, operators may pause, drain and resume IPs on the pools page.
 type PoolOperator interface {
-	Pause(ctx context.Context, addr netip.Addr, reason string) (api.IP, error)
-	Drain(ctx context.Context, addr netip.Addr, reason string) (api.IP, error)
-	Resume(ctx context.Context, addr netip.Addr) (api.IP, error)
+	Pause(ctx context.Context, addr netip.Addr, reason string) (ippool.IP, error)
+	Drain(ctx context.Context, addr netip.Addr, reason string) (ippool.IP, error)
+	Resume(ctx context.Context, addr netip.Addr) (ippool.IP, error)
 }
 
 func init() {
@@ -56,15 +55,15 @@ func init() {
 }
 
 // errNoPools answers the pool pages of a portal built without the pools.
-var errNoPools = &api.Error{Status: http.StatusNotFound, Message: "The IP pools are not available on this server."}
+var errNoPools = &pageError{Status: http.StatusNotFound, Message: "The IP pools are not available on this server."}
 
 type poolView struct {
-	api.Pool
+	ippool.Pool
 	List []ipView
 }
 
 // ipView is an IP as the pools page shows it.
-type ipView struct{ api.IP }
+type ipView struct{ ippool.IP }
 
 // WarmupDay is the IP's warm-up day counted from 1.
 func (v ipView) WarmupDay() int {
@@ -112,11 +111,11 @@ func (s *server) poolAction(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 		return poolErr(err)
 	}
 	action, reason := r.PathValue("action"), r.PostFormValue("reason")
-	var before api.IP
+	var before ippool.IP
 	if before, err = s.ipView(addr); err != nil {
 		return err
 	}
-	var after api.IP
+	var after ippool.IP
 	switch action {
 	case "pause":
 		after, err = op.Pause(r.Context(), addr, reason)
@@ -137,17 +136,17 @@ func (s *server) poolAction(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 }
 
 // ipView finds one IP among the pools' views.
-func (s *server) ipView(addr netip.Addr) (api.IP, error) {
+func (s *server) ipView(addr netip.Addr) (ippool.IP, error) {
 	ips, err := s.o.Pools.IPViews("")
 	if err != nil {
-		return api.IP{}, poolErr(err)
+		return ippool.IP{}, poolErr(err)
 	}
 	for _, ip := range ips {
 		if a, err := netip.ParseAddr(ip.Address); err == nil && a == addr {
 			return ip, nil
 		}
 	}
-	return api.IP{}, errNotFound
+	return ippool.IP{}, errNotFound
 }
 
 // poolErr maps the pools' errors to the portal's.

@@ -29,7 +29,6 @@ import (
 
 	"golang.org/x/text/message"
 
-	"easymail/internal/api"
 	"easymail/internal/audit"
 	"easymail/internal/authz"
 	"easymail/internal/bounce"
@@ -37,10 +36,12 @@ import (
 	"easymail/internal/customer"
 	"easymail/internal/fielderr"
 	"easymail/internal/incident"
+	"easymail/internal/ippool"
 	"easymail/internal/msglog"
 	"easymail/internal/portal/account"
 	"easymail/internal/quarantine"
 	"easymail/internal/queue"
+	"easymail/internal/readiness"
 	"easymail/internal/scan"
 	"easymail/internal/store"
 )
@@ -68,8 +69,8 @@ type Queue = queue.Ops
 
 // Quarantine is the quarantine store (*quarantine.Store).
 type Quarantine interface {
-	List(ctx context.Context, customer string, limit int) ([]api.QuarantineEntry, error)
-	Get(ctx context.Context, id string) (*api.QuarantineMessage, error)
+	List(ctx context.Context, customer string, limit int) ([]quarantine.Entry, error)
+	Get(ctx context.Context, id string) (*quarantine.Message, error)
 	Customer(ctx context.Context, id string) (string, error)
 	Release(ctx context.Context, id string) error
 	Delete(ctx context.Context, id string) error
@@ -77,13 +78,13 @@ type Quarantine interface {
 
 // Pools shows the outbound IPs (*ippool's manager).
 type Pools interface {
-	PoolViews() []api.Pool
-	IPViews(pool string) ([]api.IP, error)
+	PoolViews() []ippool.Pool
+	IPViews(pool string) ([]ippool.IP, error)
 }
 
 // Readiness checks a customer's domain for sending: SPF, DKIM, DMARC (the DKIM manager).
 type Readiness interface {
-	Readiness(ctx context.Context, customerID, domain string) (*api.Readiness, error)
+	Readiness(ctx context.Context, customerID, domain string) (*readiness.Report, error)
 }
 
 // Options are the portal's dependencies.
@@ -397,13 +398,23 @@ func (s *server) audit(r *http.Request, rc *reqCtx, u account.User, status int) 
 	}
 }
 
+// pageError is an error shown to the user as it is, with the HTTP status of its page; Field names the
+// form field at fault, when one is.
+type pageError struct {
+	Status  int
+	Message string
+	Field   string
+}
+
+func (e *pageError) Error() string { return e.Message }
+
 // notFound is what a user may not see, as well as what does not exist.
-var errNotFound = &api.Error{Status: http.StatusNotFound, Message: "Not found"}
+var errNotFound = &pageError{Status: http.StatusNotFound, Message: "Not found"}
 
 // fail maps err to a status and renders it.
 func (s *server) fail(w http.ResponseWriter, r *http.Request, lang string, err error) {
 	var (
-		ae *api.Error
+		ae *pageError
 		fe *fielderr.Error
 		se *queue.StateError
 	)
@@ -464,5 +475,5 @@ func (s *server) setLang(w http.ResponseWriter, r *http.Request) {
 
 // errorf is a user-facing error with a status.
 func errorf(status int, format string, args ...any) error {
-	return &api.Error{Status: status, Message: fmt.Sprintf(format, args...)}
+	return &pageError{Status: status, Message: fmt.Sprintf(format, args...)}
 }

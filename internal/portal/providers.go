@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/netip"
 
-	"easymail/internal/api"
 	"easymail/internal/ippool"
 	"easymail/internal/shaping"
 )
@@ -40,7 +39,7 @@ func init() {
 	}, map[string]string{"provresume": "The pause for this provider has ended."})
 }
 
-var errNoShaping = &api.Error{Status: http.StatusNotFound, Message: "Provider shaping is not available on this server."}
+var errNoShaping = &pageError{Status: http.StatusNotFound, Message: "Provider shaping is not available on this server."}
 
 // providerView is a provider's limits and pairs for the page.
 type providerView struct {

@@ -17,17 +17,18 @@ import (
 	"sync"
 	"time"
 
-	"easymail/internal/api"
+	"easymail/internal/contentrules"
 	"easymail/internal/customer"
 	"easymail/internal/fielderr"
+	"easymail/internal/scan"
 )
 
 // ScanPolicyEditor reads and changes the customers' own scanning policies (*scan.Policies). When the
 // portal's ScanPolicies implements it, the customer page shows the policy and operators change it there.
 type ScanPolicyEditor interface {
-	Get(customerID string) api.ScanPolicy
-	Defaults() api.ScanPolicy
-	Set(ctx context.Context, customerID string, p api.ScanPolicy) error
+	Get(customerID string) scan.Policy
+	Defaults() scan.Policy
+	Set(ctx context.Context, customerID string, p scan.Policy) error
 }
 
 func init() {
@@ -88,7 +89,7 @@ type customerView struct {
 	Ended bool
 	// CanOnboard: the portal can make onboarding links; Onboarding is the one just made.
 	CanOnboard bool
-	Onboarding *api.Onboarding
+	Onboarding *customer.OnboardingLink
 	// Terminable: a termination can be scheduled (pending, active) or moved (terminating).
 	Terminable bool
 }
@@ -120,7 +121,7 @@ func optString(p *string) string {
 }
 
 // limitsOf lists the customer's rate limits as the edit form has them.
-func limitsOf(rl api.RateLimits) []limitField {
+func limitsOf(rl customer.RateLimits) []limitField {
 	return []limitField{
 		{"messages_per_minute", "Messages per minute", optInt(rl.MessagesPerMinute)},
 		{"messages_per_hour", "Messages per hour", optInt(rl.MessagesPerHour)},
@@ -136,15 +137,15 @@ func (s *server) scanEditor() ScanPolicyEditor {
 	return e
 }
 
-func scanViewOf(own, def api.ScanPolicy) *scanView {
+func scanViewOf(own, def scan.Policy) *scanView {
 	v := &scanView{ReplaceDefaults: own.ReplaceDefaults, Fields: []scanField{
 		{"spam_reject_score", "Spam score refused from", optFloat(own.SpamRejectScore), optFloat(def.SpamRejectScore), nil},
 		{"spam_quarantine_score", "Spam score quarantined from", optFloat(own.SpamQuarantineScore), optFloat(def.SpamQuarantineScore), nil},
 		{"spam_tag_score", "Spam score tagged from", optFloat(own.SpamTagScore), optFloat(def.SpamTagScore), nil},
-		{"virus_action", "Virus found", optString(own.VirusAction), optString(def.VirusAction), []string{api.ActionReject, api.ActionQuarantine}},
-		{"on_failure", "Scanner down", optString(own.OnFailure), optString(def.OnFailure), []string{api.FailTempfail, api.FailBypass}},
+		{"virus_action", "Virus found", optString(own.VirusAction), optString(def.VirusAction), []string{contentrules.ActionReject, contentrules.ActionQuarantine}},
+		{"on_failure", "Scanner down", optString(own.OnFailure), optString(def.OnFailure), []string{scan.FailTempfail, scan.FailBypass}},
 		{"customer_release", "The customer's users may release", optString(own.CustomerRelease), optString(def.CustomerRelease),
-			[]string{api.ReleaseNone, api.ReleaseExceptVirus, api.ReleaseAll}},
+			[]string{scan.ReleaseNone, scan.ReleaseExceptVirus, scan.ReleaseAll}},
 	}}
 	if own.Rules != nil {
 		v.Rules = len(*own.Rules)
@@ -251,12 +252,12 @@ func formBool(r *http.Request, rc *reqCtx, name, label string) (*bool, error) {
 
 // inputError is a 422 whose message is already translated.
 func (rc *reqCtx) inputError(format string, args ...any) error {
-	return &api.Error{Status: http.StatusUnprocessableEntity, Message: rc.p.Sprintf(format, args...)}
+	return &pageError{Status: http.StatusUnprocessableEntity, Message: rc.p.Sprintf(format, args...)}
 }
 
 // createCustomer serves POST /customers (operators): the customer is created pending, and its page opened.
 func (s *server) createCustomer(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
-	in := api.CustomerCreate{Name: r.PostFormValue("name"), ContactEmail: r.PostFormValue("contact_email"),
+	in := customer.Create{Name: r.PostFormValue("name"), ContactEmail: r.PostFormValue("contact_email"),
 		TechnicalEmail: r.PostFormValue("technical_email"), AdminEmail: r.PostFormValue("admin_email"),
 		Pool: strings.TrimSpace(r.PostFormValue("pool")), FallbackPool: strings.TrimSpace(r.PostFormValue("fallback_pool"))}
 	var err error
@@ -278,7 +279,7 @@ func (s *server) createCustomer(w http.ResponseWriter, r *http.Request, rc *reqC
 // updateCustomer serves POST /customers/{id} (operators): the edit form's fields present in the form change.
 func (s *server) updateCustomer(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	id := r.PathValue("id")
-	var in api.CustomerUpdate
+	var in customer.Update
 	for _, f := range []struct {
 		name string
 		dst  **string
@@ -304,10 +305,10 @@ func (s *server) updateCustomer(w http.ResponseWriter, r *http.Request, rc *reqC
 		}
 	}
 	// The rate limits are replaced as a whole when the form has them: an empty field is the default.
-	var rl api.RateLimits
+	var rl customer.RateLimits
 	dst := map[string]**int{"messages_per_minute": &rl.MessagesPerMinute, "messages_per_hour": &rl.MessagesPerHour,
 		"recipients_per_minute": &rl.RecipientsPerMinute, "recipients_per_hour": &rl.RecipientsPerHour, "burst": &rl.Burst}
-	for _, f := range limitsOf(api.RateLimits{}) {
+	for _, f := range limitsOf(customer.RateLimits{}) {
 		v, ok := formValue(r, f.Field)
 		if !ok {
 			continue
@@ -356,7 +357,7 @@ func (s *server) activateCustomer(w http.ResponseWriter, r *http.Request, rc *re
 
 func (s *server) addCustomerDomain(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	id := r.PathValue("id")
-	in := api.DomainRequest{Domain: strings.TrimSpace(r.PostFormValue("domain"))}
+	in := customer.DomainRequest{Domain: strings.TrimSpace(r.PostFormValue("domain"))}
 	sub, err := formBool(r, rc, "include_subdomains", "Its subdomains may send too")
 	if err != nil {
 		return err
@@ -539,7 +540,7 @@ func (s *server) setScanPolicy(w http.ResponseWriter, r *http.Request, rc *reqCt
 	}
 	before := e.Get(id)
 	p := before
-	for _, f := range scanViewOf(api.ScanPolicy{}, api.ScanPolicy{}).Fields {
+	for _, f := range scanViewOf(scan.Policy{}, scan.Policy{}).Fields {
 		v, ok := formValue(r, f.Field)
 		if !ok {
 			continue
@@ -579,7 +580,7 @@ func (s *server) setScanPolicy(w http.ResponseWriter, r *http.Request, rc *reqCt
 	if err := e.Set(r.Context(), id, p); err != nil {
 		var pe *fielderr.Error
 		if errors.As(err, &pe) {
-			return &api.Error{Status: http.StatusUnprocessableEntity, Message: pe.Error(), Field: pe.Field}
+			return &pageError{Status: http.StatusUnprocessableEntity, Message: pe.Error(), Field: pe.Field}
 		}
 		return err
 	}

@@ -5,7 +5,6 @@ import (
 	"net/url"
 	"time"
 
-	"easymail/internal/api"
 	"easymail/internal/bounce"
 	"easymail/internal/quarantine"
 )
@@ -22,7 +21,7 @@ func (s *server) quarantineList(w http.ResponseWriter, r *http.Request, rc *reqC
 	if !ok {
 		return errNotFound
 	}
-	list := []api.QuarantineEntry{}
+	list := []quarantine.Entry{}
 	if s.o.Quarantine != nil {
 		var err error
 		if list, err = s.o.Quarantine.List(r.Context(), cust, 200); err != nil {
@@ -50,14 +49,14 @@ func (s *server) quarantined(r *http.Request, rc *reqCtx) (string, error) {
 
 // quarantinedView is a quarantined message and what the user may do with it.
 type quarantinedView struct {
-	*api.QuarantineMessage
+	*quarantine.Message
 	CanRelease, CanDelete bool
 }
 
 // quarantineRights says whether the user may release and delete quarantined message m of customer cust:
 // an operator may, an expert may not, a customer's user as its customer's scanning policy allows
 // (customer_release: none, except_virus or all).
-func (s *server) quarantineRights(rc *reqCtx, cust string, m *api.QuarantineMessage) (release, del bool) {
+func (s *server) quarantineRights(rc *reqCtx, cust string, m *quarantine.Message) (release, del bool) {
 	switch {
 	case rc.operator():
 		return true, true
@@ -76,7 +75,7 @@ func (s *server) quarantineShow(w http.ResponseWriter, r *http.Request, rc *reqC
 	if err != nil {
 		return err
 	}
-	d := quarantinedView{QuarantineMessage: m}
+	d := quarantinedView{Message: m}
 	d.CanRelease, d.CanDelete = s.quarantineRights(rc, cust, m)
 	// The preview is text only (the quarantine strips markup and control characters); the template prints
 	// it escaped in a <pre>, and the CSP forbids anything remote.

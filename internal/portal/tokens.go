@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strings"
 
-	"easymail/internal/api"
 	"easymail/internal/authz"
 )
 
@@ -27,7 +26,7 @@ func init() {
 }
 
 type tokensView struct {
-	List      []api.Token
+	List      []authz.Token
 	CanChange bool
 	Roles     []string
 	Customers []string
@@ -84,7 +83,7 @@ func (s *server) revokeToken(w http.ResponseWriter, r *http.Request, rc *reqCtx)
 	if err != nil {
 		return err
 	}
-	var tok *api.Token
+	var tok *authz.Token
 	for i := range list {
 		if list[i].ID == id {
 			tok = &list[i]

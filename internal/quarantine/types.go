@@ -1,8 +1,9 @@
 package quarantine
 
 import (
-	"easymail/internal/scan"
 	"time"
+
+	"easymail/internal/scan"
 )
 
 // Entry is a quarantined message.

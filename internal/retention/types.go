@@ -1,9 +1,10 @@
 package retention
 
 import (
+	"time"
+
 	"easymail/internal/bounce"
 	"easymail/internal/msglog"
-	"time"
 )
 
 // DataSubject is the export of every record that names one e-mail address (GET /data-subjects/{address}).
