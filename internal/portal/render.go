@@ -37,7 +37,8 @@ var pageNames = []string{"login", "error", "dashboard", "messages", "message", "
 func funcs(lang string) template.FuncMap {
 	p := printer(lang)
 	return template.FuncMap{
-		"t": func(key string, args ...any) string { return p.Sprintf(key, args...) },
+		// t translates a literal or a typed state (customer.Status, ippool.State, …), whose values are keys.
+		"t": func(key any, args ...any) string { return p.Sprintf(fmt.Sprint(key), args...) },
 		"time": func(t any) string {
 			switch v := t.(type) {
 			case time.Time:
