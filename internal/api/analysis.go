@@ -1,12 +1,6 @@
 package api
 
 import (
-	"easymail/internal/retention"
-
-	"easymail/internal/msglog"
-
-	"easymail/internal/bounce"
-
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,6 +9,10 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"easymail/internal/bounce"
+	"easymail/internal/msglog"
+	"easymail/internal/retention"
 )
 
 // StatsQuery selects the statistics of GET /stats. Empty fields do not filter; Bucket is "hour" (the

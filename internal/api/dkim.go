@@ -1,12 +1,11 @@
 package api
 
 import (
-	"easymail/internal/readiness"
-
-	"easymail/internal/dkimsign"
-
 	"context"
 	"net/http"
+
+	"easymail/internal/dkimsign"
+	"easymail/internal/readiness"
 )
 
 // DomainDKIM returns a domain's DKIM keys.

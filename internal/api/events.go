@@ -1,17 +1,15 @@
 package api
 
 import (
-	"time"
-
-	"easymail/internal/feedback"
-
-	"easymail/internal/events"
-
 	"context"
 	"io"
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
+
+	"easymail/internal/events"
+	"easymail/internal/feedback"
 )
 
 // CreateWebhook adds a webhook to a customer; the answer holds its secret.

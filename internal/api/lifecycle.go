@@ -1,16 +1,15 @@
 package api
 
 import (
-	"easymail/internal/customer"
-	"easymail/internal/spfrecord"
-
-	"easymail/internal/audit"
-
 	"context"
 	"net/http"
 	"net/url"
 	"strconv"
 	"time"
+
+	"easymail/internal/audit"
+	"easymail/internal/customer"
+	"easymail/internal/spfrecord"
 )
 
 // TerminationRequest is the body of POST /customers/{id}/termination: the deactivation date (RFC 3339, in

@@ -1,10 +1,10 @@
 package api
 
 import (
-	"easymail/internal/customer"
-
 	"context"
 	"net/http"
+
+	"easymail/internal/customer"
 )
 
 // HeldAction is the answer to POST /customers/{id}/release-held and /purge-held.

@@ -1,11 +1,11 @@
 package api
 
 import (
-	"easymail/internal/ippool"
-
 	"context"
 	"net/http"
 	"net/url"
+
+	"easymail/internal/ippool"
 )
 
 // IPActionRequest is the optional body of POST /ips/{address}/pause and /drain.

@@ -1,14 +1,13 @@
 package api
 
 import (
-	"easymail/internal/tlsrpt"
-
-	"easymail/internal/mtasts"
-
 	"context"
 	"net/http"
 	"net/url"
 	"strconv"
+
+	"easymail/internal/mtasts"
+	"easymail/internal/tlsrpt"
 )
 
 // MTASTSPolicies returns the MTA-STS policies the relay keeps, by domain.

@@ -4,17 +4,13 @@
 package api
 
 import (
-	"easymail/internal/msglog"
-
-	"easymail/internal/queue"
+	"fmt"
 
 	"easymail/internal/authz"
-
 	"easymail/internal/customer"
-
 	"easymail/internal/dkimsign"
-
-	"fmt"
+	"easymail/internal/msglog"
+	"easymail/internal/queue"
 )
 
 // RelayHostRequest is the body of POST /customers/{id}/relay-hosts.

@@ -1,11 +1,11 @@
 package api
 
 import (
-	"easymail/internal/portal/account"
-
 	"context"
 	"net/http"
 	"net/url"
+
+	"easymail/internal/portal/account"
 )
 
 // CreateUser creates a portal user.

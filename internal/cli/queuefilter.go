@@ -11,11 +11,11 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"easymail/internal/api"
 	"easymail/internal/config"
 	"easymail/internal/msglog"
-
-	"golang.org/x/sys/unix"
 )
 
 // queueFilterHelp describes the filters of queue list and of the bulk queue verbs.

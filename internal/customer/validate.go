@@ -7,9 +7,9 @@ import (
 	"strings"
 	"unicode"
 
-	"easymail/internal/fielderr"
-
 	"golang.org/x/net/idna"
+
+	"easymail/internal/fielderr"
 )
 
 // maxNameLen bounds a customer's display name.
