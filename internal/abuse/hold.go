@@ -5,7 +5,7 @@ import (
 	"database/sql"
 	"maps"
 
-	"easymail/internal/store"
+	"easymail/internal/customer"
 )
 
 // Hold holds the customer's outbound mail: its new messages are accepted and queued held, and the messages
@@ -15,17 +15,13 @@ import (
 func (p *Policies) Hold(ctx context.Context, customerID, trigger, reason string) (bool, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var changed int64
+	var changed bool
 	err := p.o.DB.Tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE customers SET held = 1, held_reason = ?, held_at = ? WHERE id = ? AND held = 0`,
-			reason, store.Millis(p.o.Now()), customerID)
-		if err != nil {
-			return err
-		}
-		changed, err = res.RowsAffected()
+		var err error
+		changed, err = customer.Hold(ctx, tx, customerID, reason, p.o.Now())
 		return err
 	})
-	if err != nil || changed == 0 {
+	if err != nil || !changed {
 		return false, err
 	}
 	// The snapshot changes at once, before any reload, so the next message is held.

@@ -273,6 +273,16 @@ func (l *List) Remove(ctx context.Context, customerID, address string) error {
 	})
 }
 
+// DeleteAddress deletes, inside tx, the entries for address on every customer's list (a data subject's
+// erasure, package retention) and returns how many.
+func DeleteAddress(tx *sql.Tx, address string) (int64, error) {
+	r, err := tx.Exec(`DELETE FROM suppressions WHERE address = lower(?)`, address)
+	if err != nil {
+		return 0, err
+	}
+	return r.RowsAffected()
+}
+
 // Purge deletes the expired entries and returns how many.
 func (l *List) Purge(ctx context.Context) (int64, error) {
 	now := l.now()

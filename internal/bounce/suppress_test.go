@@ -223,3 +223,28 @@ func TestCustomerDeleteCascades(t *testing.T) {
 		t.Fatalf("entries of a deleted customer: %+v %v", list, err)
 	}
 }
+
+func TestDeleteAddress(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t)
+	at := time.Date(2030, 3, 1, 10, 0, 0, 0, time.UTC)
+	suppress(t, db, "A", "dave@dest.example", at)
+	suppress(t, db, "B", "dave@dest.example", at)
+	suppress(t, db, "A", "erin@dest.example", at)
+	var n int64
+	err := db.Tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		n, err = DeleteAddress(tx, "Dave@Dest.Example")
+		return err
+	})
+	if err != nil || n != 2 {
+		t.Fatalf("DeleteAddress = %d, %v; want 2 entries", n, err)
+	}
+	l := NewList(ListOptions{DB: db, TTL: time.Hour, Now: func() time.Time { return at }})
+	if _, ok := l.Suppressed(ctx, "B", "dave@dest.example"); ok {
+		t.Fatal("dave is still suppressed for B")
+	}
+	if _, ok := l.Suppressed(ctx, "A", "erin@dest.example"); !ok {
+		t.Fatal("erin's entry was deleted too")
+	}
+}

@@ -383,6 +383,30 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 	})
 }
 
+// BlankContact blanks, inside tx, the contact e-mail of every customer whose contact is address (case
+// aside), recording now as their update time, and returns their ids, sorted (a data subject's erasure,
+// package retention).
+func BlankContact(ctx context.Context, tx *sql.Tx, address string, now time.Time) ([]string, error) {
+	ids := []string{}
+	if err := store.Each(ctx, tx, `SELECT id FROM customers WHERE lower(contact_email) = lower(?) ORDER BY id`, []any{address},
+		func(r *sql.Rows) error {
+			var id string
+			if err := r.Scan(&id); err != nil {
+				return err
+			}
+			ids = append(ids, id)
+			return nil
+		}); err != nil {
+		return nil, err
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE customers SET contact_email = '', updated_at = ? WHERE lower(contact_email) = lower(?)`,
+		store.Millis(now), address)
+	if err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
 // mustAffect turns "no row changed" into ErrNotFound.
 func mustAffect(res sql.Result) error {
 	n, err := res.RowsAffected()

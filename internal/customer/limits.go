@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"time"
 
 	"easymail/internal/fielderr"
 	"easymail/internal/store"
@@ -111,6 +112,19 @@ func (s *Service) LiftHold(ctx context.Context, id string) error {
 		}
 		return mustAffect(res)
 	})
+}
+
+// Hold holds the customer's outbound mail inside tx, recording reason and at, and reports whether it did:
+// false when the customer was already held or does not exist. The messages already queued are the caller's
+// to hold (package abuse).
+func Hold(ctx context.Context, tx *sql.Tx, id, reason string, at time.Time) (bool, error) {
+	res, err := tx.ExecContext(ctx, `UPDATE customers SET held = 1, held_reason = ?, held_at = ? WHERE id = ? AND held = 0`,
+		reason, store.Millis(at), id)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
 }
 
 // HeldMessages returns the ids of the customer's held messages, oldest first.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"easymail/internal/bounce"
+	"easymail/internal/customer"
 	"easymail/internal/msglog"
 	"easymail/internal/queue"
 	"easymail/internal/store"
@@ -294,26 +295,10 @@ func (s *Subjects) Erase(ctx context.Context, address, requester string) (*Erasu
 				return err
 			}
 		}
-		r, err := tx.Exec(`DELETE FROM suppressions WHERE address = lower(?)`, address)
-		if err != nil {
+		if out.SuppressionsDeleted, err = bounce.DeleteAddress(tx, address); err != nil {
 			return err
 		}
-		if out.SuppressionsDeleted, err = r.RowsAffected(); err != nil {
-			return err
-		}
-		if err := store.Each(ctx, tx, `SELECT id FROM customers WHERE lower(contact_email) = lower(?) ORDER BY id`, []any{address},
-			func(r *sql.Rows) error {
-				var id string
-				if err := r.Scan(&id); err != nil {
-					return err
-				}
-				out.ContactsBlanked = append(out.ContactsBlanked, id)
-				return nil
-			}); err != nil {
-			return err
-		}
-		_, err = tx.Exec(`UPDATE customers SET contact_email = '', updated_at = ? WHERE lower(contact_email) = lower(?)`,
-			store.Millis(s.now()), address)
+		out.ContactsBlanked, err = customer.BlankContact(ctx, tx, address, s.now())
 		return err
 	})
 	if err != nil {
