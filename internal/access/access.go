@@ -491,8 +491,7 @@ func (a *Access) record(ctx context.Context, t *table, hosts []*hostRow, owners 
 	}
 	err := a.db.Tx(ctx, func(tx *sql.Tx) error {
 		for _, h := range changed {
-			if _, err := tx.ExecContext(ctx, `UPDATE relay_hosts SET resolved = ?, resolved_at = ? WHERE id = ?`,
-				h.previous, store.Millis(now), h.id); err != nil {
+			if err := customer.RecordResolution(ctx, tx, h.id, h.previous, now); err != nil {
 				return err
 			}
 		}

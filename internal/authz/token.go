@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode"
 
 	"easymail/internal/fielderr"
@@ -189,4 +190,12 @@ func Authenticate(ctx context.Context, db *store.DB, plaintext string) (Principa
 		return Principal{}, ErrUnauthenticated
 	}
 	return p, nil
+}
+
+// RevokeCustomerTokens revokes, inside tx, every token of the customer not yet revoked, as of at; the
+// customer's deletion and removal call it in their transaction.
+func RevokeCustomerTokens(ctx context.Context, tx *sql.Tx, customerID string, at time.Time) error {
+	_, err := tx.ExecContext(ctx, `UPDATE api_tokens SET revoked_at = ? WHERE customer_id = ? AND revoked_at IS NULL`,
+		store.Millis(at), customerID)
+	return err
 }

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"time"
 
+	"easymail/internal/authz"
 	"easymail/internal/fielderr"
 	"easymail/internal/msgid"
 	"easymail/internal/store"
@@ -371,8 +372,7 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 				return err
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE api_tokens SET revoked_at = ? WHERE customer_id = ? AND revoked_at IS NULL`,
-			now, id); err != nil {
+		if err := authz.RevokeCustomerTokens(ctx, tx, id, time.UnixMilli(now)); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM customers WHERE id = ?`, id)

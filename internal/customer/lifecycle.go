@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"easymail/internal/audit"
+	"easymail/internal/authz"
 	"easymail/internal/fielderr"
 	"easymail/internal/store"
 )
@@ -268,8 +269,7 @@ func (s *Service) Remove(ctx context.Context, id string, deactivateAt, now time.
 			}
 			*d.n, _ = res.RowsAffected()
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE api_tokens SET revoked_at = ? WHERE customer_id = ? AND revoked_at IS NULL`,
-			store.Millis(now), id); err != nil {
+		if err := authz.RevokeCustomerTokens(ctx, tx, id, now); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE customers SET status = ?, removed_at = ?, updated_at = ? WHERE id = ?`,

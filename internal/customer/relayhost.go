@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"time"
 
 	"easymail/internal/fielderr"
 	"easymail/internal/store"
@@ -108,4 +109,12 @@ func (s *Service) GetRelayHost(ctx context.Context, customerID, hostID string) (
 		return nil, ErrNotFound
 	}
 	return h, err
+}
+
+// RecordResolution stores, inside tx, the addresses a relay host's name resolved to (resolved, as JSON) and
+// when; package access records them after each resolution so that a change can be reported.
+func RecordResolution(ctx context.Context, tx *sql.Tx, hostID, resolved string, at time.Time) error {
+	_, err := tx.ExecContext(ctx, `UPDATE relay_hosts SET resolved = ?, resolved_at = ? WHERE id = ?`,
+		resolved, store.Millis(at), hostID)
+	return err
 }

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"easymail/internal/queue"
 	"easymail/internal/store"
 )
 
@@ -80,11 +81,7 @@ func RenameNode(ctx context.Context, dir string, db *store.DB, id string) (from 
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		r, err := tx.ExecContext(ctx, `UPDATE messages SET node_id = ? WHERE node_id <> ?`, id, id)
-		if err != nil {
-			return err
-		}
-		moved, err = r.RowsAffected()
+		moved, err = queue.AdoptMessages(ctx, tx, id)
 		return err
 	})
 	if err != nil {

@@ -160,3 +160,13 @@ func Redact(ctx context.Context, tx *sql.Tx, id string, r Redaction) (Redacted, 
 func inList(n int) string {
 	return "(?" + strings.Repeat(", ?", n-1) + ")"
 }
+
+// AdoptMessages makes node id, inside tx, the node of every message recorded under another node id, and
+// returns how many it moved; package datadir calls it when an operator renames a node.
+func AdoptMessages(ctx context.Context, tx *sql.Tx, id string) (int64, error) {
+	r, err := tx.ExecContext(ctx, `UPDATE messages SET node_id = ? WHERE node_id <> ?`, id, id)
+	if err != nil {
+		return 0, err
+	}
+	return r.RowsAffected()
+}
