@@ -290,3 +290,24 @@ func (s *Service) Remove(ctx context.Context, id string, deactivateAt, now time.
 func statusJSON(status Status, at time.Time) audit.RawJSON {
 	return audit.RawJSON(fmt.Sprintf(`{"status":%q,"deactivate_at":%q}`, status, at.UTC().Format(time.RFC3339)))
 }
+
+// NoticeSent reports whether the termination notice of kind for the deactivation date deactivateAt was
+// queued already to recipient (the lifecycle scheduler sends each one once).
+func NoticeSent(ctx context.Context, db *store.DB, customerID string, deactivateAt time.Time, kind, recipient string) (bool, error) {
+	var one int
+	err := db.R.QueryRowContext(ctx, `SELECT 1 FROM lifecycle_notices WHERE customer_id = ? AND deactivate_at = ?
+		AND kind = ? AND recipient = ?`, customerID, store.Millis(deactivateAt), kind, recipient).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// RecordNotice records, inside tx (the one that queues the notice's message queueID), that the notice of kind
+// went to recipient at sentAt. A second record of the same notice is a unique violation
+// (store.IsUniqueViolation): another node sent it meanwhile.
+func RecordNotice(ctx context.Context, tx *sql.Tx, customerID string, deactivateAt time.Time, kind, recipient, queueID string, sentAt time.Time) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO lifecycle_notices (customer_id, deactivate_at, kind, recipient, queue_id, sent_at)
+		VALUES (?, ?, ?, ?, ?, ?)`, customerID, store.Millis(deactivateAt), kind, recipient, queueID, store.Millis(sentAt))
+	return err
+}

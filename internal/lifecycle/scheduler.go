@@ -11,7 +11,6 @@ package lifecycle
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -218,21 +217,16 @@ func (s *Scheduler) remove(ctx context.Context, c customer.Ending, now time.Time
 
 // send queues one notice of kind to each contact that has not had it for this deactivation date.
 func (s *Scheduler) send(ctx context.Context, c customer.Ending, kind, subject, body string) error {
-	at := store.Millis(c.DeactivateAt)
 	for _, to := range c.Contacts {
-		var one int
-		err := s.o.DB.R.QueryRowContext(ctx, `SELECT 1 FROM lifecycle_notices WHERE customer_id = ? AND deactivate_at = ?
-			AND kind = ? AND recipient = ?`, c.ID, at, kind, to).Scan(&one)
-		if err == nil {
+		sent, err := customer.NoticeSent(ctx, s.o.DB, c.ID, c.DeactivateAt, kind, to)
+		if err != nil {
+			return err
+		}
+		if sent {
 			continue
 		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
 		id, err := s.o.Mailer.SubmitWith(ctx, s.o.From, to, subject, body, func(tx *sql.Tx, id string) error {
-			_, err := tx.ExecContext(ctx, `INSERT INTO lifecycle_notices (customer_id, deactivate_at, kind, recipient, queue_id, sent_at)
-				VALUES (?, ?, ?, ?, ?, ?)`, c.ID, at, kind, to, id, store.Millis(s.o.Now()))
-			return err
+			return customer.RecordNotice(ctx, tx, c.ID, c.DeactivateAt, kind, to, id, s.o.Now())
 		})
 		if store.IsUniqueViolation(err) {
 			continue // another node sent it meanwhile
