@@ -9,10 +9,11 @@ import (
 	"easymail/internal/authz"
 	"easymail/internal/customer"
 	"easymail/internal/dkimsign"
+	"easymail/internal/readiness"
 )
 
-// DKIM is the mail-authentication service behind the domains' DKIM and readiness endpoints.
-// *dkimsign.Manager implements it.
+// DKIM is the mail-authentication service behind the domains' DKIM endpoints. *dkimsign.Manager implements
+// it.
 type DKIM interface {
 	customer.DKIM
 	// DomainKeys returns every key of a domain, retired ones included.
@@ -23,12 +24,33 @@ type DKIM interface {
 	AddEd25519(ctx context.Context, domain string) error
 	// Check checks the records of the domain's pending keys now.
 	Check(ctx context.Context, domain string) error
-	// Readiness checks the domain of the customer for bulk sending.
-	Readiness(ctx context.Context, customerID, domain string) (*api.Readiness, error)
+}
+
+// Readiness is the bulk-sender readiness check behind the readiness endpoint, the onboarding page and the
+// customers' onboarding check. *readiness.Checker implements it.
+type Readiness interface {
+	// Readiness checks the domain of the customer for bulk sending; readiness.ErrUnknownDomain when the
+	// domain is not the customer's.
+	Readiness(ctx context.Context, customerID, domain string) (*readiness.Report, error)
 }
 
 // errNoDKIM answers the DKIM endpoints of a server built without DKIM.
 var errNoDKIM = &api.Error{Status: http.StatusNotFound, Message: "DKIM signing is not enabled on this server"}
+
+// errNoReadiness answers the readiness endpoint of a server built with DKIM but without a readiness check.
+var errNoReadiness = &api.Error{Status: http.StatusNotFound, Message: "the readiness check is not enabled on this server"}
+
+// readinessOff says why the server checks no domain's readiness (a server without DKIM checks none, as the
+// report covers the DKIM keys), or nil when it does.
+func (s *server) readinessOff() *api.Error {
+	switch {
+	case s.dkim == nil:
+		return errNoDKIM
+	case s.checker == nil:
+		return errNoReadiness
+	}
+	return nil
+}
 
 // customerDomain returns the domain named in the path, normalised, after checking that the caller may see
 // the customer and that the domain is the customer's; anything else is 404.
@@ -56,10 +78,10 @@ func (s *server) customerDomain(r *http.Request, p authz.Principal) (string, err
 	return "", errNotFound
 }
 
-// dkimError maps the errors of package dkimsign to API errors.
+// dkimError maps the errors of packages dkimsign and readiness to API errors.
 func dkimError(err error) error {
 	switch {
-	case errors.Is(err, dkimsign.ErrUnknownDomain):
+	case errors.Is(err, dkimsign.ErrUnknownDomain), errors.Is(err, readiness.ErrUnknownDomain):
 		return errNotFound
 	case errors.Is(err, dkimsign.ErrRotationInProgress), errors.Is(err, dkimsign.ErrNoActiveKey),
 		errors.Is(err, dkimsign.ErrHasEd25519):
@@ -123,7 +145,10 @@ func (s *server) readiness(w http.ResponseWriter, r *http.Request, p authz.Princ
 	if err != nil {
 		return err
 	}
-	rep, err := s.dkim.Readiness(r.Context(), r.PathValue("id"), d)
+	if off := s.readinessOff(); off != nil {
+		return off
+	}
+	rep, err := s.checker.Readiness(r.Context(), r.PathValue("id"), d)
 	if err != nil {
 		return dkimError(err)
 	}

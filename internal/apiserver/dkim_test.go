@@ -14,6 +14,7 @@ import (
 	"easymail/internal/authz"
 	"easymail/internal/config"
 	"easymail/internal/dkimsign"
+	"easymail/internal/readiness"
 	"easymail/internal/resolver"
 	"easymail/internal/store"
 	"easymail/internal/testkit"
@@ -47,11 +48,15 @@ func newDKIMEnv(t *testing.T) *dkimEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := dkimsign.New(dkimsign.Options{DB: db, Resolver: res, MasterKey: mk, RSABits: 1024, Pools: cfg.Pools, Hostname: cfg.Hostname})
+	m, err := dkimsign.New(dkimsign.Options{DB: db, Resolver: res, MasterKey: mk, RSABits: 1024})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := New(Options{DB: db, Config: &cfg, Queue: &fakeQueue{db: db}, DKIM: m})
+	rc, err := readiness.New(readiness.Options{DB: db, Resolver: res, Keys: m, SPFDomain: cfg.SPFDomain(), Pools: cfg.Pools})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := New(Options{DB: db, Config: &cfg, Queue: &fakeQueue{db: db}, DKIM: m, Readiness: rc})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -108,11 +108,12 @@ func (s *server) runCheck(ctx context.Context, c *api.Customer, p authz.Principa
 		chk.Senders = api.ReadinessPass
 	}
 	reps := s.domainChecks(ctx, c)
+	off := s.readinessOff()
 	for i, d := range c.Domains {
 		dc := api.DomainCheck{Domain: d.Domain}
 		switch {
-		case s.dkim == nil:
-			dc.Error = "DKIM signing is not enabled on this server"
+		case off != nil:
+			dc.Error = off.Message
 		case i < len(reps) && reps[i].Err != "":
 			dc.Error = reps[i].Err
 		case i < len(reps) && reps[i].Readiness != nil:

@@ -43,7 +43,8 @@ type onboardData struct {
 	ExpiresAt  time.Time
 	// Activated is set when this visit's checks made the customer active.
 	Activated bool
-	// Checks are the live DNS checks of each domain, in the order of Customer.Domains; empty without DKIM.
+	// Checks are the live DNS checks of each domain, in the order of Customer.Domains; empty without DKIM or
+	// without the readiness check.
 	Checks []domainCheck
 	// Message says why the link does not work (Found false).
 	Message string
@@ -61,7 +62,7 @@ const readinessTimeout = 15 * time.Second
 
 // domainChecks checks the customer's domains concurrently.
 func (s *server) domainChecks(ctx context.Context, c *api.Customer) []domainCheck {
-	if s.dkim == nil {
+	if s.readinessOff() != nil {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, readinessTimeout)
@@ -73,7 +74,7 @@ func (s *server) domainChecks(ctx context.Context, c *api.Customer) []domainChec
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rep, err := s.dkim.Readiness(ctx, c.ID, d.Domain)
+			rep, err := s.checker.Readiness(ctx, c.ID, d.Domain)
 			if err != nil {
 				s.log.Warn("onboarding page: readiness check", "customer", c.ID, "domain", d.Domain, "err", err)
 				out[i].Err = "the check failed; reload the page to try again"

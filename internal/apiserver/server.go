@@ -54,9 +54,13 @@ type Options struct {
 	Health func(context.Context) error
 	// Logger receives errors; nil discards them.
 	Logger *slog.Logger
-	// DKIM generates the DKIM keys of new domains, shows their records, rotates them and checks the domains'
-	// readiness for bulk sending. Optional: without it, domains get no key and those endpoints answer 404.
+	// DKIM generates the DKIM keys of new domains, shows their records and rotates them. Optional: without
+	// it, domains get no key and those endpoints answer 404.
 	DKIM DKIM
+	// Readiness checks the domains' readiness for bulk sending (the readiness endpoint, the onboarding page
+	// and check); the node passes its *readiness.Checker. Optional: without it, or without DKIM, the
+	// readiness endpoint answers 404 and the onboarding check verifies no domain.
+	Readiness Readiness
 	// Pools manages the outbound IP pools (/pools, /ips). Optional: without it, those endpoints answer 404.
 	Pools Pools
 	// IPCheck runs an outbound IP's DNSBL check on demand (/ips/{address}/check). Optional.
@@ -120,6 +124,8 @@ type server struct {
 	pools        Pools
 	ipCheck      IPChecker
 	dkim         DKIM
+	// checker is Options.Readiness (the method readiness is the endpoint).
+	checker Readiness
 
 	quarantine   Quarantine
 	scanPolicies ScanPolicies
@@ -166,6 +172,7 @@ func New(o Options) (http.Handler, error) {
 	if o.DKIM != nil {
 		s.dkim = o.DKIM
 	}
+	s.checker = o.Readiness
 	s.suppressions, s.subjects, s.webhooks = o.Suppressions, o.Subjects, o.Webhooks
 	if s.suppressions == nil || s.subjects == nil {
 		list := bounce.NewList(bounce.ListOptions{DB: o.DB, TTL: o.Config.Suppression.TTL, Logger: s.log})

@@ -15,6 +15,7 @@ import (
 	"easymail/internal/authz"
 	"easymail/internal/config"
 	"easymail/internal/dkimsign"
+	"easymail/internal/readiness"
 	"easymail/internal/resolver"
 	"easymail/internal/store"
 	"easymail/internal/testkit"
@@ -41,12 +42,16 @@ func newDKIMCLIEnv(t *testing.T) (*cliEnv, *testkit.DNS) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := dkimsign.New(dkimsign.Options{DB: db, Resolver: res, MasterKey: mk, RSABits: 1024, Pools: cfg.Pools, Hostname: cfg.Hostname})
+	m, err := dkimsign.New(dkimsign.Options{DB: db, Resolver: res, MasterKey: mk, RSABits: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := readiness.New(readiness.Options{DB: db, Resolver: res, Keys: m, SPFDomain: cfg.SPFDomain(), Pools: cfg.Pools})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := &cliEnv{db: db, queue: &fakeQueue{db: db}, cfg: &cfg}
-	h, err := apiserver.New(apiserver.Options{DB: db, Config: &cfg, Queue: e.queue, DKIM: m})
+	h, err := apiserver.New(apiserver.Options{DB: db, Config: &cfg, Queue: e.queue, DKIM: m, Readiness: rc})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,6 @@
 // Package dkimsign is Easymail's mail authentication: DKIM keys for the customers' domains, DKIM signing
-// of accepted messages, key rotation, DMARC identifier alignment of every message, and the bulk-sender
-// readiness report of a domain (SPF, DKIM, DMARC, one-click unsubscription, bounce rate).
+// of accepted messages, key rotation, the live DNS check of the keys' records (KeyRecords, which package
+// readiness uses), and DMARC identifier alignment of every message.
 //
 // Keys. Each customer domain gets an RSA key (2048 bits by default) when it is added; an Ed25519 key
 // (RFC 8463) can be added on request, and the domain is then signed twice. Private keys are stored in the

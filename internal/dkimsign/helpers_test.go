@@ -17,7 +17,6 @@ import (
 	"github.com/emersion/go-msgauth/dkim"
 	"golang.org/x/net/idna"
 
-	"easymail/internal/config"
 	"easymail/internal/resolver"
 	"easymail/internal/store"
 	"easymail/internal/testkit"
@@ -69,9 +68,7 @@ func newFixture(t testing.TB, configure func(*Options)) *fixture {
 	f := &fixture{db: db, dns: d, res: res, clock: &clock{now: time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)}}
 	o := Options{
 		DB: db, Resolver: res, MasterKey: testMasterKey(t), RSABits: 1024, RetireAfter: 48 * time.Hour, CheckInterval: time.Hour,
-		Hostname: "relay.example.net", Now: f.clock.Now,
-		Pools: []config.Pool{{Name: "default", IPs: []config.PoolAddr{
-			{Address: "192.0.2.10", HELO: "out1.example.net"}, {Address: "192.0.2.11", HELO: "out2.example.net"}}}},
+		Now: f.clock.Now,
 	}
 	if configure != nil {
 		configure(&o)

@@ -13,7 +13,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"easymail/internal/config"
 	"easymail/internal/resolver"
 	"easymail/internal/store"
 )
@@ -48,14 +47,6 @@ type Options struct {
 	// CheckInterval is the time between two rounds of the rotation loop (record checks, retirement,
 	// scheduled rotations, key reload). Default: 1h.
 	CheckInterval time.Duration
-	// Pools are the operator's outbound IPs, whose SPF authorisation the readiness report checks.
-	Pools []config.Pool
-	// Hostname is the relay's host name; the SPF include expected in the customers' records is
-	// include:_spf.<Hostname without its first label>.
-	Hostname string
-	// SPFDomain is the operator's SPF domain (config lifecycle.spf_domain): the SPF include expected in the
-	// customers' records is include:<SPFDomain>. Empty: derived from Hostname as above.
-	SPFDomain string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Logger receives the rotation events and errors; nil discards them.
@@ -64,7 +55,7 @@ type Options struct {
 	Registerer prometheus.Registerer
 }
 
-// Manager manages the DKIM keys, signs messages and reports readiness. It is safe for concurrent use.
+// Manager manages the DKIM keys and signs messages. It is safe for concurrent use.
 type Manager struct {
 	o   Options
 	db  *store.DB

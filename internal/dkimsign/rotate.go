@@ -105,6 +105,38 @@ func (m *Manager) lookupKey(ctx context.Context, selector, domain, algorithm, pu
 	return published, ""
 }
 
+// KeyRecord is what DNS says of one key's record.
+type KeyRecord struct {
+	Selector  string
+	Algorithm string
+	State     string
+	// Name is the record's DNS name, <selector>._domainkey.<domain>.
+	Name string
+	// Published is set when the record at Name holds the key; LookupFailed when the lookup failed, so that
+	// nothing is known of the record.
+	Published    bool
+	LookupFailed bool
+	// Detail says why the key is not published.
+	Detail string
+}
+
+// KeyRecords looks up, live, the record of each active, pending and retiring key of the domain, active keys
+// first, RSA before Ed25519. A domain without such keys has none.
+func (m *Manager) KeyRecords(ctx context.Context, domain string) ([]KeyRecord, error) {
+	keys, err := selectKeys(ctx, m.db.R, `WHERE domain = ? AND state IN (?, ?, ?) ORDER BY `+stateOrder+`, algorithm DESC`,
+		domain, StateActive, StatePending, StateRetiring)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]KeyRecord, 0, len(keys))
+	for _, k := range keys {
+		pub, why := m.lookupKey(ctx, k.selector, domain, k.algorithm, k.public)
+		out = append(out, KeyRecord{Selector: k.selector, Algorithm: k.algorithm, State: k.state,
+			Name: RecordName(k.selector, domain), Published: pub == published, LookupFailed: pub == unknown, Detail: why})
+	}
+	return out, nil
+}
+
 // Check checks the records of the domain's pending keys now, rather than at the next round of the rotation
 // loop, and activates those that may be (after the customer published a record).
 func (m *Manager) Check(ctx context.Context, domain string) error {

@@ -13,6 +13,7 @@ import (
 
 	"easymail/internal/config"
 	"easymail/internal/dkimsign"
+	"easymail/internal/readiness"
 	"easymail/internal/resolver"
 	"easymail/internal/smtpin"
 	"easymail/internal/store"
@@ -60,9 +61,6 @@ func newDKIM(ctx context.Context, cfg config.Config, db *store.DB, res resolver.
 		RotateEvery:   cfg.DKIM.RotateEvery,
 		RetireAfter:   cfg.DKIM.RetireAfter,
 		CheckInterval: cfg.DKIM.CheckInterval,
-		Pools:         cfg.Pools,
-		Hostname:      cfg.Hostname,
-		SPFDomain:     cfg.SPFDomain(),
 		Logger:        log,
 		Registerer:    reg,
 	})
@@ -78,4 +76,15 @@ func newDKIM(ctx context.Context, cfg config.Config, db *store.DB, res resolver.
 			"max_queue_lifetime", cfg.Delivery.MaxQueueLifetime)
 	}
 	return dk, nil
+}
+
+// newReadiness builds the bulk-sender readiness check of the customers' domains (the API's readiness
+// endpoint, the onboarding page and check, the portal's customer pages): SPF against the configured pools'
+// IPs and the operator's SPF domain, DKIM through the manager's keys, DMARC, and the recent traffic.
+func newReadiness(cfg config.Config, db *store.DB, res resolver.Resolver, dk *dkimsign.Manager) (*readiness.Checker, error) {
+	rc, err := readiness.New(readiness.Options{DB: db, Resolver: res, Keys: dk, SPFDomain: cfg.SPFDomain(), Pools: cfg.Pools})
+	if err != nil {
+		return nil, fmt.Errorf("readiness: %w", err)
+	}
+	return rc, nil
 }

@@ -176,6 +176,10 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 	if err != nil {
 		return err
 	}
+	rc, err := newReadiness(cfg, db, res, dk)
+	if err != nil {
+		return err
+	}
 	// The one provisioning service of the node: the API, the portal and the lifecycle scheduler share it.
 	customers := &customer.Service{DB: db, Pools: cfg.PoolNames(), AllowPrivate: !cfg.Lifecycle.RefusePrivateIPs,
 		Now: hooks.Now, DKIM: dk, SLATypes: cfg.Incidents.SLATypeNames()}
@@ -256,6 +260,7 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 		Queue:                q,
 		OnProvisioningChange: provisioningChanged,
 		DKIM:                 dk,
+		Readiness:            rc,
 		Quarantine:           scn.quarantine,
 		ScanPolicies:         scn.policies,
 		Pools:                out.pools,
@@ -281,7 +286,7 @@ func RunWith(ctx context.Context, cfg config.Config, log *slog.Logger, ready fun
 		return err
 	}
 	// The web portal (portal.go), on the API's listener or its own.
-	web, err := newPortal(&cfg, portal.Options{DB: db, Customers: customers, Queue: q, Quarantine: scn.quarantine, ScanPolicies: scn.policies, Secrets: dk.MasterKey(), Pools: out.pools, Readiness: dk, Shaping: shaper,
+	web, err := newPortal(&cfg, portal.Options{DB: db, Customers: customers, Queue: q, Quarantine: scn.quarantine, ScanPolicies: scn.policies, Secrets: dk.MasterKey(), Pools: out.pools, Readiness: rc, Shaping: shaper,
 		Scanners: scn.engine.Status, Incidents: inc.svc, OnProvisioningChange: provisioningChanged, Now: hooks.Now}, hooks, log)
 	if err != nil {
 		return err

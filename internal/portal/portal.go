@@ -82,7 +82,8 @@ type Pools interface {
 	IPViews(pool string) ([]ippool.IP, error)
 }
 
-// Readiness checks a customer's domain for sending: SPF, DKIM, DMARC (the DKIM manager).
+// Readiness checks a customer's domain for sending: SPF, DKIM, DMARC (the readiness checker,
+// *readiness.Checker).
 type Readiness interface {
 	Readiness(ctx context.Context, customerID, domain string) (*readiness.Report, error)
 }

@@ -1,5 +1,11 @@
 // Package readiness is the bulk-sender readiness of a domain: SPF, DKIM, DMARC, one-click unsubscribe and
 // bounce and complaint rates checked against what the big mailbox providers require of bulk senders.
+//
+// A Checker makes the report live: the domain's SPF record is evaluated (RFC 7208) for every outbound IP
+// of the operator's pools, with the IP's HELO name; the record of each active, pending and retiring DKIM
+// key is looked up (through package dkimsign, which owns the keys); the DMARC policy is read at
+// _dmarc.<domain>, else at the organizational domain (RFC 7489 §6.6.3); and the domain's messages of the
+// last StatsWindow are counted for their one-click unsubscription (RFC 8058) and bounces.
 package readiness
 
 import "time"

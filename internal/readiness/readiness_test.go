@@ -1,4 +1,4 @@
-package dkimsign
+package readiness
 
 import (
 	"context"
@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"easymail/internal/readiness"
+	"easymail/internal/dkimsign"
 	"easymail/internal/store"
 )
 
@@ -24,24 +24,24 @@ func TestReadiness(t *testing.T) {
 		detail  string // a substring of the failing check's detail
 	}{
 		{name: "good", spf: "v=spf1 mx include:_spf.example.net -all", dkim: good, dmarc: "v=DMARC1; p=reject; rua=mailto:d@acme.test",
-			ready: true, spfWant: readiness.Pass, dkim_: readiness.Pass, dmarc_: readiness.Pass},
+			ready: true, spfWant: Pass, dkim_: Pass, dmarc_: Pass},
 		{name: "missing include", spf: "v=spf1 mx ~all", dkim: good, dmarc: "v=DMARC1; p=quarantine",
-			spfWant: readiness.Fail, dkim_: readiness.Pass, dmarc_: readiness.Pass, detail: "add include:_spf.example.net"},
+			spfWant: Fail, dkim_: Pass, dmarc_: Pass, detail: "add include:_spf.example.net"},
 		{name: "no SPF", dkim: good, dmarc: "v=DMARC1; p=reject",
-			spfWant: readiness.Fail, dkim_: readiness.Pass, dmarc_: readiness.Pass, detail: "has no SPF record"},
+			spfWant: Fail, dkim_: Pass, dmarc_: Pass, detail: "has no SPF record"},
 		{name: "SPF by address, no include", spf: "v=spf1 ip4:192.0.2.0/28 -all", dkim: good, dmarc: "v=DMARC1; p=reject",
-			ready: true, spfWant: readiness.Pass, dkim_: readiness.Pass, dmarc_: readiness.Pass},
+			ready: true, spfWant: Pass, dkim_: Pass, dmarc_: Pass},
 		{name: "broken DKIM", spf: "v=spf1 include:_spf.example.net -all", dkim: "broken", dmarc: "v=DMARC1; p=reject",
-			spfWant: readiness.Pass, dkim_: readiness.Fail, dmarc_: readiness.Pass, detail: "different public key"},
+			spfWant: Pass, dkim_: Fail, dmarc_: Pass, detail: "different public key"},
 		{name: "missing DKIM", spf: "v=spf1 include:_spf.example.net -all", dkim: "missing", dmarc: "v=DMARC1; p=reject",
-			spfWant: readiness.Pass, dkim_: readiness.Fail, dmarc_: readiness.Pass, detail: "no record at"},
+			spfWant: Pass, dkim_: Fail, dmarc_: Pass, detail: "no record at"},
 		{name: "no DMARC", spf: "v=spf1 include:_spf.example.net -all", dkim: good,
-			spfWant: readiness.Pass, dkim_: readiness.Pass, dmarc_: readiness.Fail, detail: "no DMARC record"},
+			spfWant: Pass, dkim_: Pass, dmarc_: Fail, detail: "no DMARC record"},
 		{name: "p=none", spf: "v=spf1 include:_spf.example.net -all", dkim: good, dmarc: "v=DMARC1; p=none; rua=mailto:d@acme.test",
-			ready: true, spfWant: readiness.Pass, dkim_: readiness.Pass, dmarc_: readiness.Warn, detail: "only monitors"},
+			ready: true, spfWant: Pass, dkim_: Pass, dmarc_: Warn, detail: "only monitors"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t, nil)
+			f := newFixture(t)
 			id := f.customer(t, "Acme", "acme.test")
 			// The operator's SPF record covers the pool 192.0.2.10-11.
 			f.dns.AddTXT("_spf.example.net", "v=spf1 ip4:192.0.2.8/29 -all")
@@ -51,7 +51,7 @@ func TestReadiness(t *testing.T) {
 			f.dns.AddTXT("acme.test", "google-site-verification=abc")
 			f.dns.AddMX("acme.test", "mx.acme.test", 10)
 			f.dns.AddA("mx.acme.test", "198.51.100.1")
-			k := f.key(t, "acme.test", StateActive, RSA)
+			k := f.key(t, "acme.test", dkimsign.StateActive, dkimsign.RSA)
 			switch tc.dkim {
 			case good:
 				f.publish(k)
@@ -61,7 +61,7 @@ func TestReadiness(t *testing.T) {
 			if tc.dmarc != "" {
 				f.dns.AddTXT("_dmarc.acme.test", tc.dmarc)
 			}
-			rep, err := f.m.Readiness(context.Background(), id, "acme.test")
+			rep, err := f.c.Readiness(context.Background(), id, "acme.test")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -104,25 +104,25 @@ func TestReadiness(t *testing.T) {
 }
 
 func TestReadinessDMARCAtOrganizationalDomain(t *testing.T) {
-	f := newFixture(t, nil)
+	f := newFixture(t)
 	id := f.customer(t, "Acme", "mail.acme.test")
 	f.dns.AddTXT("_dmarc.acme.test", "v=DMARC1; p=quarantine; pct=50")
-	rep, err := f.m.Readiness(context.Background(), id, "mail.acme.test")
+	rep, err := f.c.Readiness(context.Background(), id, "mail.acme.test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.DMARC.Status != readiness.Pass || rep.DMARC.Percent != 50 || rep.DMARC.Strength != "partial" {
+	if rep.DMARC.Status != Pass || rep.DMARC.Percent != 50 || rep.DMARC.Strength != "partial" {
 		t.Fatalf("DMARC %+v", rep.DMARC)
 	}
 	// Another customer's domain is not found, whoever asks.
 	other := f.customer(t, "Other", "other.test")
-	if _, err := f.m.Readiness(context.Background(), other, "mail.acme.test"); err != ErrUnknownDomain {
+	if _, err := f.c.Readiness(context.Background(), other, "mail.acme.test"); err != ErrUnknownDomain {
 		t.Fatalf("readiness of another customer's domain: %v", err)
 	}
 }
 
 func TestReadinessTraffic(t *testing.T) {
-	f := newFixture(t, nil)
+	f := newFixture(t)
 	id := f.customer(t, "Acme", "acme.test")
 	now := f.clock.Now()
 	n := 0
@@ -148,12 +148,12 @@ func TestReadinessTraffic(t *testing.T) {
 	add("acme.test", true, true, true, true, now.Add(-31*24*time.Hour), "bounced") // too old
 	add("notacme.test", true, false, false, true, now.Add(-time.Hour), "bounced")  // another domain
 	add("acme.test", false, false, false, false, now.Add(-time.Hour), "delivered") // refused, never analysed: not counted as a message
-	rep, err := f.m.Readiness(context.Background(), id, "acme.test")
+	rep, err := f.c.Readiness(context.Background(), id, "acme.test")
 	if err != nil {
 		t.Fatal(err)
 	}
 	u := rep.Unsubscribe
-	if u.Messages != 4 || u.Bulk != 3 || u.ListUnsubscribe != 2 || u.OneClick != 1 || u.Status != readiness.Warn ||
+	if u.Messages != 4 || u.Bulk != 3 || u.ListUnsubscribe != 2 || u.OneClick != 1 || u.Status != Warn ||
 		u.OneClickShare == nil || *u.OneClickShare < 0.33 || *u.OneClickShare > 0.34 {
 		t.Fatalf("unsubscribe %+v", u)
 	}
@@ -161,5 +161,15 @@ func TestReadinessTraffic(t *testing.T) {
 	if r.FinalRecipients != 7 || r.Bounced != 2 || r.BounceRate == nil || *r.BounceRate < 0.28 || *r.BounceRate > 0.29 ||
 		r.ComplaintRate != nil {
 		t.Fatalf("rates %+v", r)
+	}
+}
+
+func TestSPFInclude(t *testing.T) {
+	f := newFixture(t)
+	if got := f.c.SPFInclude(); got != "include:_spf.example.net" {
+		t.Fatalf("SPF include %q", got)
+	}
+	if _, err := New(Options{DB: f.db, Resolver: f.res, Keys: f.dk}); err == nil {
+		t.Fatal("no SPF domain accepted")
 	}
 }

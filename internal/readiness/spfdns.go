@@ -1,4 +1,4 @@
-package dkimsign
+package readiness
 
 import (
 	"context"
