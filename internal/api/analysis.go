@@ -143,23 +143,11 @@ type SuppressionRequest = bounce.Request
 // Stats is msglog.Stats.
 type Stats = msglog.Stats
 
-// StatSeries is msglog.StatSeries.
-type StatSeries = msglog.StatSeries
-
-// StatBucket is msglog.StatBucket.
-type StatBucket = msglog.StatBucket
-
 // StatCounts is msglog.StatCounts.
 type StatCounts = msglog.StatCounts
 
-// Latency is msglog.Latency.
-type Latency = msglog.Latency
-
 // DataSubject is retention.DataSubject.
 type DataSubject = retention.DataSubject
-
-// Contact is retention.Contact.
-type Contact = retention.Contact
 
 // Erasure is retention.Erasure.
 type Erasure = retention.Erasure

@@ -39,17 +39,8 @@ func (c *Client) Readiness(ctx context.Context, id, domain string) (*Readiness, 
 	return &out, c.do(ctx, http.MethodGet, "/customers/"+esc(id)+"/domains/"+esc(domain)+"/readiness", nil, nil, &out)
 }
 
-// DKIMAlgorithmRSA is dkimsign.RSA.
-const DKIMAlgorithmRSA = dkimsign.RSA
-
-// DKIMAlgorithmEd25519 is dkimsign.Ed25519.
-const DKIMAlgorithmEd25519 = dkimsign.Ed25519
-
 // DKIMStatePending is dkimsign.StatePending.
 const DKIMStatePending = dkimsign.StatePending
-
-// DKIMStateActive is dkimsign.StateActive.
-const DKIMStateActive = dkimsign.StateActive
 
 // DKIMStateRetiring is dkimsign.StateRetiring.
 const DKIMStateRetiring = dkimsign.StateRetiring
@@ -72,29 +63,17 @@ const ReadinessWarn = readiness.Warn
 // ReadinessFail is readiness.Fail.
 const ReadinessFail = readiness.Fail
 
-// ReadinessError is readiness.Error.
-const ReadinessError = readiness.Error
-
 // Readiness is readiness.Report.
 type Readiness = readiness.Report
 
 // SPFCheck is readiness.SPFCheck.
 type SPFCheck = readiness.SPFCheck
 
-// SPFResult is readiness.SPFResult.
-type SPFResult = readiness.SPFResult
-
 // DKIMCheck is readiness.DKIMCheck.
 type DKIMCheck = readiness.DKIMCheck
 
-// DKIMKeyCheck is readiness.DKIMKeyCheck.
-type DKIMKeyCheck = readiness.DKIMKeyCheck
-
 // DMARCCheck is readiness.DMARCCheck.
 type DMARCCheck = readiness.DMARCCheck
-
-// UnsubscribeCheck is readiness.UnsubscribeCheck.
-type UnsubscribeCheck = readiness.UnsubscribeCheck
 
 // Rates is readiness.Rates.
 type Rates = readiness.Rates

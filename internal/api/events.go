@@ -68,24 +68,6 @@ func (c *Client) ResumeProvider(ctx context.Context, provider, ip string) error 
 	return c.do(ctx, http.MethodPost, "/providers/"+esc(provider)+"/ips/"+esc(ip)+"/resume", nil, nil, nil)
 }
 
-// EventDelivered is events.Delivered.
-const EventDelivered = events.Delivered
-
-// EventDeferred is events.Deferred.
-const EventDeferred = events.Deferred
-
-// EventBounced is events.Bounced.
-const EventBounced = events.Bounced
-
-// EventComplained is events.Complained.
-const EventComplained = events.Complained
-
-// EventSuppressed is events.Suppressed.
-const EventSuppressed = events.Suppressed
-
-// EventQuarantined is events.Quarantined.
-const EventQuarantined = events.Quarantined
-
 // EventNames is events.Names.
 var EventNames = events.Names
 

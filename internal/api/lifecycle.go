@@ -106,6 +106,3 @@ type AuditQuery = audit.Query
 
 // SPFRecords is spfrecord.Records.
 type SPFRecords = spfrecord.Records
-
-// DNSRecord is spfrecord.DNSRecord.
-type DNSRecord = spfrecord.DNSRecord

@@ -78,35 +78,11 @@ const FCrDNSOK = ippool.FCrDNSOK
 // FCrDNSMismatch is ippool.FCrDNSMismatch.
 const FCrDNSMismatch = ippool.FCrDNSMismatch
 
-// FCrDNSError is ippool.FCrDNSError.
-const FCrDNSError = ippool.FCrDNSError
-
-// FCrDNSUnchecked is ippool.FCrDNSUnchecked.
-const FCrDNSUnchecked = ippool.FCrDNSUnchecked
-
 // Pool is ippool.Pool.
 type Pool = ippool.Pool
 
 // IP is ippool.IP.
 type IP = ippool.IP
-
-// Listing is ippool.Listing.
-type Listing = ippool.Listing
-
-// CheckError is ippool.CheckError.
-type CheckError = ippool.CheckError
-
-// FCrDNS is ippool.FCrDNS.
-type FCrDNS = ippool.FCrDNS
-
-// Warmup is ippool.Warmup.
-type Warmup = ippool.Warmup
-
-// DestinationPause is ippool.DestinationPause.
-type DestinationPause = ippool.DestinationPause
-
-// IPCounters is ippool.Counters.
-type IPCounters = ippool.Counters
 
 // IPRequest is ippool.IPRequest.
 type IPRequest = ippool.IPRequest

@@ -54,9 +54,6 @@ type EffectiveRule = scan.EffectiveRule
 // ScanVerdict is what one scanner said about a message (scan.Verdict).
 type ScanVerdict = scan.Verdict
 
-// RuleHit is a content rule that matched a message (contentrules.Hit).
-type RuleHit = contentrules.Hit
-
 // ScanReport is the result of scanning one message (scan.Report).
 type ScanReport = scan.Report
 

@@ -8,7 +8,6 @@ import (
 
 	"easymail/internal/authz"
 	"easymail/internal/customer"
-	"easymail/internal/dkimsign"
 	"easymail/internal/msglog"
 	"easymail/internal/queue"
 )
@@ -82,9 +81,6 @@ type BulkResult struct {
 	Skipped []BulkSkipped `json:"skipped"`
 }
 
-// DKIMRecord is dkimsign.Record.
-type DKIMRecord = dkimsign.Record
-
 // StatusPending is customer.StatusPending.
 const StatusPending = customer.StatusPending
 
@@ -121,9 +117,6 @@ type DomainUpdate = customer.DomainUpdate
 // RelayHost is customer.RelayHost.
 type RelayHost = customer.RelayHost
 
-// RelayHostResolution is customer.RelayHostResolution.
-type RelayHostResolution = customer.RelayHostResolution
-
 // IgnoredRange is customer.IgnoredRange.
 const IgnoredRange = customer.IgnoredRange
 
@@ -141,15 +134,6 @@ type SourceIP = customer.SourceIP
 
 // Onboarding is customer.OnboardingLink.
 type Onboarding = customer.OnboardingLink
-
-// RoleOperator is authz.RoleOperator.
-const RoleOperator = authz.RoleOperator
-
-// RoleExpert is authz.RoleExpert.
-const RoleExpert = authz.RoleExpert
-
-// RoleCustomer is authz.RoleCustomer.
-const RoleCustomer = authz.RoleCustomer
 
 // Token is authz.Token.
 type Token = authz.Token
@@ -177,9 +161,6 @@ type Attempt = msglog.Attempt
 
 // Trace is msglog.MessageTrace.
 type Trace = msglog.MessageTrace
-
-// TimelineEvent is msglog.TimelineEvent.
-type TimelineEvent = msglog.TimelineEvent
 
 // QueuePage is msglog.Page.
 type QueuePage = msglog.Page
